@@ -1,0 +1,1 @@
+"""The six supervised actors: health, ledger, limits, classifier, router, pool."""

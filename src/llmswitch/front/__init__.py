@@ -1,0 +1,1 @@
+"""The HTTP front end: quart-trio app, SSE relay, OpenAI-style errors."""

@@ -1,0 +1,1 @@
+"""Pure routing decisions over plain data: classification, rules, candidate selection."""

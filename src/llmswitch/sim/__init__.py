@@ -1,0 +1,1 @@
+"""Simulated LLM backends speaking real wire formats, with fault knobs."""

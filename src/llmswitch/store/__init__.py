@@ -1,0 +1,1 @@
+"""SQLite access and the migration runner."""
