@@ -1,1 +1,4 @@
-"""The actor kernel: actors, mailboxes, watches, supervision, breakers, backoff. Knows nothing of LLMs."""
+"""The actor kernel: actors, mailboxes, watches, supervision, breakers, backoff.
+
+It knows nothing of LLMs.
+"""

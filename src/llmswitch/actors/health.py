@@ -1,0 +1,135 @@
+"""Health prober actor: is each backend up?
+
+Probes every backend each ``health.interval_s`` and on demand (``ProbeNow``, cast by a
+request that saw a connection error). ``failures_to_down`` consecutive failures mark a
+backend down; one success marks it up. Backends start up (optimistic) so a fresh
+gateway serves at once; the first probe round runs immediately.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+import httpx
+import trio
+
+from llmswitch.config import BackendConfig, Config
+from llmswitch.runtime.actor import Actor
+from llmswitch.runtime.watch import Watch
+
+
+@dataclass(frozen=True)
+class BackendHealth:
+    up: bool = True
+    consecutive_failures: int = 0
+    last_latency_ms: float | None = None
+    last_error: str | None = None
+    checked: bool = False
+
+
+@dataclass(frozen=True)
+class HealthView:
+    backends: Mapping[str, BackendHealth] = field(default_factory=dict)
+
+    @property
+    def down(self) -> frozenset[str]:
+        return frozenset(n for n, h in self.backends.items() if not h.up)
+
+
+def after_probe(
+    prev: BackendHealth, error: str | None, latency_ms: float, failures_to_down: int
+) -> BackendHealth:
+    """The next health of a backend after one probe (``error`` None means success)."""
+    if error is None:
+        return BackendHealth(up=True, last_latency_ms=latency_ms, checked=True)
+    failures = prev.consecutive_failures + 1
+    return replace(
+        prev,
+        up=prev.up and failures < failures_to_down,
+        consecutive_failures=failures,
+        last_error=error,
+        checked=True,
+    )
+
+
+def probe_paths(backend: BackendConfig) -> list[str]:
+    """OpenAI-compatible servers list models at /models; Ollama also answers /api/tags."""
+    base = backend.base_url.rstrip("/")
+    paths = [f"{base}/models"]
+    if backend.kind == "ollama":
+        root = base.removesuffix("/v1")
+        paths.append(f"{root}/api/tags")
+    return paths
+
+
+@dataclass(frozen=True)
+class ProbeNow:
+    backend: str
+
+
+class HealthActor(Actor[ProbeNow]):
+    name = "health"
+
+    def __init__(self, config: Config, view: Watch[HealthView]) -> None:
+        self._config = config
+        self._view = view
+        self._health = {b.name: view.value.backends.get(b.name, BackendHealth())
+                        for b in config.backends}  # fmt: skip
+        self._probes = 0
+        self._client: httpx.AsyncClient | None = None
+        self._nursery: trio.Nursery | None = None
+
+    async def run(
+        self,
+        inbox: trio.MemoryReceiveChannel[ProbeNow],
+        *,
+        task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED,
+    ) -> None:
+        timeout = self._config.health.timeout_s
+        async with httpx.AsyncClient(timeout=timeout) as client:
+            self._client = client
+            await super().run(inbox, task_status=task_status)
+
+    async def background(self, nursery: trio.Nursery) -> None:
+        self._nursery = nursery
+        nursery.start_soon(self._tick)
+
+    async def handle(self, msg: ProbeNow) -> None:
+        assert self._nursery is not None
+        backend = next((b for b in self._config.backends if b.name == msg.backend), None)
+        if backend is not None:
+            self._nursery.start_soon(self._probe, backend)
+
+    async def _tick(self) -> None:
+        while True:
+            async with trio.open_nursery() as nursery:
+                for backend in self._config.backends:
+                    nursery.start_soon(self._probe, backend)
+            await trio.sleep(self._config.health.interval_s)
+
+    async def _probe(self, backend: BackendConfig) -> None:
+        assert self._client is not None
+        started = trio.current_time()
+        error: str | None = None
+        key = backend.api_key()
+        headers = {"Authorization": f"Bearer {key}"} if key else {}
+        for url in probe_paths(backend):
+            try:
+                resp = await self._client.get(url, headers=headers)
+            except httpx.HTTPError as exc:
+                error = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+                break
+            if resp.status_code >= 300:
+                error = f"HTTP {resp.status_code} from {url.rsplit('/', 1)[-1]}"
+                break
+        latency_ms = (trio.current_time() - started) * 1000
+        self._probes += 1
+        self._health[backend.name] = after_probe(
+            self._health[backend.name], error, latency_ms, self._config.health.failures_to_down
+        )
+        self._view.publish(HealthView(dict(self._health)))
+
+    def summary(self) -> Mapping[str, Any]:
+        return {"probes": self._probes, "backends": {n: vars(h) for n, h in self._health.items()}}

@@ -1,0 +1,164 @@
+"""The configuration contract: TOML validated by pydantic.
+
+Outside tooling writes these files, so keys are only ever added, never renamed. API keys
+never live in the config: a backend names the environment variable that holds its key.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+Locality = Literal["local", "lan", "cloud"]
+BackendKind = Literal["openai", "ollama"]
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class ServerConfig(_Section):
+    host: str = "127.0.0.1"
+    port: int = Field(8080, ge=0, le=65535)
+    grace_s: float = Field(30.0, ge=0)
+    max_body_bytes: int = Field(20_000_000, gt=0)
+
+
+class StoreConfig(_Section):
+    path: str = "llmswitch.db"
+    batch_max: int = Field(200, gt=0)
+    flush_interval_s: float = Field(0.25, gt=0)
+
+
+class HealthConfig(_Section):
+    interval_s: float = Field(10.0, gt=0)
+    failures_to_down: int = Field(3, ge=1)
+    timeout_s: float = Field(2.0, gt=0)
+
+
+class BudgetConfig(_Section):
+    daily_usd: float | None = Field(None, ge=0)
+    monthly_usd: float | None = Field(None, ge=0)
+
+
+class RoutingConfig(_Section):
+    exhaustion_status: int = Field(503, ge=400, le=599)
+    max_attempts: int = Field(4, ge=1)
+
+
+class BreakerConfig(_Section):
+    consecutive_failures: int = Field(5, ge=1)
+    failure_ratio: float = Field(0.5, gt=0, le=1)
+    window_s: float = Field(30.0, gt=0)
+    min_volume: int = Field(10, ge=1)
+    cooldown_s: float = Field(5.0, gt=0)
+    cooldown_max_s: float = Field(120.0, gt=0)
+
+
+class BackendConfig(_Section):
+    name: str = Field(min_length=1)
+    kind: BackendKind = "openai"
+    base_url: str
+    api_key_env: str | None = None
+    locality: Locality = "local"
+    rpm: int = Field(0, ge=0)
+    tpm: int = Field(0, ge=0)
+    connect_s: float = Field(2.0, gt=0)
+    first_byte_s: float = Field(60.0, gt=0)
+    idle_s: float = Field(60.0, gt=0)
+    total_s: float = Field(600.0, gt=0)
+    max_connections: int = Field(100, gt=0)
+
+    def api_key(self) -> str | None:
+        """The key from the environment at call time; never stored on the config."""
+        return os.environ.get(self.api_key_env) if self.api_key_env else None
+
+
+class ModelConfig(_Section):
+    id: str = Field(min_length=1)
+    backend: str
+    upstream: str | None = None
+    quality: int = Field(50, ge=0, le=100)
+    context_window: int = Field(8192, gt=0)
+    cost_input_per_mtok: float = Field(0.0, ge=0)
+    cost_output_per_mtok: float = Field(0.0, ge=0)
+    fallbacks: tuple[str, ...] = ()
+    aliases: tuple[str, ...] = ()
+    enabled: bool = True
+
+    @property
+    def upstream_name(self) -> str:
+        return self.upstream or self.id
+
+    @property
+    def priced(self) -> bool:
+        return self.cost_input_per_mtok > 0 or self.cost_output_per_mtok > 0
+
+    def cost_usd(self, tokens_in: int, tokens_out: int) -> float:
+        return (
+            tokens_in * self.cost_input_per_mtok + tokens_out * self.cost_output_per_mtok
+        ) / 1_000_000
+
+
+class Config(_Section):
+    server: ServerConfig = ServerConfig()
+    store: StoreConfig = StoreConfig()
+    health: HealthConfig = HealthConfig()
+    budget: BudgetConfig = BudgetConfig()
+    routing: RoutingConfig = RoutingConfig()
+    breaker: BreakerConfig = BreakerConfig()
+    backends: tuple[BackendConfig, ...] = ()
+    models: tuple[ModelConfig, ...] = ()
+
+    @model_validator(mode="after")
+    def _check_references(self) -> Config:
+        backends = {b.name for b in self.backends}
+        if len(backends) != len(self.backends):
+            raise ValueError("backends: names must be unique")
+        names: set[str] = {"auto"}
+        for m in self.models:
+            if m.backend not in backends:
+                raise ValueError(f"models.{m.id}.backend: no backend named {m.backend!r}")
+            for name in (m.id, *m.aliases):
+                if name in names:
+                    raise ValueError(f"models.{m.id}: name {name!r} is used twice")
+                names.add(name)
+        ids = {m.id for m in self.models}
+        for m in self.models:
+            for fb in m.fallbacks:
+                if fb not in ids:
+                    raise ValueError(f"models.{m.id}.fallbacks: no model named {fb!r}")
+        return self
+
+    def backend(self, name: str) -> BackendConfig:
+        return next(b for b in self.backends if b.name == name)
+
+
+class ConfigError(Exception):
+    """The config file is missing, not TOML, or not valid; the message names file and key."""
+
+
+def load_config(path: str | Path) -> Config:
+    path = Path(path)
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: no such file (try `llmswitch init`)") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path}: not valid TOML: {exc}") from None
+    return parse_config(data, source=str(path))
+
+
+def parse_config(data: dict[str, object], source: str = "<config>") -> Config:
+    try:
+        return Config.model_validate(data)
+    except ValidationError as exc:
+        lines = [f"{source}: {exc.error_count()} error(s)"]
+        for err in exc.errors():
+            key = ".".join(str(p) for p in err["loc"]) or "(top level)"
+            lines.append(f"  {key}: {err['msg']}")
+        raise ConfigError("\n".join(lines)) from None

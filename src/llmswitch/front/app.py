@@ -1,0 +1,154 @@
+"""The quart-trio application: routes, body validation, and error rendering."""
+
+from __future__ import annotations
+
+import json
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from quart import Response, request
+from quart_trio import QuartTrio
+from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
+
+from llmswitch.front import chat
+from llmswitch.front.errors import GatewayError, bad_request
+from llmswitch.gateway import Gateway
+
+JSON = "application/json"
+
+
+class Message(BaseModel):
+    model_config = ConfigDict(extra="allow")
+    role: Literal["system", "developer", "user", "assistant", "tool", "function"]
+    content: str | list[dict[str, Any]] | None = None
+
+
+class ChatBody(BaseModel):
+    """Only what routing relies on is checked; everything else passes through upstream."""
+
+    model_config = ConfigDict(extra="allow")
+    model: str = Field(min_length=1)
+    messages: list[Message] = Field(min_length=1)
+    stream: bool = False
+    max_tokens: int | None = Field(None, ge=1)
+    max_completion_tokens: int | None = Field(None, ge=1)
+
+
+def json_response(
+    payload: Any, status: int = 200, headers: dict[str, str] | None = None
+) -> Response:
+    return Response(json.dumps(payload), status, headers, content_type=JSON)
+
+
+def error_response(err: GatewayError, extra: dict[str, str] | None = None) -> Response:
+    return json_response(err.body(), err.status, {**(extra or {}), **err.headers})
+
+
+def _field_path(loc: tuple[int | str, ...]) -> str:
+    path = ""
+    for part in loc:
+        path += f"[{part}]" if isinstance(part, int) else (f".{part}" if path else str(part))
+    return path
+
+
+async def read_body(max_bytes: int) -> dict[str, Any]:
+    """The request's JSON body, validated; GatewayError (400/413) naming what is wrong."""
+    try:
+        raw = await request.get_data(cache=False)
+    except RequestEntityTooLarge:
+        raise GatewayError(
+            413, f"request body exceeds {max_bytes} bytes", code="request_too_large"
+        ) from None
+    if len(raw) > max_bytes:
+        raise GatewayError(413, f"request body exceeds {max_bytes} bytes", code="request_too_large")
+    try:
+        body = json.loads(raw)
+    except ValueError as exc:
+        raise bad_request(f"request body is not valid JSON: {exc}", code="invalid_json") from None
+    if not isinstance(body, dict):
+        raise bad_request("request body must be a JSON object", code="invalid_json")
+    try:
+        ChatBody.model_validate(body)
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        param = _field_path(err["loc"])
+        raise bad_request(f"{param}: {err['msg']}", param=param) from None
+    return body
+
+
+def create_app(gw: Gateway) -> QuartTrio:
+    app = QuartTrio("llmswitch")
+    app.config["MAX_CONTENT_LENGTH"] = gw.config.server.max_body_bytes
+    # quart cuts responses after RESPONSE_TIMEOUT (60 s): long LLM streams would die.
+    app.config["RESPONSE_TIMEOUT"] = None
+    app.config["BODY_TIMEOUT"] = 120
+
+    @app.post("/v1/chat/completions")
+    async def chat_completions() -> Response:
+        ex = chat.Exchange(gw.new_request_id(), request.remote_addr or "unknown")
+        gw.in_flight += 1
+        try:
+            return await _chat(ex)
+        finally:
+            gw.in_flight -= 1
+
+    async def _chat(ex: chat.Exchange) -> Response:
+        try:
+            ex.body = await read_body(gw.config.server.max_body_bytes)
+            ex.requested_model = str(ex.body["model"])
+            decision = await chat.decide(gw, ex)
+            opened = await chat.open_first(gw, ex, decision)
+        except GatewayError as err:
+            ex.status, ex.error = err.status, err.message
+            await gw.record(ex.row())
+            return error_response(err, ex.router_headers())
+        if opened.tap is None:
+            payload = await chat.finish_once(gw, ex, opened)
+            await gw.record(ex.row())
+            return Response(payload, 200, ex.router_headers(), content_type=JSON)
+        headers = ex.router_headers() | {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
+        response = Response(
+            chat.stream_answer(gw, ex, opened), 200, headers, content_type="text/event-stream"
+        )
+        response.timeout = None
+        return response
+
+    @app.get("/v1/models")
+    async def models() -> Response:
+        created = 0
+        data = [{"id": "auto", "object": "model", "created": created, "owned_by": "llmswitch"}]
+        data += [
+            {"id": m.id, "object": "model", "created": created, "owned_by": m.backend}
+            for m in gw.config.models
+            if m.enabled
+        ]
+        return json_response({"object": "list", "data": data})
+
+    @app.get("/health")
+    async def health() -> Response:
+        backends = gw.views.health.value.backends
+        up = sorted(n for n, h in backends.items() if h.up)
+        body: dict[str, Any] = {"status": "ok" if up else "unavailable", "backends_up": up}
+        if gw.draining:
+            body["status"] = "draining"
+        if not up:
+            body["reason"] = {n: h.last_error or "down" for n, h in backends.items()} or (
+                "no backends configured"
+            )
+        return json_response(body, 200 if up and not gw.draining else 503)
+
+    @app.get("/debug")
+    async def debug() -> Response:
+        return json_response(gw.debug())
+
+    @app.get("/metrics")
+    async def metrics() -> Response:
+        return Response(gw.metrics.render(), 200, content_type="text/plain; version=0.0.4")
+
+    @app.errorhandler(HTTPException)
+    async def http_error(exc: HTTPException) -> Response:
+        status = exc.code or 500
+        kind = "invalid_request_error" if status < 500 else "server_error"
+        return error_response(GatewayError(status, exc.description or exc.name, kind))
+
+    return app

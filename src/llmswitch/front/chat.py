@@ -1,0 +1,271 @@
+"""POST /v1/chat/completions: decide, try candidates in order, relay the answer.
+
+A candidate that fails before the client has seen a byte is replaced by the next one.
+Once bytes have gone out, a failure ends the stream with an SSE error event: two
+models' output is never spliced into one answer. Every request leaves one ledger row.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import trio
+
+from llmswitch.actors.health import ProbeNow
+from llmswitch.actors.limits import Acquire, Report, parse_retry_after
+from llmswitch.actors.pool import Lease, Outcome
+from llmswitch.actors.router import Decide, UnknownModel
+from llmswitch.front.errors import GatewayError, unknown_model
+from llmswitch.front.upstream import Opened, UpstreamFailure, open_answer, relay_chunks
+from llmswitch.gateway import Gateway
+from llmswitch.providers.openai import (
+    StreamTap,
+    Usage,
+    client_wants_usage,
+    estimate_tokens,
+    prompt_chars,
+    sse_error,
+    usage_of,
+)
+from llmswitch.routing.select import Candidate, Decision
+from llmswitch.runtime.mailbox import ActorCrashed, CallTimeout
+from llmswitch.store.request_log import RequestRow
+
+DECIDE_TIMEOUT_S = 2.0
+LEASE_TIMEOUT_S = 1.0
+
+
+@dataclass
+class Exchange:
+    """What one client request has become so far; turns into its ledger row."""
+
+    request_id: str
+    client: str
+    body: dict[str, Any] = field(default_factory=dict)
+    wall_start: float = field(default_factory=time.time)
+    started: float = field(default_factory=trio.current_time)
+    requested_model: str | None = None
+    decision: Decision | None = None
+    served_by: Candidate | None = None
+    status: int = 200
+    ttfb_s: float | None = None
+    usage: Usage | None = None
+    error: str | None = None
+
+    def row(self) -> RequestRow:
+        cand, cls, usage = self.served_by, None, self.usage or Usage(0, 0, True)
+        if self.decision is not None and self.decision.classification is not None:
+            cls = self.decision.classification.complexity
+        return RequestRow(
+            ts=self.wall_start,
+            request_id=self.request_id,
+            client=self.client,
+            requested_model=self.requested_model,
+            chosen_model=cand.model.id if cand else None,
+            backend=cand.backend.name if cand else None,
+            tier=self.decision.tier if self.decision else None,
+            classification=cls,
+            reason=self.decision.reason if self.decision else None,
+            status=self.status,
+            stream=bool(self.body.get("stream")),
+            latency_ms=(trio.current_time() - self.started) * 1000,
+            ttfb_ms=None if self.ttfb_s is None else self.ttfb_s * 1000,
+            tokens_in=usage.prompt_tokens,
+            tokens_out=usage.completion_tokens,
+            usage_estimated=usage.estimated,
+            cost_usd=cand.model.cost_usd(usage.prompt_tokens, usage.completion_tokens)
+            if cand
+            else 0.0,
+            error=self.error,
+        )
+
+    def router_headers(self) -> dict[str, str]:
+        headers = {"X-Request-Id": self.request_id}
+        if self.decision is not None:
+            headers["X-Router-Tier"] = self.decision.tier
+            if self.decision.classification is not None:
+                headers["X-Router-Classification"] = self.decision.classification.complexity
+        if self.served_by is not None:
+            headers["X-Router-Model"] = self.served_by.model.id
+            headers["X-Router-Backend"] = self.served_by.backend.name
+        return headers
+
+
+async def decide(gw: Gateway, ex: Exchange) -> Decision:
+    body = ex.body
+    max_tokens = body.get("max_completion_tokens") or body.get("max_tokens") or 0
+    msg = Decide(
+        model=str(body["model"]),
+        messages=body["messages"],
+        has_tools=bool(body.get("tools")),
+        max_tokens=int(max_tokens),
+    )
+    try:
+        decision = await gw.router.call(msg, timeout=DECIDE_TIMEOUT_S)
+    except UnknownModel:
+        raise unknown_model(str(body["model"])) from None
+    except (CallTimeout, ActorCrashed) as exc:
+        raise GatewayError(
+            503, f"the router is unavailable ({exc}); retry shortly", "service_unavailable",
+            code="router_unavailable", headers={"Retry-After": "1"},
+        ) from None  # fmt: skip
+    ex.decision = decision
+    if not decision.candidates:
+        raise GatewayError(
+            gw.config.routing.exhaustion_status,
+            f"no model can serve this request now ({decision.reason})",
+            "service_unavailable",
+            code="no_candidates",
+            details={"excluded": [{"model": e.model, "why": e.why} for e in decision.excluded]},
+        )
+    return decision
+
+
+async def open_first(gw: Gateway, ex: Exchange, decision: Decision) -> Opened:
+    """Try the candidates in order until one answers; the winner's lease stays held."""
+    attempts: list[dict[str, Any]] = []
+    stream = bool(ex.body.get("stream"))
+    for cand in decision.candidates[: gw.config.routing.max_attempts]:
+        backend = cand.backend
+        why = await _reserve(gw, cand, ex)
+        if why is not None:
+            attempts.append({"model": cand.model.id, "why": why})
+            continue
+        tap = StreamTap(client_wants_usage(ex.body)) if stream else None
+        client = gw.clients.by_backend[backend.name]
+        try:
+            opened = await open_answer(client, backend, ex.body, cand.model.upstream_name, tap)
+        except UpstreamFailure as failure:
+            await _after_failure(gw, cand, failure)
+            if failure.client_fault:
+                raise GatewayError(
+                    failure.status or 400, failure.message, code="upstream_rejected"
+                ) from None
+            attempts.append({"model": cand.model.id, "why": failure.message})
+            continue
+        except BaseException:
+            await _outcome(gw, cand, None)
+            raise
+        ex.served_by, ex.ttfb_s = cand, opened.ttfb_s
+        return opened
+    raise _exhausted(attempts)
+
+
+async def _reserve(gw: Gateway, cand: Candidate, ex: Exchange) -> str | None:
+    """Take a breaker permit and rate-limit tokens; the reason if this candidate is out."""
+    backend = cand.backend
+    try:
+        if not await gw.pool.call(Lease(backend.name), timeout=LEASE_TIMEOUT_S):
+            return f"backend {backend.name} circuit breaker is open"
+    except (CallTimeout, ActorCrashed) as exc:
+        return f"backend pool unavailable ({exc})"
+    if backend.rpm or backend.tpm:
+        tokens = estimate_tokens(prompt_chars(ex.body))
+        try:
+            wait = await gw.limits.call(Acquire(backend.name, tokens), timeout=LEASE_TIMEOUT_S)
+        except (CallTimeout, ActorCrashed):
+            wait = 0.0
+        if wait > 0:
+            await _outcome(gw, cand, None)
+            return f"backend {backend.name} rate-limited for {wait:.1f}s"
+    return None
+
+
+async def _outcome(
+    gw: Gateway,
+    cand: Candidate,
+    ok: bool | None,
+    latency_s: float = 0.0,
+    ttfb_s: float | None = None,
+) -> None:
+    out = Outcome(
+        cand.backend.name,
+        cand.model.id,
+        ok,
+        latency_s * 1000,
+        None if ttfb_s is None else ttfb_s * 1000,
+    )
+    with trio.CancelScope(shield=True):
+        await gw.pool.cast(out)
+
+
+async def _after_failure(gw: Gateway, cand: Candidate, failure: UpstreamFailure) -> None:
+    # A request the client got wrong says nothing about the backend's health.
+    await _outcome(gw, cand, None if failure.client_fault else False)
+    if failure.status is not None:
+        retry = parse_retry_after(failure.retry_after)
+        gw.limits.try_cast(Report(cand.backend.name, failure.status, retry))
+    if failure.connect:
+        gw.health.try_cast(ProbeNow(cand.backend.name))
+
+
+def _exhausted(attempts: list[dict[str, Any]]) -> GatewayError:
+    timed_out = attempts and all("within" in a["why"] or "stalled" in a["why"] for a in attempts)
+    status = 504 if timed_out else 502
+    summary = "; ".join(f"{a['model']}: {a['why']}" for a in attempts) or "no attempt made"
+    return GatewayError(
+        status,
+        f"every candidate failed upstream: {summary}",
+        "upstream_error",
+        code="upstream_timeout" if status == 504 else "upstream_failed",
+        details={"attempts": attempts},
+    )
+
+
+async def finish_once(gw: Gateway, ex: Exchange, opened: Opened) -> bytes:
+    """A non-streamed answer: already read whole; note usage and give the lease back."""
+    assert ex.served_by is not None
+    await opened.close()
+    try:
+        payload = json.loads(opened.first)
+    except ValueError:
+        payload = None
+    usage = usage_of(payload) if isinstance(payload, dict) else None
+    ex.usage = usage or Usage(
+        estimate_tokens(prompt_chars(ex.body)), estimate_tokens(len(opened.first)), True
+    )
+    await _settle(gw, ex, True)
+    return opened.first
+
+
+async def _settle(gw: Gateway, ex: Exchange, verdict: bool | None) -> None:
+    assert ex.served_by is not None
+    cand = ex.served_by
+    await _outcome(gw, cand, verdict, trio.current_time() - ex.started, ex.ttfb_s)
+    if ex.usage is not None and cand.backend.tpm:
+        total = ex.usage.prompt_tokens + ex.usage.completion_tokens
+        gw.limits.try_cast(Report(cand.backend.name, 200, tokens=total))
+
+
+async def stream_answer(gw: Gateway, ex: Exchange, opened: Opened) -> AsyncIterator[bytes]:
+    """Relay a stream; on a failure after the first byte, end it with an error event."""
+    assert opened.tap is not None
+    verdict: bool | None = None  # None: the client left, which says nothing of the upstream
+    told_draining = False
+    try:
+        yield opened.first
+        async for chunk in relay_chunks(
+            opened, ex.served_by.backend.idle_s if ex.served_by else 60
+        ):
+            yield chunk
+            if gw.draining and not told_draining:
+                told_draining = True
+                yield b": llmswitch is draining; this stream will finish\n\n"
+        verdict = True
+    except UpstreamFailure as failure:
+        verdict = False
+        ex.status = 504 if failure.timeout else 502
+        ex.error = f"after first byte: {failure.message}"
+        yield sse_error(f"the upstream failed mid-stream: {failure.message}", code="upstream_cut")
+    except BaseException:
+        ex.status, ex.error = 499, "client disconnected"
+        raise
+    finally:
+        await opened.close()
+        ex.usage = opened.tap.final_usage(prompt_chars(ex.body))
+        await _settle(gw, ex, verdict)
+        await gw.record(ex.row())

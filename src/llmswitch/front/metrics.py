@@ -1,0 +1,96 @@
+"""Prometheus metrics: counters fed by ledger rows, gauges read from the views at scrape."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import TYPE_CHECKING
+
+from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
+from prometheus_client.core import GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector
+
+from llmswitch.store.request_log import RequestRow
+
+if TYPE_CHECKING:
+    from llmswitch.gateway import Gateway
+
+LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120)
+
+
+class _StateCollector(Collector):
+    def __init__(self, gw: Gateway) -> None:
+        self._gw = gw
+
+    def collect(self) -> Iterator[Metric]:
+        gw = self._gw
+        in_flight = GaugeMetricFamily("llmswitch_in_flight", "Requests being served now")
+        in_flight.add_metric([], gw.in_flight)
+        yield in_flight
+        restarts = GaugeMetricFamily(
+            "llmswitch_actor_restarts", "Restarts of each actor since start", labels=["actor"]
+        )
+        depth = GaugeMetricFamily(
+            "llmswitch_mailbox_depth", "Messages waiting in each actor's mailbox", labels=["actor"]
+        )
+        for child in gw.supervisor.children:
+            restarts.add_metric([child.spec.name], child.restarts)
+            depth.add_metric([child.spec.name], child.spec.mailbox.depth)
+        yield restarts
+        yield depth
+        up = GaugeMetricFamily("llmswitch_backend_up", "1 if the backend is up", labels=["backend"])
+        for name, h in gw.views.health.value.backends.items():
+            up.add_metric([name], 1.0 if h.up else 0.0)
+        yield up
+        breaker = GaugeMetricFamily(
+            "llmswitch_breaker_open", "1 if the backend's circuit is open", labels=["backend"]
+        )
+        for name, s in gw.views.pool.value.backends.items():
+            breaker.add_metric([name], 1.0 if s.breaker == "open" else 0.0)
+        yield breaker
+        budget = gw.views.budget.value
+        spent = GaugeMetricFamily(
+            "llmswitch_spend_usd", "Spend in the current period", labels=["period"]
+        )
+        spent.add_metric(["day"], budget.spent_day_usd)
+        spent.add_metric(["month"], budget.spent_month_usd)
+        yield spent
+
+
+class Metrics:
+    def __init__(self, gw: Gateway) -> None:
+        self.registry = CollectorRegistry()
+        r = self.registry
+        self.requests = Counter(
+            "llmswitch_requests", "Requests by model and status",
+            ["model", "backend", "status"], registry=r,
+        )  # fmt: skip
+        self.latency = Histogram(
+            "llmswitch_request_seconds", "Whole-request latency", ["model"],
+            buckets=LATENCY_BUCKETS, registry=r,
+        )  # fmt: skip
+        self.ttfb = Histogram(
+            "llmswitch_first_byte_seconds", "Time to the upstream's first byte", ["model"],
+            buckets=LATENCY_BUCKETS, registry=r,
+        )  # fmt: skip
+        self.tokens = Counter(
+            "llmswitch_tokens", "Tokens by model and direction", ["model", "direction"], registry=r
+        )
+        self.cost = Counter("llmswitch_cost_usd", "Spend by model", ["model"], registry=r)
+        r.register(_StateCollector(gw))
+
+    def observe(self, row: RequestRow) -> None:
+        model = row.chosen_model or "none"
+        self.requests.labels(model, row.backend or "none", str(row.status)).inc()
+        if row.latency_ms is not None:
+            self.latency.labels(model).observe(row.latency_ms / 1000)
+        if row.ttfb_ms is not None:
+            self.ttfb.labels(model).observe(row.ttfb_ms / 1000)
+        if row.tokens_in:
+            self.tokens.labels(model, "in").inc(row.tokens_in)
+        if row.tokens_out:
+            self.tokens.labels(model, "out").inc(row.tokens_out)
+        if row.cost_usd:
+            self.cost.labels(model).inc(row.cost_usd)
+
+    def render(self) -> bytes:
+        return generate_latest(self.registry)

@@ -1,0 +1,111 @@
+"""The gateway's parts wired together: mailboxes, views, the supervision tree.
+
+:class:`Gateway` is what the front end talks to. It holds no request state of its own
+beyond counters; every piece of mutable state belongs to one actor.
+"""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+import trio
+
+from llmswitch.actors.classifier import ClassifierActor, Classify
+from llmswitch.actors.health import HealthActor, HealthView, ProbeNow
+from llmswitch.actors.ledger import BudgetView, LedgerActor, LedgerMsg, Pending, Record
+from llmswitch.actors.limits import LimitsActor, LimitsMsg, LimitsView
+from llmswitch.actors.pool import Clients, PoolActor, PoolMsg, PoolView
+from llmswitch.actors.router import Decide, RouterActor, Views
+from llmswitch.config import Config
+from llmswitch.front.metrics import Metrics
+from llmswitch.routing.select import Catalog
+from llmswitch.runtime.clock import WallClock
+from llmswitch.runtime.mailbox import Mailbox
+from llmswitch.runtime.supervisor import ChildSpec, RestartPolicy, Supervisor
+from llmswitch.runtime.watch import Watch
+from llmswitch.store.request_log import RequestRow
+
+
+class Gateway:
+    def __init__(self, config: Config, clients: Clients) -> None:
+        self.config = config
+        self.catalog = Catalog.build(config)
+        self.clients = clients
+        self.views = Views(
+            health=Watch(HealthView()),
+            pool=Watch(PoolView()),
+            limits=Watch(LimitsView()),
+            budget=Watch(BudgetView()),
+        )
+        self.ledger: Mailbox[LedgerMsg] = Mailbox("ledger", 4096)
+        self.health: Mailbox[ProbeNow] = Mailbox("health", 64)
+        self.limits: Mailbox[LimitsMsg] = Mailbox("limits", 1024)
+        self.pool: Mailbox[PoolMsg] = Mailbox("pool", 1024)
+        self.classifier: Mailbox[Classify] = Mailbox("classifier", 1024)
+        self.router: Mailbox[Decide] = Mailbox("router", 1024)
+        self.pending = Pending()
+        self.clock = WallClock()
+        self.stop_requested = trio.Event()
+        self.draining = False
+        self.in_flight = 0
+        self.started_at = trio.current_time()
+        self.metrics = Metrics(self)
+        grace = config.server.grace_s + 10
+        self.supervisor = Supervisor(
+            [
+                ChildSpec("ledger", self._ledger, self.ledger, shutdown_timeout_s=grace),
+                ChildSpec("health", lambda: HealthActor(config, self.views.health), self.health),
+                ChildSpec("limits", lambda: LimitsActor(config, self.views.limits), self.limits),
+                ChildSpec("pool", lambda: PoolActor(config, self.views.pool), self.pool),
+                ChildSpec("classifier", ClassifierActor, self.classifier),
+                ChildSpec("router", self._router, self.router),
+            ],
+            RestartPolicy(),
+            on_give_up=lambda _reason: self.stop_requested.set(),
+        )
+
+    def _ledger(self) -> LedgerActor:
+        return LedgerActor(self.config, self.views.budget, self.pending, self.clock)
+
+    def _router(self) -> RouterActor:
+        def classifier_up() -> bool:
+            return self.supervisor.child("classifier").state == "running"
+
+        return RouterActor(self.catalog, self.views, self.classifier, classifier_up)
+
+    def new_request_id(self) -> str:
+        return f"req-{uuid.uuid4().hex[:20]}"
+
+    async def record(self, row: RequestRow) -> None:
+        """Queue a ledger row; shielded, because a row must survive a cancelled request."""
+        with trio.CancelScope(shield=True):
+            await self.ledger.cast(Record(row))
+        self.metrics.observe(row)
+
+    def debug(self) -> dict[str, Any]:
+        """Everything an operator needs to see inside, and no secret."""
+        health = self.views.health.value.backends
+        pool = self.views.pool.value.backends
+        return {
+            "uptime_s": round(trio.current_time() - self.started_at, 3),
+            "draining": self.draining,
+            "in_flight": self.in_flight,
+            "supervisor": {
+                "gave_up": self.supervisor.gave_up,
+                "actors": self.supervisor.snapshot(),
+            },
+            "backends": {
+                b.name: {
+                    "kind": b.kind,
+                    "locality": b.locality,
+                    "base_url": b.base_url,
+                    "key_configured": bool(b.api_key_env and b.api_key()),
+                    "health": vars(health[b.name]) if b.name in health else None,
+                    "pool": vars(pool[b.name]) if b.name in pool else None,
+                }
+                for b in self.config.backends
+            },
+            "budget": vars(self.views.budget.value)
+            | {"exceeded": self.views.budget.value.exceeded},
+        }

@@ -1,0 +1,101 @@
+"""Build the supervision tree and serve; shut down in order.
+
+Nesting makes the shutdown order visible::
+
+    root nursery (llmswitch's own)
+    ├── signal watcher: 1st SIGTERM/SIGINT → drain; 2nd → cancel everything now
+    ├── supervisor: ledger, health, limits, pool, classifier, router (started in order)
+    └── hypercorn serve(): on drain stops accepting; in-flight requests get grace_s
+
+After serve() returns, the actors stop in reverse order (the ledger flushes last), and
+the exit code says whether the supervisor had to give up.
+
+The supervisor runs here, outside serve(), because quart-trio cancels ``app.nursery``
+as soon as ``after_serving`` ends, which would kill the actors before the drain.
+"""
+
+from __future__ import annotations
+
+import logging
+import signal
+
+import trio
+from hypercorn.config import Config as HypercornConfig
+from hypercorn.trio import serve as hypercorn_serve
+
+from llmswitch.actors.pool import Clients
+from llmswitch.config import Config
+from llmswitch.front.app import create_app
+from llmswitch.gateway import Gateway
+
+log = logging.getLogger(__name__)
+
+EXIT_OK = 0
+EXIT_GAVE_UP = 3
+
+
+def hypercorn_config(config: Config) -> HypercornConfig:
+    hc = HypercornConfig()
+    hc.bind = [f"{config.server.host}:{config.server.port}"]
+    hc.graceful_timeout = config.server.grace_s
+    hc.accesslog = None
+    hc.keep_alive_timeout = 75
+    return hc
+
+
+async def run_gateway(
+    config: Config,
+    *,
+    handle_signals: bool = True,
+    task_status: trio.TaskStatus[tuple[Gateway, str]] = trio.TASK_STATUS_IGNORED,
+) -> int:
+    """Serve until told to stop; return the process exit code.
+
+    ``task_status`` reports the gateway and its base URL once it accepts connections.
+    Tests stop it with ``gateway.stop_requested.set()``, exactly as a signal would.
+    """
+    async with Clients(config.backends) as clients, trio.open_nursery() as root:
+        gw = Gateway(config, clients)
+        if handle_signals:
+            await root.start(_watch_signals, gw, root.cancel_scope)
+        await root.start(gw.supervisor.run)
+
+        async def drain() -> None:
+            await gw.stop_requested.wait()
+            gw.draining = True
+            log.info("draining: no new connections; in-flight requests finish")
+
+        app = create_app(gw)
+        async with trio.open_nursery() as front:
+            binds = await front.start(
+                lambda task_status: hypercorn_serve(
+                    app, hypercorn_config(config), shutdown_trigger=drain, task_status=task_status
+                )
+            )
+            log.info("llmswitch listening on %s", binds[0])
+            task_status.started((gw, binds[0]))
+        # serve() has returned: the drain is over. Stop the actors, newest first.
+        await gw.supervisor.stop()
+        root.cancel_scope.cancel()
+    if gw.supervisor.gave_up:
+        log.critical("exiting: %s", gw.supervisor.gave_up)
+        return EXIT_GAVE_UP
+    return EXIT_OK
+
+
+async def _watch_signals(
+    gw: Gateway,
+    root: trio.CancelScope,
+    *,
+    task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED,
+) -> None:
+    with trio.open_signal_receiver(signal.SIGTERM, signal.SIGINT) as signals:
+        task_status.started()
+        async for signum in signals:
+            if gw.stop_requested.is_set():
+                log.warning("second signal (%s): stopping now", signal.Signals(signum).name)
+                root.cancel()
+                return
+            log.info("%s: draining for up to %ss", signal.Signals(signum).name,
+                     gw.config.server.grace_s)  # fmt: skip
+            gw.stop_requested.set()

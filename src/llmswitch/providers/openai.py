@@ -1,0 +1,139 @@
+"""The OpenAI-compatible wire format, as llmswitch sends and relays it.
+
+Upstream requests are the client's own body with ``model`` rewritten to the upstream
+name, so everything the client sent (tools, response_format, image parts, sampling
+options, ...) passes through untouched. Streamed answers are relayed event by event;
+:class:`StreamTap` watches them go by for the usage and the end of the stream.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any
+
+CHAT_PATH = "/chat/completions"
+DONE = b"[DONE]"
+
+
+def upstream_body(body: dict[str, Any], upstream_model: str) -> dict[str, Any]:
+    """The body to send upstream: the client's, with the upstream model name.
+
+    Streams ask for usage so the ledger has real token counts; :class:`StreamTap` hides
+    the extra usage event from a client that did not ask for it.
+    """
+    out = dict(body, model=upstream_model)
+    if body.get("stream"):
+        out["stream_options"] = dict(body.get("stream_options") or {}, include_usage=True)
+    return out
+
+
+def client_wants_usage(body: dict[str, Any]) -> bool:
+    opts = body.get("stream_options")
+    return isinstance(opts, dict) and bool(opts.get("include_usage"))
+
+
+@dataclass
+class Usage:
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    estimated: bool = True
+
+
+def usage_of(payload: dict[str, Any]) -> Usage | None:
+    """The ``usage`` object of a completion or chunk, if it has one."""
+    u = payload.get("usage")
+    if not isinstance(u, dict):
+        return None
+    return Usage(int(u.get("prompt_tokens") or 0), int(u.get("completion_tokens") or 0), False)
+
+
+def estimate_tokens(chars: int) -> int:
+    """A rough count for upstreams that report no usage: about four characters a token."""
+    return max(1, chars // 4) if chars else 0
+
+
+def _content_chars(payload: dict[str, Any]) -> int:
+    n = 0
+    for choice in payload.get("choices") or ():
+        delta = choice.get("delta") or choice.get("message") or {}
+        content = delta.get("content")
+        if isinstance(content, str):
+            n += len(content)
+        for call in delta.get("tool_calls") or ():
+            n += len((call.get("function") or {}).get("arguments") or "")
+    return n
+
+
+class StreamTap:
+    """Splits upstream SSE bytes into whole events, noting usage and ``[DONE]`` on the way.
+
+    :meth:`feed` returns the bytes to forward now: whole events only, so a client never
+    receives half an event, and without the usage-only event the client did not ask for.
+    """
+
+    def __init__(self, forward_usage: bool) -> None:
+        self._forward_usage = forward_usage
+        self._buf = b""
+        self.usage: Usage | None = None
+        self.output_chars = 0
+        self.done = False
+        self.events = 0
+
+    def feed(self, chunk: bytes) -> bytes:
+        self._buf += chunk
+        head, sep, self._buf = self._buf.rpartition(b"\n\n")
+        if not sep:
+            self._buf = head
+            return b""
+        out = []
+        for event in (head + sep).split(b"\n\n"):
+            if event and self._keep(event):
+                out.append(event + b"\n\n")
+        return b"".join(out)
+
+    def _keep(self, event: bytes) -> bool:
+        data = b"".join(
+            line[5:].strip() for line in event.split(b"\n") if line.startswith(b"data:")
+        )
+        if not data:
+            return True
+        if data == DONE:
+            self.done = True
+            return True
+        self.events += 1
+        try:
+            payload = json.loads(data)
+        except ValueError:
+            return True
+        if not isinstance(payload, dict):
+            return True
+        self.output_chars += _content_chars(payload)
+        usage = usage_of(payload)
+        if usage is not None:
+            self.usage = usage
+            return self._forward_usage or bool(payload.get("choices"))
+        return True
+
+    def final_usage(self, prompt_chars: int) -> Usage:
+        if self.usage is not None:
+            return self.usage
+        return Usage(estimate_tokens(prompt_chars), estimate_tokens(self.output_chars), True)
+
+
+def prompt_chars(body: dict[str, Any]) -> int:
+    """Characters of text in the request's messages, for estimating prompt tokens."""
+    n = 0
+    for msg in body.get("messages") or ():
+        content = msg.get("content") if isinstance(msg, dict) else None
+        if isinstance(content, str):
+            n += len(content)
+        elif isinstance(content, list):
+            n += sum(len(p.get("text") or "") for p in content if isinstance(p, dict))
+    return n
+
+
+def sse_error(message: str, type_: str = "upstream_error", code: str | None = None) -> bytes:
+    """An SSE event carrying an OpenAI-style error; the SDKs raise it as an APIError."""
+    err = {"error": {"message": message, "type": type_, "param": None, "code": code}}
+    return b"data: " + json.dumps(err).encode() + b"\n\n"

@@ -1,0 +1,101 @@
+"""Mailboxes: how messages reach an actor.
+
+A mailbox is a bounded trio memory channel that outlives the actor reading it, so a
+supervisor can restart the actor without senders ever seeing a closed channel.
+
+Two ways in:
+
+* :meth:`Mailbox.cast` sends an event and waits for room when the mailbox is full
+  (backpressure, for events that must not be lost); :meth:`Mailbox.try_cast` drops and
+  counts instead (for events that may be lost).
+* :meth:`Mailbox.call` sends a :class:`Request` and waits for its reply, raising
+  :class:`CallTimeout` rather than hanging when the actor is slow, dead or restarting.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Generic, TypeVar
+
+import trio
+
+M = TypeVar("M")
+R = TypeVar("R")
+
+
+class CallTimeout(Exception):
+    """An actor did not reply in time: it is overloaded, crashed or restarting."""
+
+
+class ActorCrashed(Exception):
+    """The actor crashed while handling this request; it may be restarting."""
+
+
+@dataclass(eq=False)
+class Reply(Generic[R]):
+    """A one-shot reply slot carried inside a request message."""
+
+    _event: trio.Event = field(default_factory=trio.Event)
+    _value: R | None = None
+    _error: BaseException | None = None
+
+    def set(self, value: R) -> None:
+        if not self._event.is_set():
+            self._value = value
+            self._event.set()
+
+    def fail(self, error: BaseException) -> None:
+        if not self._event.is_set():
+            self._error = error
+            self._event.set()
+
+    @property
+    def done(self) -> bool:
+        return self._event.is_set()
+
+    async def wait(self) -> R:
+        await self._event.wait()
+        if self._error is not None:
+            raise self._error
+        return self._value  # type: ignore[return-value]
+
+
+@dataclass(eq=False)
+class Request(Generic[R]):
+    """Base class for messages that expect a reply; subclasses add the payload fields."""
+
+    reply: Reply[R] = field(default_factory=Reply, kw_only=True)
+
+
+class Mailbox(Generic[M]):
+    """A bounded, restart-surviving queue of messages for one actor."""
+
+    def __init__(self, name: str, capacity: int = 256) -> None:
+        self.name = name
+        self.capacity = capacity
+        self._send, self.inbox = trio.open_memory_channel[M](capacity)
+        self.dropped = 0
+
+    @property
+    def depth(self) -> int:
+        return self._send.statistics().current_buffer_used
+
+    async def cast(self, msg: M) -> None:
+        """Send an event that must arrive; waits while the mailbox is full."""
+        await self._send.send(msg)
+
+    def try_cast(self, msg: M) -> bool:
+        """Send an event that may be lost; returns False (and counts) when full."""
+        try:
+            self._send.send_nowait(msg)
+        except trio.WouldBlock:
+            self.dropped += 1
+            return False
+        return True
+
+    async def call(self, msg: Request[R], timeout: float = 5.0) -> R:
+        """Send a request and wait for its reply, never longer than ``timeout`` seconds."""
+        with trio.move_on_after(timeout):
+            await self._send.send(msg)  # type: ignore[arg-type]
+            return await msg.reply.wait()
+        raise CallTimeout(f"{self.name} did not reply within {timeout:g}s")

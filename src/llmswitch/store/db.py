@@ -1,0 +1,247 @@
+"""One SQLite connection for trio, through sqlite-anyio, with transactions that are safe to share.
+
+sqlite-anyio runs each call (execute, fetchall, commit...) in a worker thread and
+serialises *calls* per connection, but not *transactions*: two tasks sharing one
+connection would write into each other's transaction. :class:`Connection` adds a lock
+that is held for a whole read or a whole transaction.
+
+Waiting for a database locked by another process is done in short slices (SQLite's
+own busy handler sleeps inside the worker thread and ``sqlite3_interrupt`` does not
+wake it), so a cancelled write gives up within a slice instead of after the full busy
+timeout.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import sqlite3
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from contextlib import asynccontextmanager
+from importlib.resources.abc import Traversable
+from pathlib import Path
+from typing import Any, TypeVar
+
+import anyio
+import anyio.lowlevel
+import sqlite_anyio
+
+from llmswitch.store.errors import StoreBusyError, StoreError
+from llmswitch.store.migrate import DEFAULT_PACKAGE, migrate
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+SQLValue = str | int | float | bytes | None
+Params = Sequence[SQLValue]
+Row = tuple[Any, ...]
+
+MEMORY = ":memory:"
+DEFAULT_BUSY_TIMEOUT_S = 5.0
+# SQLite's busy handler sleeps in the worker thread and cannot be interrupted; waiting in
+# slices this long bounds how late a cancellation is noticed.
+BUSY_SLICE_S = 0.05
+
+
+def _is_busy(exc: BaseException) -> bool:
+    """SQLITE_BUSY (any extended code): another connection holds a lock we need."""
+    code = getattr(exc, "sqlite_errorcode", None)
+    return isinstance(exc, sqlite3.OperationalError) and code is not None and code & 0xFF == 5
+
+
+class Transaction:
+    """Statements inside one ``BEGIN IMMEDIATE`` transaction; only valid inside its block."""
+
+    def __init__(self, conn: sqlite_anyio.Connection) -> None:
+        self._conn: sqlite_anyio.Connection | None = conn
+
+    def _live(self) -> sqlite_anyio.Connection:
+        if self._conn is None:
+            raise StoreError("transaction already ended")
+        return self._conn
+
+    def _end(self) -> None:
+        self._conn = None
+
+    async def execute(self, sql: str, params: Params = ()) -> int:
+        """Run one statement; returns the number of rows it changed."""
+        cur = await self._live().execute(sql, params)
+        return cur.rowcount
+
+    async def executemany(self, sql: str, seq_of_params: Sequence[Params]) -> int:
+        """Run one statement per parameter tuple; returns the total rows changed."""
+        cur = await self._live().cursor()
+        await cur.executemany(sql, seq_of_params)
+        return cur.rowcount
+
+    async def fetchall(self, sql: str, params: Params = ()) -> list[Row]:
+        """Read inside the transaction (sees its own uncommitted writes)."""
+        cur = await self._live().execute(sql, params)
+        return await cur.fetchall()
+
+    async def fetchone(self, sql: str, params: Params = ()) -> Row | None:
+        rows = await self.fetchall(sql, params)
+        return rows[0] if rows else None
+
+
+class Connection:
+    """A SQLite connection shared by tasks: each read or transaction runs alone.
+
+    Made by :func:`open_db`. Statements run in autocommit mode unless inside
+    :meth:`transaction`, so no implicit transaction is ever left open.
+    """
+
+    def __init__(
+        self,
+        conn: sqlite_anyio.Connection,
+        raw: sqlite3.Connection,
+        path: str,
+        busy_timeout_s: float,
+    ) -> None:
+        self._conn = conn
+        self._raw = raw
+        self._lock = anyio.Lock()
+        self._closed = False
+        self.path = path
+        self.busy_timeout_s = busy_timeout_s
+
+    async def _retry_busy(self, what: str, op: Callable[[], Awaitable[T]]) -> T:
+        """Run ``op`` again while the database is locked elsewhere, up to the busy timeout.
+
+        Real time (not trio's clock): the wait is for another process, and a MockClock
+        would jump while the worker thread blocks. Only call with idempotent ``op``s.
+        """
+        deadline = time.monotonic() + self.busy_timeout_s
+        while True:
+            try:
+                return await op()
+            except sqlite3.OperationalError as exc:
+                if not _is_busy(exc):
+                    raise
+                if time.monotonic() >= deadline:
+                    raise StoreBusyError(
+                        f"{self.path}: database still locked after {self.busy_timeout_s:g} s"
+                        f" ({what})"
+                    ) from exc
+            await anyio.lowlevel.checkpoint()
+
+    def _check_open(self) -> None:
+        if self._closed:
+            raise StoreError(f"{self.path}: connection is closed")
+
+    async def _fetchall(self, sql: str, params: Params) -> list[Row]:
+        cur = await self._conn.execute(sql, params)
+        return await cur.fetchall()
+
+    async def fetchall(self, sql: str, params: Params = ()) -> list[Row]:
+        """Run a read and return every row (a partly read cursor would pin a WAL snapshot)."""
+        async with self._lock:
+            self._check_open()
+            return await self._retry_busy("read", lambda: self._fetchall(sql, params))
+
+    async def fetchone(self, sql: str, params: Params = ()) -> Row | None:
+        """First row of a read, or None; write the query so that it returns few rows."""
+        rows = await self.fetchall(sql, params)
+        return rows[0] if rows else None
+
+    @asynccontextmanager
+    async def transaction(self) -> AsyncIterator[Transaction]:
+        """A write transaction: committed if the block ends normally, else rolled back.
+
+        ``BEGIN IMMEDIATE`` takes the write lock up front: in WAL mode a deferred
+        transaction that upgrades to a writer fails with SQLITE_BUSY without waiting.
+        The commit is shielded, so once the block has finished, a cancellation arriving
+        during the commit cannot leave it half-decided; callers that retry after an error
+        should still write idempotently.
+        """
+        async with self._lock:
+            self._check_open()
+            tx = Transaction(self._conn)
+            try:
+                await self._retry_busy("begin", lambda: self._conn.execute("BEGIN IMMEDIATE"))
+                yield tx
+                tx._end()
+                with anyio.CancelScope(shield=True):
+                    await self._conn.commit()
+            except BaseException:
+                tx._end()
+                # Safe to read here: no worker thread is using the connection (we hold
+                # the lock and sqlite-anyio waits for its thread even when cancelled).
+                if self._raw.in_transaction:
+                    await self._conn.rollback()  # shielded by sqlite-anyio
+                raise
+
+    async def close(self) -> None:
+        """Close the connection (shielded); waits for a running read or transaction."""
+        with anyio.CancelScope(shield=True):
+            async with self._lock:
+                if not self._closed:
+                    self._closed = True
+                    await self._conn.close()
+
+
+def _connect_raw(path: str) -> sqlite3.Connection:
+    """Blocking open, run in a worker thread; autocommit so transactions are explicit."""
+    try:
+        if path != MEMORY:
+            Path(path).parent.mkdir(parents=True, exist_ok=True)
+        return sqlite3.connect(
+            path,
+            timeout=BUSY_SLICE_S,
+            isolation_level=None,
+            check_same_thread=False,  # sqlite-anyio hops threads; its limiter serialises use
+        )
+    except (OSError, sqlite3.Error) as exc:
+        raise StoreError(f"{path}: cannot open database: {exc}") from exc
+
+
+async def connect(
+    path: str | os.PathLike[str], *, busy_timeout_s: float = DEFAULT_BUSY_TIMEOUT_S
+) -> Connection:
+    """Open and configure a connection without running migrations; prefer :func:`open_db`."""
+    if busy_timeout_s < 0:
+        raise ValueError("busy_timeout_s must be >= 0")
+    spath = os.fspath(path)
+    raw = await anyio.to_thread.run_sync(_connect_raw, spath)
+    # The class is what sqlite_anyio.connect() builds too; building the sqlite3 connection
+    # ourselves is the only way to pass isolation_level and the busy slice.
+    conn = Connection(sqlite_anyio.Connection(raw), raw, spath, busy_timeout_s)
+    try:
+        await _configure(conn)
+    except BaseException:
+        await conn.close()
+        raise
+    return conn
+
+
+async def _configure(conn: Connection) -> None:
+    """Per-connection PRAGMAs (busy slice set by connect); WAL persists in the file."""
+    mode = await conn.fetchone("PRAGMA journal_mode = WAL")
+    if conn.path != MEMORY and (mode is None or str(mode[0]).lower() != "wal"):
+        log.warning("%s: journal_mode is %s, not wal; writers will block readers", conn.path, mode)
+    await conn.fetchall("PRAGMA synchronous = NORMAL")
+    await conn.fetchall("PRAGMA foreign_keys = ON")
+
+
+@asynccontextmanager
+async def open_db(
+    path: str | os.PathLike[str],
+    *,
+    busy_timeout_s: float = DEFAULT_BUSY_TIMEOUT_S,
+    migrations: str | Traversable | None = None,
+) -> AsyncIterator[Connection]:
+    """Open the database (WAL, synchronous=NORMAL, foreign keys), migrate it, close on exit.
+
+    ``path`` may be ``":memory:"``; missing parent directories are created.
+    ``busy_timeout_s`` is how long a read or the start of a write waits for a lock held by
+    another process before :class:`StoreBusyError`. ``migrations`` is a package name or a
+    directory; the default is the ``llmswitch.migrations`` package.
+    """
+    conn = await connect(path, busy_timeout_s=busy_timeout_s)
+    try:
+        await migrate(conn, DEFAULT_PACKAGE if migrations is None else migrations)
+        yield conn
+    finally:
+        await conn.close()

@@ -1,0 +1,121 @@
+"""Mailbox: call/cast/try_cast, backpressure, timeouts and crash replies."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pytest
+import trio
+
+from llmswitch.runtime.actor import Actor
+from llmswitch.runtime.mailbox import ActorCrashed, CallTimeout, Mailbox, Request
+
+
+@dataclass(eq=False)
+class Shout(Request[str]):
+    text: str
+
+
+class Shouter(Actor[Shout]):
+    name = "shouter"
+
+    async def handle(self, msg: Shout) -> None:
+        if msg.text == "boom":
+            raise ValueError("cannot shout boom")
+        msg.reply.set(msg.text.upper())
+
+
+async def _run_until_crash(
+    actor: Actor[Shout],
+    mailbox: Mailbox[Shout],
+    *,
+    task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED,
+) -> None:
+    with pytest.RaisesGroup(ValueError):
+        await actor.run(mailbox.inbox, task_status=task_status)
+
+
+async def test_call_returns_the_actors_reply(autojump_clock: trio.testing.MockClock) -> None:
+    mailbox = Mailbox[Shout]("shouter", capacity=4)
+    async with trio.open_nursery() as nursery:
+        await nursery.start(Shouter().run, mailbox.inbox)
+        assert await mailbox.call(Shout("hi"), timeout=1.0) == "HI"
+        assert await mailbox.call(Shout("again"), timeout=1.0) == "AGAIN"
+        nursery.cancel_scope.cancel()
+
+
+async def test_call_times_out_when_nobody_answers(autojump_clock: trio.testing.MockClock) -> None:
+    mailbox = Mailbox[Shout]("nobody", capacity=4)
+    start = trio.current_time()
+    with pytest.raises(CallTimeout, match=r"nobody did not reply within 2s"):
+        await mailbox.call(Shout("hello?"), timeout=2.0)
+    assert trio.current_time() - start == pytest.approx(2.0)
+    assert mailbox.depth == 1  # the request was delivered; only the reply never came
+
+
+async def test_call_times_out_when_the_mailbox_is_full(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    mailbox = Mailbox[Shout]("full", capacity=1)
+    assert mailbox.try_cast(Shout("filler"))
+    start = trio.current_time()
+    with pytest.raises(CallTimeout):
+        await mailbox.call(Shout("late"), timeout=0.5)
+    assert trio.current_time() - start == pytest.approx(0.5)
+    assert mailbox.depth == 1  # the timed-out request was never enqueued
+    assert mailbox.inbox.receive_nowait().text == "filler"
+
+
+async def test_cast_blocks_while_full_and_completes_once_the_actor_reads(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    mailbox = Mailbox[int]("ledger", capacity=1)
+    await mailbox.cast(1)
+    delivered = trio.Event()
+
+    async def cast_second() -> None:
+        await mailbox.cast(2)
+        delivered.set()
+
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(cast_second)
+        await trio.sleep(60)
+        assert not delivered.is_set()
+        assert mailbox.depth == 1
+        assert mailbox.inbox.receive_nowait() == 1
+        await delivered.wait()
+    assert mailbox.inbox.receive_nowait() == 2
+    assert mailbox.dropped == 0
+
+
+def test_try_cast_drops_and_counts_when_full() -> None:
+    mailbox = Mailbox[int]("metrics", capacity=2)
+    assert [mailbox.try_cast(i) for i in range(5)] == [True, True, False, False, False]
+    assert mailbox.dropped == 3
+    assert mailbox.depth == 2
+    assert mailbox.capacity == 2
+    assert [mailbox.inbox.receive_nowait() for _ in range(2)] == [0, 1]
+
+
+def test_depth_and_capacity_are_reported() -> None:
+    mailbox = Mailbox[int]("m", capacity=3)
+    assert (mailbox.depth, mailbox.capacity, mailbox.dropped) == (0, 3, 0)
+    mailbox.try_cast(1)
+    mailbox.try_cast(2)
+    assert mailbox.depth == 2
+    mailbox.inbox.receive_nowait()
+    assert mailbox.depth == 1
+
+
+async def test_request_whose_handler_raises_gets_actor_crashed_before_its_timeout(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    mailbox = Mailbox[Shout]("shouter", capacity=4)
+    async with trio.open_nursery() as nursery:
+        await nursery.start(_run_until_crash, Shouter(), mailbox)
+        start = trio.current_time()
+        with pytest.raises(
+            ActorCrashed, match=r"shouter crashed: ValueError\('cannot shout boom'\)"
+        ):
+            await mailbox.call(Shout("boom"), timeout=30.0)
+        assert trio.current_time() == start
