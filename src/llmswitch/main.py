@@ -96,6 +96,7 @@ async def _watch_signals(
                 log.warning("second signal (%s): stopping now", signal.Signals(signum).name)
                 root.cancel()
                 return
-            log.info("%s: draining for up to %ss", signal.Signals(signum).name,
-                     gw.config.server.grace_s)  # fmt: skip
+            log.info(
+                "%s: draining for up to %ss", signal.Signals(signum).name, gw.config.server.grace_s
+            )
             gw.stop_requested.set()

@@ -75,8 +75,9 @@ class HealthActor(Actor[ProbeNow]):
     def __init__(self, config: Config, view: Watch[HealthView]) -> None:
         self._config = config
         self._view = view
-        self._health = {b.name: view.value.backends.get(b.name, BackendHealth())
-                        for b in config.backends}  # fmt: skip
+        self._health = {
+            b.name: view.value.backends.get(b.name, BackendHealth()) for b in config.backends
+        }
         self._probes = 0
         self._client: httpx.AsyncClient | None = None
         self._nursery: trio.Nursery | None = None

@@ -105,9 +105,13 @@ class PoolActor(Actor[PoolMsg]):
     def __init__(self, config: Config, view: Watch[PoolView]) -> None:
         b = config.breaker
         policy = BreakerPolicy(
-            b.consecutive_failures, b.failure_ratio, b.window_s, b.min_volume,
-            b.cooldown_s, b.cooldown_max_s,
-        )  # fmt: skip
+            b.consecutive_failures,
+            b.failure_ratio,
+            b.window_s,
+            b.min_volume,
+            b.cooldown_s,
+            b.cooldown_max_s,
+        )
         self._breakers = {be.name: CircuitBreaker(policy) for be in config.backends}
         self._in_flight = dict.fromkeys(self._breakers, 0)
         self._latency: dict[str, float] = {}

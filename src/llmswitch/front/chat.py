@@ -110,9 +110,12 @@ async def decide(gw: Gateway, ex: Exchange) -> Decision:
         raise unknown_model(str(body["model"])) from None
     except (CallTimeout, ActorCrashed) as exc:
         raise GatewayError(
-            503, f"the router is unavailable ({exc}); retry shortly", "service_unavailable",
-            code="router_unavailable", headers={"Retry-After": "1"},
-        ) from None  # fmt: skip
+            503,
+            f"the router is unavailable ({exc}); retry shortly",
+            "service_unavailable",
+            code="router_unavailable",
+            headers={"Retry-After": "1"},
+        ) from None
     ex.decision = decision
     if not decision.candidates:
         raise GatewayError(

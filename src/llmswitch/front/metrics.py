@@ -61,17 +61,25 @@ class Metrics:
         self.registry = CollectorRegistry()
         r = self.registry
         self.requests = Counter(
-            "llmswitch_requests", "Requests by model and status",
-            ["model", "backend", "status"], registry=r,
-        )  # fmt: skip
+            "llmswitch_requests",
+            "Requests by model and status",
+            ["model", "backend", "status"],
+            registry=r,
+        )
         self.latency = Histogram(
-            "llmswitch_request_seconds", "Whole-request latency", ["model"],
-            buckets=LATENCY_BUCKETS, registry=r,
-        )  # fmt: skip
+            "llmswitch_request_seconds",
+            "Whole-request latency",
+            ["model"],
+            buckets=LATENCY_BUCKETS,
+            registry=r,
+        )
         self.ttfb = Histogram(
-            "llmswitch_first_byte_seconds", "Time to the upstream's first byte", ["model"],
-            buckets=LATENCY_BUCKETS, registry=r,
-        )  # fmt: skip
+            "llmswitch_first_byte_seconds",
+            "Time to the upstream's first byte",
+            ["model"],
+            buckets=LATENCY_BUCKETS,
+            registry=r,
+        )
         self.tokens = Counter(
             "llmswitch_tokens", "Tokens by model and direction", ["model", "direction"], registry=r
         )

@@ -67,29 +67,67 @@ _NO_BODY = _NoBody()
 
 
 class Exchange:
-    """One request/response: remembers the status sent and whether the body ended."""
+    """One request/response and its bookkeeping.
 
-    __slots__ = ("_send", "body", "finished", "headers", "method", "path", "raw", "status")
+    Counters are settled just before the last bytes go out, so a client holding a
+    complete answer already sees final counters (no race in in-process asserts).
+    """
 
-    def __init__(self, scope: Scope, send: Send, raw: bytes) -> None:
+    __slots__ = (
+        "_backend",
+        "_send",
+        "_settled",
+        "body",
+        "counted",
+        "finished",
+        "headers",
+        "method",
+        "path",
+        "raw",
+        "status",
+    )
+
+    def __init__(self, scope: Scope, send: Send, backend: SimBackend) -> None:
         self.method: str = scope["method"]
         self.path: str = scope["path"]
         self.headers = header_map(scope)
-        self.raw = raw
+        self.counted = not self.path.startswith(CONTROL_PREFIX)
+        self.raw = b""
         self.body: Any = _NO_BODY
+        self.status: int | None = None
+        self.finished = False
+        self._settled = False
+        self._backend = backend
+        self._send = send
+        if self.counted:
+            stats = backend.stats
+            stats.total += 1
+            stats.by_path[self.path] += 1
+            stats.in_flight += 1
+            backend.notify()
+
+    def set_body(self, raw: bytes) -> None:
+        self.raw = raw
         if raw:
             with contextlib.suppress(RequestError):
                 self.body = parse_json(raw)
-        self.status: int | None = None
-        self.finished = False
-        self._send = send
 
     async def send(self, message: Message) -> None:
         if message["type"] == "http.response.start":
             self.status = message["status"]
+            if self.counted:
+                self._backend.stats.by_status[message["status"]] += 1
         elif not message.get("more_body", False):
             self.finished = True
+            self.settle()
         await self._send(message)
+
+    def settle(self) -> None:
+        """Leave the in-flight gauge (once)."""
+        if self.counted and not self._settled:
+            self._settled = True
+            self._backend.stats.in_flight -= 1
+            self._backend.notify()
 
 
 Handler = Callable[[Exchange], Awaitable[None]]
@@ -121,45 +159,30 @@ class OpenAISimApp:
             await _lifespan(receive, send)
 
     async def _http(self, scope: Scope, receive: Receive, send: Send) -> None:
-        stats = self.backend.stats
-        counted = not scope["path"].startswith(CONTROL_PREFIX)
-        if counted:
-            stats.total += 1
-            stats.by_path[scope["path"]] += 1
-            stats.in_flight += 1
-            self.backend.notify()
-        exchange: Exchange | None = None
+        exchange = Exchange(scope, send, self.backend)
         try:
             try:
-                raw = await read_body(receive, self.body_limit)
+                exchange.set_body(await read_body(receive, self.body_limit))
             except ClientGone:
-                if counted:
-                    stats.disconnects += 1
+                if exchange.counted:
+                    self.backend.stats.disconnects += 1
                 return
             except BodyTooLarge:
-                exchange = Exchange(scope, send, b"")
                 await send_json(exchange.send, 413, error_for_status(413))
                 return
-            exchange = Exchange(scope, send, raw)
-            if counted:
+            if exchange.counted:
                 self._record(exchange)
             async with trio.open_nursery() as nursery:
-                nursery.start_soon(self._watch, receive, exchange, nursery.cancel_scope, counted)
+                nursery.start_soon(self._watch, receive, exchange, nursery.cancel_scope)
                 await self._dispatch(exchange)
                 nursery.cancel_scope.cancel()
         finally:
-            if counted:
-                stats.in_flight -= 1
-                if exchange is not None and exchange.status is not None:
-                    stats.by_status[exchange.status] += 1
-                self.backend.notify()
+            exchange.settle()
 
-    async def _watch(
-        self, receive: Receive, exchange: Exchange, scope: trio.CancelScope, counted: bool
-    ) -> None:
+    async def _watch(self, receive: Receive, exchange: Exchange, scope: trio.CancelScope) -> None:
         """Cancel the handler when the client goes away (ends hangs and streams)."""
         await wait_for_disconnect(receive)
-        if counted and not exchange.finished:
+        if exchange.counted and not exchange.finished:
             self.backend.stats.disconnects += 1
         scope.cancel()
 
@@ -337,44 +360,54 @@ class OpenAISimApp:
             [(b"cache-control", b"no-cache"), (b"x-request-id", _request_id())],
         )
         stats.open_streams += 1
+        stream_open = True
         backend.notify()
         try:
             encoder = ChunkEncoder(
                 new_completion_id(), int(time.time()), request.model, request.include_usage
             )
             call = plan.tool_call
-            head = encoder.role()
+            head = encoder.role("" if call is None else None)
             if call is not None:
                 head += encoder.tool_call_start(new_tool_call_id(), call.name)
             render = encoder.tool_arguments if call is not None else encoder.content
             pieces = plan.pieces
+            cut_after = knobs.cut_after
+            cut = cut_after is not None and cut_after <= len(pieces)
+            count = cut_after if cut_after is not None and cut else len(pieces)
             first_at = started + knobs.ttft_s
             tps = knobs.tokens_per_s
-            cut_after = knobs.cut_after
-            for index, piece in enumerate(pieces):
-                if cut_after is not None and index >= cut_after:
-                    stats.faults["cut"] += 1
-                    return  # hypercorn closes the socket: no finish chunk, no [DONE]
-                due = first_at + index / tps if tps > 0 else first_at
-                if due > trio.current_time():
-                    await trio.sleep_until(due)
-                data = render(piece)
-                if index == 0:
-                    data = head + data
-                await send_piece(exchange.send, data)
-            if cut_after is not None and cut_after <= len(pieces):
+            pending = b""
+            if first_at > trio.current_time():
+                await trio.sleep_until(first_at)
+            if tps > 0:
+                # Paced: one write per token, on an absolute schedule (no drift).
+                for index in range(count):
+                    due = first_at + index / tps
+                    if due > trio.current_time():
+                        await trio.sleep_until(due)
+                    data = render(pieces[index])
+                    await send_piece(exchange.send, head + data if index == 0 else data)
+                if count == 0 and not cut:
+                    pending = head
+            elif count or not cut:
+                # Unpaced: everything in one write; per-event writes would make the
+                # simulator's own cost dominate what benchmarks measure.
+                pending = head + b"".join([render(piece) for piece in pieces[:count]])
+            if cut:
                 stats.faults["cut"] += 1
-                return
-            if not pieces:
-                if first_at > trio.current_time():
-                    await trio.sleep_until(first_at)
-                await send_piece(exchange.send, head)
+                if pending:
+                    await send_piece(exchange.send, pending)
+                return  # hypercorn closes the socket: no finish chunk, no [DONE]
             tail = encoder.finish(plan.finish_reason)
             if request.include_usage:
                 tail += encoder.usage(usage_object(plan.prompt_tokens, plan.completion_tokens))
-            await end_stream(exchange.send, tail + DONE)
-        finally:
+            stream_open = False
             stats.open_streams -= 1
+            await end_stream(exchange.send, pending + tail + DONE)
+        finally:
+            if stream_open:
+                stats.open_streams -= 1
             backend.notify()
 
     # -- Ollama probes and root -------------------------------------------------

@@ -142,9 +142,9 @@ class ChunkEncoder:
         choice = {"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish_reason}
         return b"data: " + dumps(self._chunk([choice])) + b"\n\n"
 
-    def role(self) -> bytes:
-        """First event: the assistant role with empty content."""
-        return self._event({"role": "assistant", "content": ""}, None)
+    def role(self, content: str | None = "") -> bytes:
+        """First event: the assistant role; content "" for text, null before a tool call."""
+        return self._event({"role": "assistant", "content": content}, None)
 
     def content(self, text: str) -> bytes:
         return self._content_prefix + dumps(text) + self._content_suffix

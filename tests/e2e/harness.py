@@ -1,0 +1,126 @@
+"""A real stack for end-to-end tests: simulators and the gateway on loopback ports.
+
+Everything runs in the test's own trio loop over real sockets (httpx's ASGITransport
+would buffer whole bodies and hide streaming and disconnect behaviour).
+"""
+
+from __future__ import annotations
+
+import socket
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+import openai
+import trio
+
+from llmswitch.actors.ledger import Flush
+from llmswitch.config import Config, parse_config
+from llmswitch.gateway import Gateway
+from llmswitch.main import run_gateway
+from llmswitch.sim.backend import SimBackend
+from llmswitch.sim.knobs import ModelKnobs
+from llmswitch.sim.server import RunningSim, serve_sim
+from llmswitch.store.db import open_db
+from llmswitch.store.request_log import RequestRow, recent_rows
+
+# Three localities and a few models, like the demo, but answering instantly.
+SIM_MODELS = {
+    "local": ["small", "medium"],
+    "lan": ["coder"],
+    "cloud": ["big"],
+}
+
+
+def closed_port() -> int:
+    """A loopback port with nothing listening: connecting to it is refused at once."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+    return port
+
+
+def model(id_: str, backend: str, quality: int, **extra: Any) -> dict[str, Any]:
+    return {"id": id_, "backend": backend, "quality": quality, **extra}
+
+
+def default_models() -> list[dict[str, Any]]:
+    return [
+        model("small", "local", 20, aliases=["fast"], fallbacks=["medium"]),
+        model("medium", "local", 45),
+        model("coder", "lan", 60),
+        model("big", "cloud", 90, cost_input_per_mtok=1.0, cost_output_per_mtok=2.0),
+    ]
+
+
+@dataclass
+class Stack:
+    gw: Gateway
+    url: str
+    sims: dict[str, RunningSim]
+    db_path: Path
+
+    def client(self, **kwargs: Any) -> openai.AsyncOpenAI:
+        return openai.AsyncOpenAI(
+            base_url=self.url + "/v1", api_key="test", max_retries=0, **kwargs
+        )
+
+    def http(self) -> httpx.AsyncClient:
+        return httpx.AsyncClient(base_url=self.url, timeout=30)
+
+    def sim(self, name: str) -> SimBackend:
+        return self.sims[name].sim
+
+    async def rows(self) -> list[RequestRow]:
+        """Every ledger row, after flushing what is pending."""
+        await self.gw.ledger.call(Flush(), timeout=10)
+        async with open_db(self.db_path) as db:
+            return list(reversed(await recent_rows(db, 100_000)))
+
+
+def stack_config(
+    sims: dict[str, RunningSim],
+    db_path: Path,
+    *,
+    models: list[dict[str, Any]] | None = None,
+    extra_backends: list[dict[str, Any]] | None = None,
+    **sections: Any,
+) -> Config:
+    backends = [
+        {"name": name, "base_url": running.openai_base_url, "locality": name,
+         "first_byte_s": 5, "idle_s": 5, "total_s": 10}
+        for name, running in sims.items()
+    ] + (extra_backends or [])  # fmt: skip
+    data: dict[str, Any] = {
+        "server": {"host": "127.0.0.1", "port": 0, "grace_s": 10},
+        "store": {"path": str(db_path), "flush_interval_s": 0.05},
+        "health": {"interval_s": 60},
+        "backends": backends,
+        "models": models if models is not None else default_models(),
+    }
+    for key, value in sections.items():
+        data[key] = value
+    return parse_config(data, source="test")
+
+
+async def start_sims(
+    nursery: trio.Nursery, knobs: ModelKnobs | None = None
+) -> dict[str, RunningSim]:
+    sims: dict[str, RunningSim] = {}
+    for name, models in SIM_MODELS.items():
+        backend = SimBackend(models, name=name, knobs=knobs or ModelKnobs(), seed=1)
+        sims[name] = await nursery.start(serve_sim, backend)
+    return sims
+
+
+async def start_stack(
+    nursery: trio.Nursery, tmp_path: Path, knobs: ModelKnobs | None = None, **config: Any
+) -> Stack:
+    sims = await start_sims(nursery, knobs)
+    db_path = tmp_path / "ledger.db"
+    cfg = stack_config(sims, db_path, **config)
+    gw, url = await nursery.start(
+        lambda task_status: run_gateway(cfg, handle_signals=False, task_status=task_status)
+    )
+    return Stack(gw, url, sims, db_path)

@@ -1,0 +1,61 @@
+"""Bad input gets the right OpenAI-style error, and still a ledger row."""
+
+from __future__ import annotations
+
+from tests.e2e.harness import Stack
+
+
+async def test_malformed_json_is_400(stack: Stack) -> None:
+    async with stack.http() as http:
+        resp = await http.post("/v1/chat/completions", content=b"{not json")
+    assert resp.status_code == 400
+    err = resp.json()["error"]
+    assert err["code"] == "invalid_json" and err["type"] == "invalid_request_error"
+    assert set(err) >= {"message", "type", "param", "code"}
+
+
+async def test_schema_error_names_the_field(stack: Stack) -> None:
+    body = {"model": "auto", "messages": [{"role": "wizard", "content": "hi"}]}
+    async with stack.http() as http:
+        resp = await http.post("/v1/chat/completions", json=body)
+    assert resp.status_code == 400
+    assert resp.json()["error"]["param"] == "messages[0].role"
+
+
+async def test_missing_messages_is_400(stack: Stack) -> None:
+    async with stack.http() as http:
+        resp = await http.post("/v1/chat/completions", json={"model": "auto"})
+    assert resp.status_code == 400
+    assert resp.json()["error"]["param"] == "messages"
+
+
+async def test_oversized_body_is_413(stack: Stack) -> None:
+    limit = stack.gw.config.server.max_body_bytes
+    body = b'{"model":"auto","messages":[{"role":"user","content":"' + b"x" * limit + b'"}]}'
+    async with stack.http() as http:
+        resp = await http.post("/v1/chat/completions", content=body)
+    assert resp.status_code == 413
+    assert resp.json()["error"]["code"] == "request_too_large"
+
+
+async def test_every_rejected_request_has_its_ledger_row(stack: Stack) -> None:
+    async with stack.http() as http:
+        for content in (b"{", b"[]", b'{"model":"auto","messages":[]}'):
+            assert (await http.post("/v1/chat/completions", content=content)).status_code == 400
+    rows = await stack.rows()
+    assert [r.status for r in rows] == [400, 400, 400]
+    assert len({r.request_id for r in rows}) == 3
+
+
+async def test_health_and_debug(stack: Stack) -> None:
+    async with stack.http() as http:
+        health = await http.get("/health")
+        debug = (await http.get("/debug")).json()
+        metrics = await http.get("/metrics")
+    assert health.status_code == 200
+    assert sorted(health.json()["backends_up"]) == ["cloud", "lan", "local"]
+    actors = [a["name"] for a in debug["supervisor"]["actors"]]
+    assert actors == ["ledger", "health", "limits", "pool", "classifier", "router"]
+    assert all(a["state"] == "running" for a in debug["supervisor"]["actors"])
+    assert debug["backends"]["local"]["pool"]["breaker"] == "closed"
+    assert "llmswitch_backend_up" in metrics.text

@@ -1,0 +1,105 @@
+"""SIGTERM drains: streams in flight finish, the ledger holds their rows, exit code 0."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import httpx
+import trio
+
+from llmswitch.sim.knobs import ModelKnobs
+from llmswitch.store.db import open_db
+from llmswitch.store.request_log import count_rows
+from tests.e2e.harness import closed_port, start_sims
+
+STREAMS = 20
+
+
+def write_config(path: Path, sim_url: str, port: int, db: Path) -> None:
+    path.write_text(
+        f"""
+[server]
+port = {port}
+grace_s = 20
+[store]
+path = "{db}"
+[[backends]]
+name = "local"
+base_url = "{sim_url}"
+[[models]]
+id = "small"
+backend = "local"
+""",
+        encoding="utf-8",
+    )
+
+
+async def wait_until_serving(url: str, proc: trio.Process) -> None:
+    async with httpx.AsyncClient() as http:
+        with trio.fail_after(30):
+            while True:
+                assert proc.returncode is None, "gateway exited during start-up"
+                try:
+                    if (await http.get(url + "/health")).status_code == 200:
+                        return
+                except httpx.TransportError:
+                    pass
+                await trio.sleep(0.1)
+
+
+async def test_sigterm_lets_streams_in_flight_finish(
+    nursery: trio.Nursery, tmp_path: Path
+) -> None:
+    # Each stream takes about 1.5 s, so all of them are mid-answer when SIGTERM lands.
+    sims = await start_sims(nursery, ModelKnobs(tokens_per_s=20, reply="tok " * 30))
+    port, db = closed_port(), tmp_path / "ledger.db"
+    config = tmp_path / "llmswitch.toml"
+    write_config(config, sims["local"].openai_base_url, port, db)
+    proc = await trio.lowlevel.open_process(
+        [sys.executable, "-m", "llmswitch", "serve", "--config", str(config)],
+        env=os.environ | {"PYTHONUNBUFFERED": "1"},
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        await wait_until_serving(url, proc)
+        first_bytes = trio.Semaphore(0)
+        finished: list[str] = []
+        body = {"model": "small", "stream": True,
+                "messages": [{"role": "user", "content": "go"}]}  # fmt: skip
+
+        async with httpx.AsyncClient(base_url=url, timeout=30) as http:
+
+            async def stream_one() -> None:
+                async with http.stream("POST", "/v1/chat/completions", json=body) as r:
+                    data = b""
+                    async for chunk in r.aiter_raw():
+                        if not data:
+                            first_bytes.release()
+                        data += chunk
+                events = [e for e in data.split(b"\n\n") if e.startswith(b"data: ")]
+                assert events[-1] == b"data: [DONE]"
+                json.loads(events[-2][6:])  # the last real event is whole
+                finished.append("ok")
+
+            with trio.fail_after(60):
+                async with trio.open_nursery() as streams:
+                    for _ in range(STREAMS):
+                        streams.start_soon(stream_one)
+                    for _ in range(STREAMS):
+                        await first_bytes.acquire()
+                    proc.send_signal(signal.SIGTERM)
+        assert len(finished) == STREAMS
+        with trio.fail_after(30):
+            code = await proc.wait()
+        assert code == 0
+    finally:
+        if proc.returncode is None:
+            proc.kill()
+            await proc.wait()
+    async with open_db(db) as conn:
+        assert await count_rows(conn) == STREAMS
