@@ -163,7 +163,7 @@ async def test_stats_count_requests(
     assert served == stats.to_dict()
     assert served["by_status"] == {"200": 3, "404": 1}
 
-    recorded = sim.last_request
+    recorded = sim.last_request()
     assert recorded is not None
     assert recorded.model == "gpt-9"
     assert recorded.headers["authorization"] == "Bearer x"
@@ -182,7 +182,7 @@ async def test_a_backend_that_is_never_called_counts_zero(
     await client.chat.completions.create(model="qwen-small", messages=USER)
 
     assert other.stats.total == 0
-    assert other.last_request is None
+    assert other.last_request() is None
 
 
 async def test_api_key_is_enforced_when_set(nursery: Any) -> None:

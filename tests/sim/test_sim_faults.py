@@ -126,6 +126,10 @@ async def test_cut_after_non_stream_truncates_body(
 
     with pytest.raises(openai.APIConnectionError):
         await client.chat.completions.create(model="qwen-small", messages=USER)
+    # "echo: ping" is 2 tokens: shorter than a cut after 3, so it arrives whole.
+    sim.set_knobs(cut_after=3)
+    whole = await client.chat.completions.create(model="qwen-small", messages=USER)
+    assert whole.choices[0].message.content == "echo: ping"
 
 
 async def test_hang_ends_when_client_gives_up(sim: SimBackend, client: openai.AsyncOpenAI) -> None:

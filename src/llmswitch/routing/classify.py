@@ -150,7 +150,8 @@ def _window(text: str, limit: int) -> str:
     if len(text) <= limit:
         return text
     half = limit // 2
-    return f"{text[:half]}\n{text[-half:]}"
+    # Cut at line ends so a half log line does not read as prose.
+    return f"{text[:half].rpartition(chr(10))[0]}\n{text[-half:].partition(chr(10))[2]}"
 
 
 # --- separating the ask from pasted material -------------------------------------------
@@ -162,7 +163,7 @@ _PASTED_LINE: Final = re.compile(
     r"^(?:[ \t]*(?:\d{4}-\d\d-\d\d|\d{1,3}(?:\.\d{1,3}){3}\b|\d\d:\d\d|\d+[smhd] {2,}|\[|\||>"
     r"|File \"|Traceback|E {2}|[=_*#~-]{4,}|[A-Z][A-Z0-9_]{2,}="
     r"|(?:INFO|WARN|WARNING|ERROR|DEBUG|TRACE|FATAL|PASS|FAIL|FAILED)\b)"
-    r"|\t| {4,}|\S{40,}$).*(?:\n|\Z)",
+    r"|\t| {4,}|[!-~]{40,}$).*(?:\n|\Z)",
     re.M,
 )
 _CODE_LINE: Final = re.compile(
@@ -177,7 +178,20 @@ _TRACE: Final = re.compile(
     re.M,
 )
 _LIST_ITEM: Final = re.compile(r"^\s*(?:\d+[.)]|[-*•])\s+\S", re.M)
-_MATH_SYMBOL: Final = re.compile(r"[=^√∑∫≤≥≠∞∧∨¬]|\d\s*[+*/×]\s*\d|\d\s*[a-z]\b|\b[a-z]\(\w")
+_MATH_SYMBOL: Final = re.compile(
+    r"[√∑∫≤≥≠∞∧∨¬π]|\^\s*\d|\b\d+\s*[+*/×÷]\s*\d|\b\d*[a-z]\s*[=+-]\s*\d|\bd[xy]\b|\b[fgh]\([a-z0-9]"
+)
+# Load and size figures ("100k writes/sec", "10 TB", "200M-row") signal engineering at scale.
+_SCALE: Final = re.compile(
+    r"\b\d+(?:[.,]\d+)?\s*(?:k|m|b|million|billion|tb|gb|pb|rps|qps|tps)\b(?!\s*(?:words|km|miles))"
+    r"|\b\d+\s*(?:\w+\s*)?(?:/s|/sec|per second|msgs?/s|req/s)\b"
+)
+# "about 2,000 words", "800 palabras": the size of the answer asked for.
+_OUTPUT_SIZE: Final = re.compile(
+    r"(\d[\d,.]*)\s*(?:words|palabras|mots|wörter|wörtern|palavras|字|語)"
+)
+# Separators between the things one request asks for: "schema, caching, and sharding".
+_BREADTH_WORDS: Final = ("and", "or", "y", "et", "und", "e", "plus")
 _SLASH_COMMAND: Final = re.compile(r"^/[a-z][\w-]*(?:\s+\S+){0,2}$")
 _WORD: Final = re.compile(r"\w+")
 
@@ -204,10 +218,12 @@ _LEX: Final[Mapping[str, frozenset[str]]] = {
     "domain": _normalise(lex.DOMAIN),
     "negation": _normalise(lex.NEGATION),
     "math": _normalise(lex.MATH),
+    "arithmetic": _normalise(lex.ARITHMETIC),
     "code_words": _normalise(lex.CODE_WORDS),
     "analysis": _normalise(lex.ANALYSIS),
 }
 _GREETING: Final = frozenset(lex.GREETING)
+_MATERIAL_REF: Final = _LEX["references"] | {"this", "these"}
 _MAX_GRAM: Final = max(p.count(" ") + 1 for words in _LEX.values() for p in words)
 
 
@@ -228,23 +244,30 @@ WEIGHTS: Final[Mapping[str, float]] = {
     "multi_step": 0.12,
     "technical": 0.14,
     "length": 0.10,
-    "creative": 0.04,
-    "question": 0.05,
-    "agentic": 0.10,
-    "constraints": 0.08,
-    "imperative": 0.06,
+    "creative": 0.12,
+    "question": 0.06,
+    "agentic": 0.18,
+    "constraints": 0.12,
+    "imperative": 0.04,
     "output_format": 0.03,
     "simple": 0.25,
     "references": 0.02,
-    "domain": 0.08,
+    "domain": 0.12,
     "negation": 0.02,
-    "math": 0.06,
+    "math": 0.10,
+    "breadth": 0.10,
 }
-# Lower edges of medium, complex and reasoning on the weighted total.
-_BOUNDARIES: Final = (0.0, 0.30, 0.55)
+# Lower edges of medium and complex on the weighted total; reasoning needs its own signal too.
+_BOUNDARIES: Final = (0.0, 0.21)
+_REASONING_TOTAL: Final = 0.45
+_REASONING_SIGNAL: Final = 0.5
 _CONFIDENCE_STEEPNESS: Final = 12.0
 _MIN_CONFIDENCE: Final = 0.6
 _SHORT_WORDS: Final = 12
+_SHORT_ASK_WORDS: Final = 20
+_OPENING_WORDS: Final = 6
+_MAX_ASK_HEAD: Final = 400
+_MIN_MATERIAL: Final = 250
 _CANNED_MAX_WORDS: Final = 60
 _HEARTBEAT: Final = frozenset({"heartbeat", "heartbeat_ok"})
 
@@ -255,7 +278,7 @@ class _Signals:
 
     counts: dict[str, int]
     words: int
-    prose_chars: int
+    ask_tokens: float
     pasted_chars: int
     fences: int
     code_lines: int
@@ -263,33 +286,68 @@ class _Signals:
     list_items: int
     questions: int
     math_symbols: int
+    breadth: int
+    scale: int
+    output_words: int
+    domain: int
     canned: str  # why the text needs no scoring at all, or ""
+
+
+def _split_material(prose: str) -> tuple[str, int]:
+    """The ask and the size of the material it introduces ("Summarize this article:\n\n...").
+
+    A short first paragraph that ends in a colon or question mark, or points at "this" or
+    "the following", introduces what comes next; a short last paragraph is still part of
+    the ask ("...\n\nKeep it under 100 words.").
+    """
+    head, sep, rest = prose.strip().partition("\n\n")
+    paragraphs = [p for p in rest.split("\n\n") if p.strip()]
+    material = sum(map(len, paragraphs))
+    if not sep or len(head) > _MAX_ASK_HEAD or material < _MIN_MATERIAL:
+        return prose, 0
+    introduces = head.endswith((":", "：", "?", "？")) or not _MATERIAL_REF.isdisjoint(
+        _grams(_WORD.findall(head))
+    )
+    if not introduces:
+        return prose, 0
+    if len(paragraphs) > 1 and len(paragraphs[-1]) < _MIN_MATERIAL:
+        return f"{head}\n\n{paragraphs[-1]}", material - len(paragraphs[-1])
+    return head, material
 
 
 def _signals(text: str, limit: int) -> _Signals:
     window = _window(text, limit)
     low = window.lower()
-    prose = _PASTED_LINE.sub("", _FENCE.sub("\n", low))
+    prose, material = _split_material(_PASTED_LINE.sub("", _FENCE.sub("\n", low)))
     words = _WORD.findall(prose)
     grams = _grams(words)
     counts = {name: len(grams & markers) for name, markers in _LEX.items()}
+    # A lookup announces itself in its first words ("what is", "how many").
+    counts["question_fact"] = len(_grams(words[:_OPENING_WORDS]) & _LEX["question_fact"])
     counts["greeting"] = 0
+    cjk = 0
     if _CJK.search(prose):
+        cjk = sum(map(len, _CJK.findall(prose)))
         for name, markers in lex.CJK.items():
             counts[name] += sum(1 for m in markers if m in prose)
+    # Material (pasted text, logs, code) is scaled up to the full message; the ask is not.
     scale = len(text) / len(window) if window else 1.0
-    prose_chars = round(len(prose) * scale)
+    pasted = round((len(low) - len(prose)) * scale)
     return _Signals(
         counts=counts,
-        words=len(words),
-        prose_chars=prose_chars,
-        pasted_chars=max(0, len(text) - prose_chars),
+        words=len(words) + cjk // 2,
+        ask_tokens=(len(prose) - cjk) / 4 + cjk * 0.8,
+        pasted_chars=pasted,
         fences=low.count("```") // 2,
         code_lines=len(_CODE_LINE.findall(window)),
         traces=len(_TRACE.findall(window)),
         list_items=len(_LIST_ITEM.findall(prose)),
         questions=prose.count("?") + prose.count("？"),
         math_symbols=len(_MATH_SYMBOL.findall(prose)),
+        breadth=sum(map(prose.count, ",;，、；")) + sum(map(words.count, _BREADTH_WORDS)),
+        scale=len(_SCALE.findall(prose)),
+        output_words=max((_number(m) for m in _OUTPUT_SIZE.findall(prose)), default=0),
+        domain=len(_LEX["domain"] & _grams(_WORD.findall(low))) if material else counts["domain"],
         canned=_canned(low.strip(), words, counts["greeting"]),
     )
 
@@ -309,13 +367,19 @@ def _canned(low: str, words: list[str], cjk_greetings: int) -> str:
     return ""
 
 
+def _number(text: str) -> int:
+    digits = text.replace(",", "").replace(".", "")
+    return int(digits) if digits.isdigit() else 0
+
+
 def _length_score(s: _Signals) -> float:
-    """Longer asks tend to be harder; pasted material counts for a quarter as much."""
-    tokens = s.prose_chars / 4 + s.pasted_chars / 16
+    """Longer asks and longer asked-for answers are harder; pasted material counts a quarter."""
+    tokens = s.ask_tokens + s.pasted_chars / 16
+    asked = 0.8 if s.output_words >= 1500 else 0.4 if s.output_words >= 600 else -1.0
     for limit, score in ((6, -1.0), (15, -0.6), (40, -0.2), (120, 0.1), (400, 0.4)):
         if tokens < limit:
-            return score
-    return 0.6
+            return max(score, asked)
+    return max(0.6, asked)
 
 
 def _sat(n: float, full: float) -> float:
@@ -325,22 +389,25 @@ def _sat(n: float, full: float) -> float:
 def _dimensions(s: _Signals) -> dict[str, float]:
     c = s.counts
     code = min(1.0, 0.5 * min(s.fences, 1) + 0.08 * s.code_lines + 0.4 * min(s.traces, 1))
-    short = s.words <= 15
+    short = s.words <= _SHORT_ASK_WORDS
+    # "what's the capital of..." is a lookup; "what's a good way to..." or a question about
+    # pasted code is not.
+    factoid = c["question_fact"] and short and not c["question_open"] and not s.pasted_chars
     simple = 0.0
     if s.canned:
         simple = -1.0
     elif c["simple_ask"]:
-        simple = -0.7 if short else -0.3
-    elif c["question_fact"] and short:
+        simple = -0.7 if short and s.pasted_chars < _MIN_MATERIAL else -0.3
+    elif factoid:
         simple = -0.6
-    question = 0.3 * min(c["question_open"], 2) + (0.3 if s.questions >= 2 else 0.0)
-    if c["question_fact"] and short:
+    question = 0.4 * min(c["question_open"], 2) + (0.3 if s.questions >= 2 else 0.0)
+    if factoid:
         question -= 0.5
     return {
         "reasoning": 1.0 if c["proof"] else _sat(c["reasoning"], 2.5),
         "code": max(code, _sat(c["code_words"], 3) * 0.6),
-        "multi_step": min(1.0, 0.3 * c["multi_step"] + 0.25 * s.list_items),
-        "technical": _sat(c["technical"], 4),
+        "multi_step": min(1.0, 0.3 * max(0, c["multi_step"] - 1) + 0.25 * s.list_items),
+        "technical": _sat(c["technical"] + s.scale, 4),
         "length": _length_score(s),
         "creative": _sat(c["creative"], 2),
         "question": max(-1.0, min(1.0, question)),
@@ -350,9 +417,10 @@ def _dimensions(s: _Signals) -> dict[str, float]:
         "output_format": _sat(c["output_format"], 2),
         "simple": simple,
         "references": _sat(c["references"], 2),
-        "domain": _sat(c["domain"], 3),
+        "domain": _sat(s.domain, 3),
+        "breadth": _sat(s.breadth, 8),
         "negation": _sat(c["negation"], 4),
-        "math": _sat(c["math"] + s.math_symbols, 3),
+        "math": _sat(c["math"] + s.math_symbols / 2, 2),
     }
 
 
@@ -362,23 +430,32 @@ def _blend(last: dict[str, float], earlier: dict[str, float] | None) -> dict[str
     return {k: max(-1.0, min(1.0, v + _EARLIER_WEIGHT * earlier[k])) for k, v in last.items()}
 
 
-def _tier(total: float) -> tuple[Complexity, float]:
-    """The tier a total falls in, and a confidence that grows with distance from the edges."""
-    index = sum(total >= b for b in _BOUNDARIES)
+def _tier(total: float, reasoning: float) -> tuple[Complexity, float]:
+    """The tier a total falls in, and a confidence that grows with distance from the edges.
+
+    A high total alone means a big job, not a hard problem: reasoning also needs reasoning
+    markers among the signals.
+    """
     distance = min(abs(total - b) for b in _BOUNDARIES)
     confidence = 1 / (1 + math.exp(-_CONFIDENCE_STEEPNESS * distance))
-    return COMPLEXITIES[index], confidence
+    if total >= _REASONING_TOTAL and reasoning >= _REASONING_SIGNAL:
+        margin = total - _REASONING_TOTAL
+        return "reasoning", 1 / (1 + math.exp(-_CONFIDENCE_STEEPNESS * margin))
+    return COMPLEXITIES[sum(total >= b for b in _BOUNDARIES)], confidence
 
 
-def _task_type(s: _Signals, dims: Mapping[str, float]) -> TaskType:
+def _task_type(s: _Signals) -> TaskType:
+    """The kind of work asked for; conversation unless some other kind clearly shows."""
     c = s.counts
     candidates: dict[TaskType, float] = {
-        "code": dims["code"] + 0.35 * c["code_words"],
-        "math": 0.35 * c["math"] + 0.15 * s.math_symbols + (0.4 if c["proof"] else 0.0),
-        "analysis": 0.4 * c["analysis"],
+        "code": 0.45 * c["code_words"] + 0.5 * min(s.fences, 1) + 0.03 * min(s.code_lines, 10),
+        "math": 0.35 * (c["math"] + c["arithmetic"])
+        + 0.2 * min(s.math_symbols, 3)
+        + (0.4 if c["proof"] else 0.0),
+        "analysis": 0.45 * c["analysis"],
         "creative": 0.45 * c["creative"],
-        "tool-use": 0.4 * c["agentic"] - 0.3,
-        "conversation": 0.35 - dims["simple"] * 0.5,
+        "tool-use": 0.45 * c["agentic"] - 0.2,
+        "conversation": 0.4,
     }
     return max(candidates, key=lambda k: candidates[k])
 
@@ -417,9 +494,9 @@ def _score(last: _Signals, earlier: _Signals | None) -> _Verdict:
     if c["proof"]:
         confidence = min(0.95, 0.8 + 0.05 * c["proof"])
         return _Verdict(dims, total, "reasoning", confidence, "asks for a proof or derivation")
-    complexity, confidence = _tier(total)
+    complexity, confidence = _tier(total, dims["reasoning"])
     reason = why + _explain(dims, total, complexity)
-    if confidence < _MIN_CONFIDENCE and complexity != "medium":
+    if confidence < _MIN_CONFIDENCE and complexity in ("simple", "complex"):
         reason += f"; near the {complexity} edge, so medium"
         complexity = "medium"
     return _Verdict(dims, total, complexity, confidence, reason)
@@ -447,7 +524,7 @@ def classify(messages: Sequence[Mapping[str, Any]], *, has_tools: bool = False) 
     elif last is None:
         task = "conversation"
     else:
-        task = _task_type(last, verdict.dims)
+        task = _task_type(last)
     scores = {k: round(v, 2) for k, v in verdict.dims.items() if v}
     scores["total"] = round(verdict.total, 3)
     reason = verdict.reason + (f"; sensitive: {', '.join(kinds)}" if kinds else "")

@@ -28,6 +28,8 @@ REASONING: Final = (
     "trade-offs", "tradeoff", "tradeoffs", "justify", "implications", "counterexample",
     "optimal", "correctness", "invariant", "walk through", "walk me through", "in depth",
     "root cause", "what would change your mind", "edge cases", "first principles",
+    "carefully", "hypotheses", "hypothesis", "differential", "show your", "show the work",
+    "show the calculation", "show your work",
     "paso a paso", "por qué", "compromisos", "justifica",
     "étape par étape", "pourquoi", "compromis", "justifie",
     "schritt für schritt", "warum", "begründe", "abwägungen",
@@ -55,6 +57,20 @@ TECHNICAL: Final = (
     "throughput", "multi-tenant", "event sourcing", "crdt", "crdts", "consensus", "raft",
     "paxos", "memory leak", "heap", "profiling", "bottleneck", "vulnerabilities", "reentrancy",
     "downsampling", "retention", "time-series", "real-time", "sync", "synchronization",
+    "design", "system", "systems", "data model", "storage", "network", "persistence",
+    "transport", "timeouts", "retries", "election", "leader", "replica", "replicas", "cluster",
+    "parser", "ast", "lexer", "interpreter", "memory", "allocation", "lock", "locking",
+    "atomic", "transaction", "transactions", "isolation", "serializable", "oom", "p99", "slo",
+    "observability", "alerting", "incident", "pipeline", "backpressure", "websocket", "grpc",
+    "oauth", "tls", "certificate", "hashing", "overflow", "injection", "xss", "csrf",
+    "vulnerability", "exploit", "orchestration", "terraform", "canary", "redundancy",
+    "availability", "durability", "exactly-once", "at-least-once", "ordering", "offset",
+    "replay", "migration", "normalization", "query planner", "seq scan", "orm", "rsa",
+    "cryptography", "cryptographic", "quantum", "np-complete", "np-completeness", "embedding",
+    "inference", "quantization", "fine-tune", "multi-region", "regions", "offline",
+    "diseña", "diseño", "sistema", "conçois", "concevoir", "système", "entwirf", "entwurf",
+    "projete", "projetar", "microserviços", "dienste", "ausfällen", "pagos", "paiement",
+    "monolith", "hot path", "services", "rollback strategy", "data race",
     "arquitectura", "concurrencia", "base de datos", "escalabilidad", "latencia",
     "sincronización", "rendimiento",
     "latence", "cohérence", "base de données", "événementielle", "synchrone",
@@ -67,7 +83,8 @@ CREATIVE: Final = (
     "song", "novel", "chapter", "fiction", "character", "characters", "plot", "tagline",
     "slogan", "toast", "cover letter", "name ideas", "brainstorm", "rewrite", "rephrase",
     "witty", "funny", "heartfelt", "outline", "screenplay", "verse", "rhyme", "narrator",
-    "product description", "email to", "letter", "sms", "message to", "reply to", "copy",
+    "product description", "email to", "letter", "sms", "reply to", "copy", "movie", "film",
+    "script for", "arc", "arcs", "act", "scene", "protagonist", "twist", "cliffhanger",
     "poema", "cuento", "historia", "canción", "letra", "relato", "carta",
     "poème", "histoire", "conte", "chanson", "lettre", "rédige", "relire", "réécris",
     "gedicht", "geschichte", "lied", "märchen", "brief", "umschreiben",
@@ -75,10 +92,12 @@ CREATIVE: Final = (
 )  # fmt: skip
 
 QUESTION_OPEN: Final = (
+    "explain", "describe", "how does", "how is", "what should i", "look out for", "a good",
+    "best way", "recommend", "estimate", "what's going on",
     "how would", "how should", "how could", "what would", "what are the implications",
-    "what should", "why", "how do i", "how can i", "what happens", "what's happening",
+    "what should", "why", "what happens", "what's happening",
     "what is happening", "what's wrong", "what is wrong", "what's going wrong", "which",
-    "cómo", "comment", "wie", "como",
+    "explica", "explícame", "explique", "erkläre", "explain", "por qué", "pourquoi", "warum",
 )  # fmt: skip
 
 QUESTION_FACT: Final = (
@@ -150,7 +169,10 @@ SIMPLE_ASK: Final = (
     "define", "definition", "meaning of", "synonym", "antonym", "spell", "translate",
     "how do you say", "convert", "stand for", "capital of", "plural of", "shortcut",
     "what time", "time zone", "sort these", "fix the grammar", "one-liner", "one liner",
-    "yes or no", "traduce", "traduis", "übersetze", "traduza",
+    "yes or no", "traduce", "traduis", "übersetze", "traduza", "just tell me",
+    "one sentence", "two sentences", "in a word", "one word", "briefly", "short answer",
+    "una frase", "dos frases", "une phrase", "deux phrases", "einem satz", "zwei sätzen",
+    "uma frase", "duas frases", "一句话", "一言で",
 )  # fmt: skip
 
 # A short reply that hands the work back to the earlier turns rather than ending it.
@@ -184,19 +206,25 @@ NEGATION: Final = (
     "nie", "não", "nem",
 )  # fmt: skip
 
+# Mathematics beyond arithmetic; these make a request harder.
 MATH: Final = (
-    "integral", "integrate", "derivative", "differentiate", "equation", "equations", "solve",
+    "integral", "integrate", "derivative", "differentiate", "equation", "equations",
     "probability", "eigenvalue", "eigenvalues", "eigenvectors", "matrix", "prime", "primes",
-    "polynomial", "series", "converge", "converges", "diverge", "diverges", "limit", "calculate",
-    "compute", "expected number", "expected value", "variance", "recurrence", "logarithm",
-    "irrational", "rational", "integer", "integers", "real solutions", "function f", "group of",
-    "abelian", "field", "sqrt", "percent", "interest", "compounded", "fahrenheit", "celsius",
-    "ounces", "pound", "formula", "quadratic", "triangle", "angles", "geometry", "sum of",
-    "bayes", "pde", "weighings", "arrangements", "syllogism", "3-sat", "x", "n",
-    "ecuación", "probabilidad", "serie", "triángulo", "ángulos", "números",
-    "équation", "probabilité", "suite", "bornée", "convergente", "nombres",
-    "gleichung", "wahrscheinlichkeit", "primzahlen", "reihe", "spannbaum",
-    "equação", "probabilidade", "raiz", "quadrada", "irracional",
+    "polynomial", "series", "converge", "converges", "diverge", "diverges", "limit",
+    "expected number", "expected value", "variance", "recurrence", "logarithm", "irrational",
+    "rational", "integer", "integers", "real solutions", "function f", "group of", "abelian",
+    "field", "sqrt", "compounded", "formula", "quadratic", "geometry", "sum of", "bayes", "pde",
+    "weighings", "arrangements", "syllogism", "3-sat", "annual return", "exponential",
+    "ecuación", "probabilidad", "serie", "números", "équation", "probabilité", "suite",
+    "bornée", "convergente", "gleichung", "wahrscheinlichkeit", "primzahlen", "reihe",
+    "spannbaum", "equação", "probabilidade", "irracional", "raiz quadrada",
+)  # fmt: skip
+
+# Arithmetic and unit work: still a math task, but no harder for it.
+ARITHMETIC: Final = (
+    "calculate", "compute", "solve", "solve for", "percent", "fahrenheit", "celsius", "ounces",
+    "pound", "pounds", "kg", "miles", "km", "x", "n", "triangle", "angles", "days until",
+    "how many", "how much", "triángulo", "ángulos", "calcula", "calcule", "berechne",
 )  # fmt: skip
 
 CODE_WORDS: Final = (

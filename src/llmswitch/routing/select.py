@@ -113,10 +113,14 @@ def decide_explicit(
 
 
 def rank_key(cand: Candidate) -> tuple[int, float, int]:
-    """Prefer local, then lan, then cloud; then the cheaper; then the better."""
+    """Prefer local, then lan, then cloud; then the cheaper; then the smaller.
+
+    Among models of equal price (free local ones, typically) the least capable one that
+    still meets the floor is the cheapest in compute and the fastest to answer.
+    """
     m = cand.model
     cost = m.cost_input_per_mtok + m.cost_output_per_mtok
-    return (LOCALITY_RANK[cand.backend.locality], cost, -m.quality)
+    return (LOCALITY_RANK[cand.backend.locality], cost, m.quality)
 
 
 def decide_auto(

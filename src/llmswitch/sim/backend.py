@@ -180,8 +180,8 @@ class SimBackend:
         self.reset_knobs()
         self.reset_stats()
 
-    @property
     def last_request(self) -> RecordedRequest | None:
+        """The most recent request this backend saw (None if none)."""
         return self.requests[-1] if self.requests else None
 
     def notify(self) -> None:

@@ -26,8 +26,11 @@ class ModelKnobs:
     error_status: answer every request with this HTTP status and an OpenAI error body.
     error_rate: probability (0..1) of answering 500, drawn from the backend's seeded RNG.
     hang: accept the request and never answer until the client or the server gives up.
-    cut_after: close the connection after this many content chunks, without [DONE].
+    cut_after: close the connection after this many content chunks, without [DONE]
+        (0: right after the headers; non-stream: mid-body; shorter answers are not cut).
     retry_after_s: sent as Retry-After (and retry-after-ms) on error_status answers.
+    The backend-wide default's hang/error_status/error_rate also hit /v1/models and
+    /api/tags, so a "broken backend" fails its health probes too.
     tool_call: answer with a call to the first (or the forced) tool of the request.
     """
 

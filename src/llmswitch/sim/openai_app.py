@@ -328,13 +328,16 @@ class OpenAISimApp:
             usage_object(plan.prompt_tokens, plan.completion_tokens),
         )
         headers = [(b"x-request-id", _request_id())]
-        if knobs.cut_after is not None:
+        if knobs.cut_after is not None and knobs.cut_after <= len(plan.pieces):
             await self._cut_json(exchange, body, headers)
             return
         await send_json(exchange.send, 200, body, headers)
 
     async def _cut_json(self, exchange: Exchange, body: dict[str, Any], headers: Headers) -> None:
-        """Announce the full length, send half the body, then drop the connection."""
+        """Announce the full length, send half the body, then drop the connection.
+
+        Same rule as streams: an answer with fewer pieces than cut_after is not cut.
+        """
         data = dumps(body)
         self.backend.stats.faults["cut"] += 1
         await start_stream(
