@@ -52,9 +52,7 @@ async def wait_until_serving(url: str, proc: trio.Process) -> None:
                 await trio.sleep(0.1)
 
 
-async def test_sigterm_lets_streams_in_flight_finish(
-    nursery: trio.Nursery, tmp_path: Path
-) -> None:
+async def test_sigterm_lets_streams_in_flight_finish(nursery: trio.Nursery, tmp_path: Path) -> None:
     # Each stream takes about 1.5 s, so all of them are mid-answer when SIGTERM lands.
     sims = await start_sims(nursery, ModelKnobs(tokens_per_s=20, reply="tok " * 30))
     port, db = closed_port(), tmp_path / "ledger.db"

@@ -182,6 +182,13 @@ GO_AHEAD: Final = (
     "prossiga",
 )  # fmt: skip
 
+# Words in a short opening paragraph that say the next paragraphs are material, not the ask.
+MATERIAL_REF: Final = (
+    "this", "these", "following", "below", "above", "attached", "here", "siguiente", "este",
+    "esta", "estos", "cet", "cette", "ce", "suivant", "dessous", "folgende", "folgenden",
+    "diese", "dieses", "abaixo", "esse", "essa",
+)  # fmt: skip
+
 REFERENCES: Final = (
     "the above", "above", "this file", "this code", "this function", "the following", "below",
     "attached", "as mentioned", "you mentioned", "earlier", "previous", "left off", "this log",
@@ -215,6 +222,7 @@ MATH: Final = (
     "rational", "integer", "integers", "real solutions", "function f", "group of", "abelian",
     "field", "sqrt", "compounded", "formula", "quadratic", "geometry", "sum of", "bayes", "pde",
     "weighings", "arrangements", "syllogism", "3-sat", "annual return", "exponential",
+    "converse", "doubles", "rule of 72",
     "ecuación", "probabilidad", "serie", "números", "équation", "probabilité", "suite",
     "bornée", "convergente", "gleichung", "wahrscheinlichkeit", "primzahlen", "reihe",
     "spannbaum", "equação", "probabilidade", "irracional", "raiz quadrada",

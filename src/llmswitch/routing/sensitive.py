@@ -1,70 +1,144 @@
 """Spot credentials and personal data in a prompt so the router can keep it off cloud models.
 
-Every pattern is compiled at import and anchored on a distinctive literal (a key prefix, "@",
-"-----BEGIN") where possible, so a scan of a long prompt stays linear and cheap. The check is
-deliberately eager: a false positive costs a local model, a false negative leaks a secret.
+The whole prompt has to be scanned, so the scan is built from the cheapest operations
+Python has, all on UTF-8 bytes: regexes that open with a literal (the engine jumps between
+occurrences of it), single-byte finds, and byte-table translations. Anything that could start
+at any character, such as "a long run of base64", is found by first mapping every token byte
+to b"a" and searching for a literal run of them. Keywords are matched on ASCII-lowercased
+bytes, which costs a fraction of str.lower() on non-English text.
+
+The check is deliberately eager: a false positive costs a local model, a false negative
+leaks a secret to a cloud provider.
 """
 
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from typing import Final
-
-# Vendor key formats: OpenAI/Anthropic, Stripe, GitHub, AWS, Slack, Google, GitLab, Hugging Face.
-_API_KEY: Final = re.compile(
-    r"\bsk-[A-Za-z0-9_-]{20,}"
-    r"|\b[sr]k_(?:live|test)_[A-Za-z0-9]{16,}"
-    r"|\bgh[pousr]_[A-Za-z0-9]{30,}|\bgithub_pat_[A-Za-z0-9_]{40,}"
-    r"|\b(?:AKIA|ASIA)[0-9A-Z]{16}\b"
-    r"|\bxox[abposr]-[A-Za-z0-9-]{10,}"
-    r"|\bAIza[0-9A-Za-z_-]{35}"
-    r"|\bglpat-[A-Za-z0-9_-]{20,}"
-    r"|\bhf_[A-Za-z0-9]{30,}"
-)
-_TOKEN: Final = re.compile(
-    r"\b[Bb]earer\s+[A-Za-z0-9._~+/=-]{16,}"
-    r"|\beyJ[A-Za-z0-9_-]{8,}\.eyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}"
-)
-_PRIVATE_KEY: Final = re.compile(r"-----BEGIN [A-Z ]*PRIVATE KEY(?: BLOCK)?-----")
-# A value assigned to something named like a secret; hex and base64 both qualify.
-_LABELLED_SECRET: Final = re.compile(
-    r"(?i:secret|token|api[_ -]?key|access[_ -]?key|signing[_ -]?key|private[_ -]?key)"
-    r"\w*[\"']?\s*[:=]\s*[\"']?[A-Za-z0-9/+_.=-]{16,}"
-)
-# Long unlabelled runs that mix cases and digits look like base64 secrets, not words or hashes.
-_OPAQUE_RUN: Final = re.compile(r"[A-Za-z0-9+/_-]{40,}")
-# Lowercased text from here on.
-_PASSWORD: Final = re.compile(
-    r"(?:password|passwd|passcode|pwd|contraseña|mot de passe|passwort|kennwort|senha|密码|パスワード)"
-    r"[\"']?\s*(?:[:=：]|\bis\b|\bes\b|\best\b|\bist\b|\bé\b)\s*[\"']?"
-    r"(?!(?:str|string|none|null|true|false|undefined|required|input|request|getpass|os\.|env)\b)"
-    r"(?![$<{*(\[])\S{3,}"
-)
-_EMAIL: Final = re.compile(r"[a-z0-9._%+-]+@[a-z0-9-]+(?:\.[a-z0-9-]+)*\.[a-z]{2,}")
-_PHONE: Final = re.compile(
-    r"(?<![\w+])\+\d{1,3}[ .-]?\(?\d{1,4}\)?(?:[ .-]?\d{2,4}){2,4}(?!\w)"
-    r"|(?<![\w.])\(?\d{3}\)?[ .-]\d{3}[ .-]\d{4}(?![\w.])"
-    r"|(?:phone|tel|mobile|teléfono|téléphone|telefon|telefone|电话|電話)\s*[:.]?\s*\+?\d[\d ().-]{6,}\d"
-)
-_CONFIDENTIAL: Final = re.compile(
-    r"confidential|confidencial|confidentiel|vertraulich|confidenziale|机密|機密|社外秘"
-)
 
 KINDS: Final = (
     "api_key", "token", "private_key", "secret", "password", "email", "phone", "confidential",
 )  # fmt: skip
 
+# Runs of these bytes are where keys, tokens and base64 secrets live.
+_TOKEN_BYTES: Final = frozenset(
+    b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_+/=.-"
+)
+_RUN_MASK: Final = bytes(0x61 if b in _TOKEN_BYTES else 0x20 for b in range(256))
+_MIN_RUN: Final = 16
+_LONG_RUN: Final = re.compile(b"a" * (_MIN_RUN - 1) + b"a+")
+_OPAQUE_MIN: Final = 40
 
-def _opaque(text: str) -> bool:
-    for m in _OPAQUE_RUN.finditer(text):
-        run = m.group()
-        if not run.isdigit() and not run.islower() and not run.isupper() and _has_digit(run):
+# Vendor key formats: OpenAI/Anthropic, Stripe, GitHub, AWS, Slack, Google, GitLab, Hugging Face.
+_API_KEY: Final = re.compile(
+    rb"sk-[A-Za-z0-9_-]{20,}|[sr]k_(?:live|test)_[A-Za-z0-9]{16,}|gh[pousr]_[A-Za-z0-9]{30,}"
+    rb"|github_pat_\w{40,}|(?:AKIA|ASIA)[0-9A-Z]{16}|xox[abposr]-[A-Za-z0-9-]{10,}"
+    rb"|AIza[\w-]{35}|glpat-[\w-]{20,}|hf_[A-Za-z0-9]{30,}"
+)
+_JWT: Final = re.compile(rb"eyJ[\w-]{8,}\.eyJ[\w-]{8,}\.[\w-]{8,}")
+_DIGIT: Final = re.compile(rb"\d")
+# A long value after a secret-ish label: "Bearer abc...", "api_key = ...", "SECRET_KEY=...".
+_SECRET_VALUE: Final = rb"[\w-]*[\"']?\s*[:=]\s*[\"']?[\w+/=.~-]{16,}"
+_LABELLED: Final = (
+    (re.compile(rb"bearer\s+[\w+/=.~-]{16,}"), "token"),
+    *((re.compile(label + _SECRET_VALUE), "secret") for label in (b"secret", b"token", b"key")),
+    (re.compile(rb"credential" + _SECRET_VALUE), "secret"),
+)
+_PRIVATE_KEY: Final = re.compile(rb"-----BEGIN [A-Z ]*PRIVATE KEY(?: BLOCK)?-----")
+
+# Each keyword pattern opens with its own literal, so each is one fast scan.
+_VALUE: Final = (
+    r"[\"']?\s*(?:[:=]|：|\bis\b|\bes\b|\best\b|\bist\b|\bé\b)\s*[\"']?"
+    r"(?!(?:str|string|none|null|true|false|undefined|required|input|request|getpass|os\.|env)\b)"
+    r"(?![$<{*(\[])\S{3,}"
+)
+_PASSWORD_WORDS: Final = (
+    r"pass(?:word|wd|code|wort|e)", "pwd", "contraseña", "kennwort", "senha", "密码", "パスワード",
+)  # fmt: skip
+_PHONE_WORDS: Final = ("phone", "tel", "mobile", "电话", "電話")
+_CONFIDENTIAL_WORDS: Final = ("confiden[tc]i", "vertraulich", "机密", "機密", "社外秘")
+
+# Digits become b"0" and the usual separators b"-", so a formatted number is one literal shape.
+_DIGIT_MASK: Final = bytes(
+    0x30 if 0x30 <= b <= 0x39 else 0x2D if b in b" .-" else b if b in b"()" else 0x78
+    for b in range(256)
+)
+_PHONE_SHAPES: Final = (
+    re.compile(rb"000-000-0000(?!0)"),
+    re.compile(rb"\(000\)-?000-0000(?!0)"),
+)
+_INTERNATIONAL_PHONE: Final = re.compile(
+    rb"\+\d{1,3}[ .-]?\(?\d{1,4}\)?(?:[ .-]?\d{2,4}){2,4}(?!\w)"
+)
+_EMAIL_DOMAIN: Final = re.compile(rb"[a-z0-9-]+(?:\.[a-z0-9-]+)*\.[a-z]{2,}")
+_EMAIL_LOCAL: Final = frozenset(b"abcdefghijklmnopqrstuvwxyz0123456789._%+-")
+
+
+def _keywords(words: Sequence[str], suffix: str = "") -> tuple[tuple[re.Pattern[bytes], ...], ...]:
+    """(patterns for ASCII keywords, patterns for the rest); the second set runs on non-ASCII."""
+    compiled = [(w.isascii(), re.compile((w + suffix).encode())) for w in words]
+    return (
+        tuple(p for ascii_only, p in compiled if ascii_only),
+        tuple(p for ascii_only, p in compiled if not ascii_only),
+    )
+
+
+_PASSWORD: Final = _keywords(_PASSWORD_WORDS, _VALUE)
+_LABELLED_PHONE: Final = _keywords(_PHONE_WORDS, r"\w*\s*[:.]?\s*\+?\d[\d ().-]{6,}\d")
+_CONFIDENTIAL: Final = _keywords(_CONFIDENTIAL_WORDS)
+
+
+def _any(patterns: tuple[tuple[re.Pattern[bytes], ...], ...], data: bytes, ascii: bool) -> bool:
+    return any(p.search(data) for p in patterns[0]) or (
+        not ascii and any(p.search(data) for p in patterns[1])
+    )
+
+
+def _run_kinds(raw: bytes, low: bytes, found: set[str]) -> None:
+    """Vendor keys, JWTs and opaque base64 among the long token runs; labelled secrets."""
+    runs = {raw[m.start() : m.end()] for m in _LONG_RUN.finditer(raw.translate(_RUN_MASK))}
+    for run in runs:
+        if _API_KEY.search(run):
+            found.add("api_key")
+        elif _JWT.search(run):
+            found.add("token")
+        elif len(run) >= _OPAQUE_MIN and _looks_random(run):
+            found.add("secret")
+    for pattern, kind in _LABELLED:
+        if kind not in found and pattern.search(low):
+            found.add(kind)
+
+
+def _looks_random(run: bytes) -> bool:
+    """Mixed case and digits with no dots: base64 key material, not a word, path or hash."""
+    return (
+        b"." not in run
+        and not run.islower()
+        and not run.isupper()
+        and _DIGIT.search(run) is not None
+    )
+
+
+def _has_email(low: bytes) -> bool:
+    at = low.find(b"@")
+    while at > 0:
+        if low[at - 1] in _EMAIL_LOCAL and _EMAIL_DOMAIN.match(low, at + 1):
             return True
+        at = low.find(b"@", at + 1)
     return False
 
 
-def _has_digit(s: str) -> bool:
-    return any(c.isdigit() for c in s)
+def _has_phone(raw: bytes, low: bytes, ascii: bool) -> bool:
+    for m in _INTERNATIONAL_PHONE.finditer(raw):
+        if m.start() == 0 or not raw[m.start() - 1 : m.start()].isalnum():
+            return True
+    digits = raw.translate(_DIGIT_MASK)
+    for shape in _PHONE_SHAPES:
+        for m in shape.finditer(digits):
+            if m.start() == 0 or digits[m.start() - 1] != 0x30:
+                return True
+    return _any(_LABELLED_PHONE, low, ascii)
 
 
 def sensitive_kinds(text: str, user_text: str) -> tuple[str, ...]:
@@ -73,22 +147,19 @@ def sensitive_kinds(text: str, user_text: str) -> tuple[str, ...]:
     `text` is every message; `user_text` leaves out the operator's system prompt, where
     "confidential" usually describes the instructions themselves rather than the data.
     """
-    low = text.lower()
-    found = set()
-    if _API_KEY.search(text):
-        found.add("api_key")
-    if _TOKEN.search(text):
-        found.add("token")
-    if "-----BEGIN" in text and _PRIVATE_KEY.search(text):
+    raw = text.encode()
+    low = raw.lower()
+    ascii = text.isascii()
+    found: set[str] = set()
+    _run_kinds(raw, low, found)
+    if b"-----BEGIN" in raw and _PRIVATE_KEY.search(raw):
         found.add("private_key")
-    if _LABELLED_SECRET.search(text) or _opaque(text):
-        found.add("secret")
-    if _PASSWORD.search(low):
+    if _any(_PASSWORD, low, ascii):
         found.add("password")
-    if "@" in text and _EMAIL.search(low):
+    if _has_email(low):
         found.add("email")
-    if _PHONE.search(low):
+    if _has_phone(raw, low, ascii):
         found.add("phone")
-    if _CONFIDENTIAL.search(user_text.lower()):
+    if _any(_CONFIDENTIAL, user_text.encode().lower(), user_text.isascii()):
         found.add("confidential")
     return tuple(k for k in KINDS if k in found)

@@ -1,0 +1,272 @@
+"""Raw counts from user text, cheap enough to run on every request.
+
+This is the classifier's hot path, so it sticks to operations that run at C speed in
+CPython: byte-table translation and str.split for tokenising, one set intersection for all
+single-word markers, str.count and `in` for code and stack-trace markers, and regexes that
+either open with a literal or run only over the (short) ask. A long message is read through
+a window of its head and tail, where the instructions are; the middle is pasted material
+that only counts towards length.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Final
+
+from llmswitch.routing import classify_lexicon as lex
+
+# --- tokenising --------------------------------------------------------------------------
+
+_ASCII_PUNCT: Final = frozenset(b"!\"#$%&'()*+,-./:;<=>?@[\\]^`{|}~")
+_PUNCT_TABLE: Final = bytes(0x20 if b in _ASCII_PUNCT else b for b in range(256))
+_WIDE_PUNCT: Final = "’‘“”«»¿¡…—–，。？！、：；（）「」『』【】・"
+CJK: Final = re.compile(r"[\u3040-\u30ff\u3400-\u9fff\uac00-\ud7af\uff00-\uffef]+")
+
+
+def tokens(low: str) -> list[str]:
+    """Words of lowercased text; punctuation splits words ("trade-offs" → trade, offs)."""
+    text = low.encode().translate(_PUNCT_TABLE).decode()
+    if not text.isascii():
+        for ch in _WIDE_PUNCT:
+            if ch in text:
+                text = text.replace(ch, " ")
+    return text.split()
+
+
+# --- marker lexicon ----------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _Lexicon:
+    """Markers by dimension, laid out so one text costs one intersection plus a few probes."""
+
+    unigrams: Mapping[str, tuple[str, ...]]
+    unigram_keys: frozenset[str]
+    # head word → (" the phrase ", its words, dimension)
+    phrases: Mapping[str, tuple[tuple[str, frozenset[str], str], ...]]
+    heads: frozenset[str]
+
+    @classmethod
+    def build(cls, dims: Mapping[str, Sequence[str]]) -> _Lexicon:
+        unigrams: dict[str, list[str]] = {}
+        phrases: dict[str, list[tuple[str, frozenset[str], str]]] = {}
+        for dim, markers in dims.items():
+            for marker in markers:
+                words = tokens(marker.lower())
+                if len(words) == 1:
+                    unigrams.setdefault(words[0], []).append(dim)
+                elif words:
+                    entry = (f" {' '.join(words)} ", frozenset(words), dim)
+                    phrases.setdefault(words[0], []).append(entry)
+        return cls(
+            {w: tuple(dict.fromkeys(d)) for w, d in unigrams.items()},
+            frozenset(unigrams),
+            {h: tuple(dict.fromkeys(e)) for h, e in phrases.items()},
+            frozenset(phrases),
+        )
+
+    def count(self, words: list[str], uniq: set[str], counts: dict[str, int]) -> None:
+        """Add the number of distinct markers of each dimension found in words."""
+        for word in uniq & self.unigram_keys:
+            for dim in self.unigrams[word]:
+                counts[dim] += 1
+        heads = uniq & self.heads
+        if not heads:
+            return
+        joined = f" {' '.join(words)} "
+        for head in heads:
+            for phrase, needed, dim in self.phrases[head]:
+                if needed <= uniq and phrase in joined:
+                    counts[dim] += 1
+
+
+_DIMENSIONS: Final[Mapping[str, Sequence[str]]] = {
+    "proof": lex.PROOF,
+    "reasoning": lex.REASONING,
+    "multi_step": lex.MULTI_STEP,
+    "technical": lex.TECHNICAL,
+    "creative": lex.CREATIVE,
+    "question_open": lex.QUESTION_OPEN,
+    "agentic": lex.AGENTIC,
+    "constraints": lex.CONSTRAINTS,
+    "imperative": lex.IMPERATIVE,
+    "output_format": lex.OUTPUT_FORMAT,
+    "simple_ask": lex.SIMPLE_ASK,
+    "go_ahead": lex.GO_AHEAD,
+    "references": lex.REFERENCES,
+    "domain": lex.DOMAIN,
+    "negation": lex.NEGATION,
+    "math": lex.MATH,
+    "arithmetic": lex.ARITHMETIC,
+    "code_words": lex.CODE_WORDS,
+    "analysis": lex.ANALYSIS,
+}
+_LEXICON: Final = _Lexicon.build(_DIMENSIONS)
+# A lookup announces itself in its first words ("what is", "how many"), so it has its own.
+_FACT_LEXICON: Final = _Lexicon.build({"question_fact": lex.QUESTION_FACT})
+_DOMAIN_LEXICON: Final = _Lexicon.build({"domain": lex.DOMAIN})
+COUNTED: Final = (*_DIMENSIONS, "question_fact", "greeting")
+
+_GREETING: Final = frozenset(lex.GREETING)
+_HEARTBEAT: Final = frozenset({"heartbeat", "heartbeat_ok"})
+_MATERIAL_REF: Final = frozenset(lex.MATERIAL_REF)
+
+# --- structure ---------------------------------------------------------------------------
+
+_FENCE: Final = re.compile(r"```.*?(?:```|\Z)", re.S)
+# Lines that are data rather than words to the assistant: log records, stack frames, tables,
+# quoted mail, env files, indented code, long unbroken ASCII tokens.
+_PASTED_LINE: Final = re.compile(
+    r"^(?:[ \t]*(?:\d{4}-\d\d-\d\d|\d{1,3}(?:\.\d{1,3}){3}\b|\d\d:\d\d|\d+[smhd] {2,}|\[|\||>"
+    r"|File \"|Traceback|E {2}|[=_*#~-]{4,}|[A-Z][A-Z0-9_]{2,}="
+    r"|(?:INFO|WARN|WARNING|ERROR|DEBUG|TRACE|FATAL|PASS|FAIL|FAILED)\b)"
+    r"|\t| {4,}|[!-~]{40,}$).*(?:\n|\Z)",
+    re.M,
+)
+_CODE_MARKS: Final = (";\n", "{\n", "}\n", "):\n", "def ", "import ", "return ", "=> ", "#include")
+_TRACE_MARKS: Final = (
+    "traceback (most recent call last)", "\tat ", "    at ", "exception", "error:", "panic:",
+    "segmentation fault", "data race", "error[e",
+)  # fmt: skip
+_LIST_ITEM: Final = re.compile(r"^\s*(?:\d+[.)]|[-*•])\s+\S", re.M)
+# Every number-led signal in one scan: load figures ("100k writes/sec", "10 TB"), the size
+# of the answer asked for ("about 2,000 words") and arithmetic ("17 * 23", "15% of").
+_NUMERIC: Final = re.compile(
+    r"(?P<scale>\d+(?:[.,]\d+)?\s*(?:k|m|b|million|billion|tb|gb|pb|rps|qps|tps)\b"
+    r"|\d+\s*(?:\w+\s*)?(?:/s|/sec|per second)\b)"
+    r"|(?P<size>\d[\d,.]*)\s*(?:words|palabras|mots|wörter|palavras|字|語)"
+    r"|(?P<arith>\d\s*[+*×÷]\s*\d|\d\s*% of\b)"
+)
+_MATH_CHARS: Final = "^=√∑∫≤≥≠∞∧∨¬π"
+_BREADTH_MARKS: Final = ",;，、；"
+_BREADTH_WORDS: Final = ("and", "or", "y", "et", "und", "e", "plus")
+_SLASH_COMMAND: Final = re.compile(r"/[a-z][\w-]*(?:\s+\S+){0,2}")
+_MAX_ASK_HEAD: Final = 400
+_MIN_MATERIAL: Final = 250
+_SHORT_WORDS: Final = 12
+_CANNED_MAX_WORDS: Final = 60
+_OPENING_WORDS: Final = 6
+
+
+@dataclass(frozen=True)
+class Signals:
+    """Raw counts from one stretch of user text, before any weighting."""
+
+    counts: Mapping[str, int]
+    words: int
+    ask_tokens: float
+    pasted_chars: int
+    fences: int
+    code_lines: int
+    traces: int
+    list_items: int
+    questions: int
+    math_symbols: int
+    percents: int
+    breadth: int
+    scale: int
+    output_words: int
+    domain: int
+    canned: str  # why the text needs no scoring at all, or ""
+
+
+def window(text: str, limit: int) -> str:
+    """Head and tail of a long text, cut at line ends so half a log line never reads as prose."""
+    if len(text) <= limit:
+        return text
+    half = limit // 2
+    return f"{text[:half].rpartition(chr(10))[0]}\n{text[-half:].partition(chr(10))[2]}"
+
+
+def _split_material(prose: str) -> tuple[str, str]:
+    """The ask, and the material it introduces ("Summarize this article:\n\n...").
+
+    A short first paragraph that ends in a colon or question mark, or points at "this" or
+    "the following", introduces what comes next; a short last paragraph is still part of
+    the ask ("...\n\nKeep it under 100 words.").
+    """
+    head, sep, rest = prose.strip().partition("\n\n")
+    paragraphs = [p for p in rest.split("\n\n") if p.strip()]
+    if not sep or len(head) > _MAX_ASK_HEAD or sum(map(len, paragraphs)) < _MIN_MATERIAL:
+        return prose, ""
+    if not head.endswith((":", "：", "?", "？")) and _MATERIAL_REF.isdisjoint(tokens(head)):
+        return prose, ""
+    if len(paragraphs) > 1 and len(paragraphs[-1]) < _MIN_MATERIAL:
+        return f"{head}\n\n{paragraphs[-1]}", "\n\n".join(paragraphs[:-1])
+    return head, rest
+
+
+def _canned(low: str, words: list[str], cjk_greetings: int) -> str:
+    """Messages a router answers from the cheapest model without weighing anything."""
+    if not words:
+        return "only symbols" if len(low) <= _SHORT_WORDS * 2 else ""
+    if low.startswith("/") and _SLASH_COMMAND.fullmatch(low):
+        return "slash command"
+    if len(words) <= _CANNED_MAX_WORDS and not _HEARTBEAT.isdisjoint(words):
+        return "heartbeat"
+    if len(words) <= _SHORT_WORDS and _GREETING.issuperset(words):
+        return "greeting or acknowledgement"
+    if cjk_greetings and len(low) <= _SHORT_WORDS:
+        return "greeting or acknowledgement"
+    return ""
+
+
+def _number(text: str) -> int:
+    digits = text.replace(",", "").replace(".", "")
+    return int(digits) if digits.isdigit() else 0
+
+
+def signals(text: str, limit: int) -> Signals:
+    """Count what the classifier weighs in `text`, reading at most `limit` characters of it."""
+    win = window(text, limit)
+    low = win.lower()
+    unfenced = _FENCE.sub("\n", win) if "```" in win else win
+    prose, material = _split_material(_PASTED_LINE.sub("", unfenced).lower())
+    words = tokens(prose)
+    uniq = set(words)
+    counts = dict.fromkeys(COUNTED, 0)
+    _LEXICON.count(words, uniq, counts)
+    opening = words[:_OPENING_WORDS]
+    _FACT_LEXICON.count(opening, set(opening), counts)
+    cjk = 0
+    math_symbols = sum(map(prose.count, _MATH_CHARS))
+    if not prose.isascii() and CJK.search(prose):
+        cjk = sum(map(len, CJK.findall(prose)))
+        for dim, markers in lex.CJK.items():
+            counts[dim] += sum(1 for m in markers if m in prose)
+    scale = output_words = 0
+    for m in _NUMERIC.finditer(prose):
+        if m.lastgroup == "scale":
+            scale += 1
+        elif m.lastgroup == "size":
+            output_words = max(output_words, _number(m.group("size")))
+        else:
+            math_symbols += 1
+    domain = counts["domain"]
+    if material:  # legal or medical terms in a pasted clause still make it specialist work
+        found = {"domain": 0}
+        material_words = tokens(material)
+        _DOMAIN_LEXICON.count(material_words, set(material_words), found)
+        domain = max(domain, found["domain"])
+    # Material (pasted text, logs, code) is scaled up to the full message; the ask is not.
+    scale_up = len(text) / len(win) if win else 1.0
+    return Signals(
+        counts=counts,
+        words=len(words) + cjk // 2,
+        ask_tokens=(len(prose) - cjk) / 4 + cjk * 0.8,
+        pasted_chars=round((len(low) - len(prose)) * scale_up),
+        fences=low.count("```") // 2,
+        code_lines=sum(map(low.count, _CODE_MARKS)),
+        traces=sum(1 for mark in _TRACE_MARKS if mark in low),
+        list_items=len(_LIST_ITEM.findall(prose)),
+        questions=prose.count("?") + prose.count("？"),
+        math_symbols=math_symbols,
+        percents=prose.count("%"),
+        breadth=sum(map(prose.count, _BREADTH_MARKS)) + sum(map(words.count, _BREADTH_WORDS)),
+        scale=scale,
+        output_words=output_words,
+        domain=domain,
+        canned=_canned(low.strip(), words, counts["greeting"]),
+    )

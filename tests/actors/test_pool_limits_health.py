@@ -1,0 +1,101 @@
+"""Pool, limits and health actors, driven by MockClock through their mailboxes."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import trio
+
+from llmswitch.actors.health import BackendHealth, after_probe, probe_paths
+from llmswitch.actors.limits import Acquire, LimitsActor, LimitsView, Report, parse_retry_after
+from llmswitch.actors.pool import Lease, Outcome, PoolActor, PoolView
+from llmswitch.config import Config, parse_config
+from llmswitch.runtime.actor import Actor
+from llmswitch.runtime.mailbox import Mailbox
+from llmswitch.runtime.watch import Watch
+
+
+def config(**backend: Any) -> Config:
+    return parse_config({
+        "backends": [{"name": "b", "base_url": "http://127.0.0.1:9/v1", **backend}],
+        "breaker": {"consecutive_failures": 2, "cooldown_s": 10},
+    })  # fmt: skip
+
+
+async def start(nursery: trio.Nursery, actor: Actor[Any], mailbox: Mailbox[Any]) -> None:
+    await nursery.start(actor.run, mailbox.inbox)
+
+
+async def test_pool_opens_the_breaker_and_half_opens_after_cooldown(
+    nursery: trio.Nursery, autojump_clock: trio.testing.MockClock
+) -> None:
+    view: Watch[PoolView] = Watch(PoolView())
+    mailbox: Mailbox[Any] = Mailbox("pool")
+    await start(nursery, PoolActor(config(), view), mailbox)
+    for _ in range(2):
+        assert await mailbox.call(Lease("b"))
+        await mailbox.cast(Outcome("b", "m", ok=False))
+    assert not await mailbox.call(Lease("b"))
+    assert view.value.open_breakers == {"b"}
+    assert view.value.backends["b"].in_flight == 0
+    await trio.sleep(10.01)  # the actor republishes when the cooldown ends, unprompted
+    assert view.value.backends["b"].breaker == "half_open"
+    assert await mailbox.call(Lease("b"))
+    assert not await mailbox.call(Lease("b"))  # exactly one probe
+    await mailbox.cast(Outcome("b", "m", ok=True, latency_ms=100, ttfb_ms=20))
+    await mailbox.call(Lease("b"))
+    assert view.value.backends["b"].breaker == "closed"
+    assert view.value.latency_ms == {"m": 100} and view.value.ttfb_ms == {"m": 20}
+
+
+async def test_limits_learn_a_cooldown_from_retry_after(
+    nursery: trio.Nursery, autojump_clock: trio.testing.MockClock
+) -> None:
+    view: Watch[LimitsView] = Watch(LimitsView())
+    mailbox: Mailbox[Any] = Mailbox("limits")
+    await start(nursery, LimitsActor(config(), view), mailbox)
+    await mailbox.cast(Report("b", 429, retry_after_s=30))
+    await mailbox.call(Acquire("b"))
+    assert view.value.limited(trio.current_time()) == {"b"}
+    await trio.sleep(30)
+    assert view.value.limited(trio.current_time()) == frozenset()
+
+
+async def test_limits_rpm_bucket_throttles_and_refills(
+    nursery: trio.Nursery, autojump_clock: trio.testing.MockClock
+) -> None:
+    view: Watch[LimitsView] = Watch(LimitsView())
+    mailbox: Mailbox[Any] = Mailbox("limits")
+    await start(nursery, LimitsActor(config(rpm=2), view), mailbox)
+    assert await mailbox.call(Acquire("b")) == 0.0
+    assert await mailbox.call(Acquire("b")) == 0.0
+    assert await mailbox.call(Acquire("b")) == 30.0
+    await trio.sleep(30)
+    assert await mailbox.call(Acquire("b")) == 0.0
+
+
+def test_retry_after_parsing() -> None:
+    assert parse_retry_after("12") == 12.0
+    assert parse_retry_after("999999") == 300.0
+    assert parse_retry_after("Wed, 21 Oct 2015 07:28:00 GMT") is None
+    assert parse_retry_after(None) is None
+
+
+def test_health_goes_down_after_n_failures_and_up_after_one_success() -> None:
+    h = BackendHealth()
+    for _ in range(2):
+        h = after_probe(h, "refused", 1.0, failures_to_down=3)
+        assert h.up
+    h = after_probe(h, "refused", 1.0, failures_to_down=3)
+    assert not h.up and h.consecutive_failures == 3 and h.last_error == "refused"
+    h = after_probe(h, None, 5.0, failures_to_down=3)
+    assert h.up and h.consecutive_failures == 0 and h.last_latency_ms == 5.0
+
+
+def test_ollama_is_probed_on_models_and_tags() -> None:
+    cfg = parse_config({"backends": [
+        {"name": "o", "kind": "ollama", "base_url": "http://127.0.0.1:11434/v1"}]})  # fmt: skip
+    assert probe_paths(cfg.backends[0]) == [
+        "http://127.0.0.1:11434/v1/models",
+        "http://127.0.0.1:11434/api/tags",
+    ]
