@@ -14,7 +14,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Final, Literal
 
-from llmswitch.routing.classify_signals import CJK, Signals, signals
+from llmswitch.routing.classify_signals import Signals, signals, wide_chars
 from llmswitch.routing.sensitive import sensitive_kinds
 
 Complexity = Literal["simple", "medium", "complex", "reasoning"]
@@ -134,7 +134,7 @@ def _flatten(messages: Sequence[Mapping[str, Any]]) -> _Prompt:
 
 def _token_estimate(p: _Prompt, joined: str) -> int:
     """About four characters a token, except CJK text, which runs near one a character."""
-    cjk = 0 if joined.isascii() else sum(map(len, CJK.findall(joined)))
+    cjk = wide_chars(joined)
     text_tokens = math.ceil((len(joined) - cjk) / 4 + cjk)
     return text_tokens + len(p.all_text) * _MESSAGE_OVERHEAD_TOKENS + p.media * _MEDIA_TOKENS
 
