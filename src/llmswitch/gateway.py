@@ -7,6 +7,7 @@ beyond counters; every piece of mutable state belongs to one actor.
 from __future__ import annotations
 
 import uuid
+from urllib.parse import urlsplit, urlunsplit
 from typing import Any
 
 import trio
@@ -25,6 +26,14 @@ from llmswitch.runtime.mailbox import Mailbox
 from llmswitch.runtime.supervisor import ChildSpec, RestartPolicy, Supervisor
 from llmswitch.runtime.watch import Watch
 from llmswitch.store.request_log import RequestRow
+
+
+def redact_url(url: str) -> str:
+    """A URL without any user:password part, which may hold a credential."""
+    parts = urlsplit(url)
+    if "@" not in parts.netloc:
+        return url
+    return urlunsplit(parts._replace(netloc="***@" + parts.netloc.rsplit("@", 1)[1]))
 
 
 class Gateway:
@@ -99,7 +108,7 @@ class Gateway:
                 b.name: {
                     "kind": b.kind,
                     "locality": b.locality,
-                    "base_url": b.base_url,
+                    "base_url": redact_url(b.base_url),
                     "key_configured": bool(b.api_key_env and b.api_key()),
                     "health": vars(health[b.name]) if b.name in health else None,
                     "pool": vars(pool[b.name]) if b.name in pool else None,

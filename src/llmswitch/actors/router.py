@@ -13,12 +13,12 @@ from typing import Any
 
 import trio
 
-from llmswitch.actors.classifier import Classify
+from llmswitch.actors.classifier import Classify, classify_or_default
 from llmswitch.actors.health import HealthView
 from llmswitch.actors.ledger import BudgetView
 from llmswitch.actors.limits import LimitsView
 from llmswitch.actors.pool import PoolView
-from llmswitch.routing.classify import Classification, classify
+from llmswitch.routing.classify import Classification
 from llmswitch.routing.select import (
     Availability,
     Catalog,
@@ -98,14 +98,14 @@ class RouterActor(Actor[Decide]):
         """Ask the classifier actor; while it is down or slow, classify inline instead."""
         if not self._classifier_up():
             self._fallback_classifications += 1
-            return classify(msg.messages, has_tools=msg.has_tools)
+            return classify_or_default(msg.messages, has_tools=msg.has_tools)
         try:
             return await self._classifier.call(
                 Classify(msg.messages, msg.has_tools), timeout=CLASSIFY_TIMEOUT_S
             )
         except (CallTimeout, ActorCrashed):
             self._fallback_classifications += 1
-            return classify(msg.messages, has_tools=msg.has_tools)
+            return classify_or_default(msg.messages, has_tools=msg.has_tools)
 
     def summary(self) -> Mapping[str, Any]:
         return {

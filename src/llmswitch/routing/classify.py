@@ -26,7 +26,12 @@ TASK_TYPES: Final[tuple[TaskType, ...]] = (
 )  # fmt: skip
 
 # The minimum model quality (0-100) each tier needs; candidate selection filters on it.
-QUALITY_FLOOR: Final[Mapping[str, int]] = {"simple": 0, "medium": 40, "complex": 65, "reasoning": 80}
+QUALITY_FLOOR: Final[Mapping[str, int]] = {
+    "simple": 0,
+    "medium": 40,
+    "complex": 65,
+    "reasoning": 80,
+}
 
 _CAPABILITY: Final[Mapping[str, str]] = {
     "code": "code",

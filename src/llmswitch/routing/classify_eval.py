@@ -50,7 +50,9 @@ class Report:
     def gross_under_routing(self) -> float:
         """Share of complex or reasoning requests sent to the simple tier."""
         hard = [o for o in self.outcomes if o.entry["expected"] in ("complex", "reasoning")]
-        gross = sum((o.entry["expected"], o.result.complexity) in UNDER_ROUTED_GROSSLY for o in hard)
+        gross = sum(
+            (o.entry["expected"], o.result.complexity) in UNDER_ROUTED_GROSSLY for o in hard
+        )
         return gross / len(hard) if hard else 0.0
 
     @property
@@ -78,7 +80,6 @@ def load_devset(path: Path) -> list[dict[str, Any]]:
 def evaluate(entries: Iterable[Mapping[str, Any]]) -> Report:
     return Report(
         tuple(
-            Outcome(e, classify(e["messages"], has_tools=bool(e.get("has_tools"))))
-            for e in entries
+            Outcome(e, classify(e["messages"], has_tools=bool(e.get("has_tools")))) for e in entries
         )
     )
