@@ -133,29 +133,29 @@ _FENCE: Final = re.compile(r"```.*?(?:```|\Z)", re.S)
 # Lines that are data rather than words to the assistant: log records, stack frames, tables,
 # quoted mail, env files, indented code, long unbroken ASCII tokens.
 _PASTED_LINE: Final = re.compile(
-    r"^(?:[ \t]*(?:\d{4}-\d\d-\d\d|\d{1,3}(?:\.\d{1,3}){3}\b|\d\d:\d\d|\d+[smhd] {2,}|\[|\||>"
+    r"\n(?:[ \t]*(?:\d{4}-\d\d-\d\d|\d{1,3}(?:\.\d{1,3}){3}\b|\d\d:\d\d|\d+[smhd] {2,}|\[|\||>"
     r"|File \"|Traceback|E {2}|[=_*#~-]{4,}|[A-Z][A-Z0-9_]{2,}="
     r"|(?:INFO|WARN|WARNING|ERROR|DEBUG|TRACE|FATAL|PASS|FAIL|FAILED)\b)"
-    r"|\t| {4,}|[!-~]{40,}$).*(?:\n|\Z)",
-    re.M,
+    r"|\t| {4,}|[!-~]{40,}(?=\n|\Z)).*"
 )
 _CODE_MARKS: Final = (";\n", "{\n", "}\n", "):\n", "def ", "import ", "return ", "=> ", "#include")
 _TRACE_MARKS: Final = (
     "traceback (most recent call last)", "\tat ", "    at ", "exception", "error:", "panic:",
     "segmentation fault", "data race", "error[e",
 )  # fmt: skip
-_LIST_ITEM: Final = re.compile(r"^\s*(?:\d+[.)]|[-*•])\s+\S", re.M)
+_LIST_ITEM: Final = re.compile(r"\n[ \t]*(?:\d+[.)]|[-*•])[ \t]+\S")
 # Every number-led signal in one scan: load figures ("100k writes/sec", "10 TB"), the size
-# of the answer asked for ("about 2,000 words") and arithmetic ("17 * 23", "15% of").
+# of the answer asked for ("about 2,000 words") and arithmetic ("17 * 23", "15% of"). The
+# leading digit sits outside the groups so the engine can skip straight between digits.
 _NUMERIC: Final = re.compile(
-    r"(?P<scale>\d+(?:[.,]\d+)?\s*(?:k|m|b|million|billion|tb|gb|pb|rps|qps|tps)\b"
-    r"|\d+\s*(?:\w+\s*)?(?:/s|/sec|per second)\b)"
-    r"|(?P<size>\d[\d,.]*)\s*(?:words|palabras|mots|wörter|palavras|字|語)"
-    r"|(?P<arith>\d\s*[+*×÷]\s*\d|\d\s*% of\b)"
+    r"(\d[\d,.]*)\s*(?:"
+    r"(?P<scale>(?:k|m|b|million|billion|tb|gb|pb|rps|qps|tps)\b|(?:\w+\s*)?(?:/s|/sec|per second)\b)"
+    r"|(?P<size>words|palabras|mots|wörter|palavras|字|語)"
+    r"|(?P<arith>[+*×÷]\s*\d|% of\b))"
 )
 _MATH_CHARS: Final = "^=√∑∫≤≥≠∞∧∨¬π"
 _BREADTH_MARKS: Final = ",;，、；"
-_BREADTH_WORDS: Final = ("and", "or", "y", "et", "und", "e", "plus")
+_BREADTH_WORDS: Final = (" and ", " or ", " y ", " et ", " und ", " e ", " plus ")
 _SLASH_COMMAND: Final = re.compile(r"/[a-z][\w-]*(?:\s+\S+){0,2}")
 _MAX_ASK_HEAD: Final = 400
 _MIN_MATERIAL: Final = 250
@@ -242,7 +242,8 @@ def signals(text: str, limit: int) -> Signals:
     win = window(text, limit)
     low = win.lower()
     unfenced = _FENCE.sub("\n", win) if "```" in win else win
-    prose, material = _split_material(_PASTED_LINE.sub("", unfenced).lower())
+    # The leading newline lets line patterns open with a literal instead of a ^ anchor.
+    prose, material = _split_material(_PASTED_LINE.sub("", "\n" + unfenced).lower())
     words = tokens(prose)
     uniq = set(words)
     counts = dict.fromkeys(COUNTED, 0)
@@ -260,7 +261,7 @@ def signals(text: str, limit: int) -> Signals:
         if m.lastgroup == "scale":
             scale += 1
         elif m.lastgroup == "size":
-            output_words = max(output_words, _number(m.group("size")))
+            output_words = max(output_words, _number(m.group(1)))
         else:
             math_symbols += 1
     domain = counts["domain"]
@@ -279,11 +280,11 @@ def signals(text: str, limit: int) -> Signals:
         fences=low.count("```") // 2,
         code_lines=sum(map(low.count, _CODE_MARKS)),
         traces=sum(1 for mark in _TRACE_MARKS if mark in low),
-        list_items=len(_LIST_ITEM.findall(prose)),
+        list_items=len(_LIST_ITEM.findall("\n" + prose)),
         questions=prose.count("?") + prose.count("？"),
         math_symbols=math_symbols,
         percents=prose.count("%"),
-        breadth=sum(map(prose.count, _BREADTH_MARKS)) + sum(map(words.count, _BREADTH_WORDS)),
+        breadth=sum(map(prose.count, _BREADTH_MARKS + _BREADTH_WORDS)),
         scale=scale,
         output_words=output_words,
         domain=domain,

@@ -1,0 +1,49 @@
+"""The config contract: the starter config is valid, and errors name the file and the key."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from llmswitch.cli import main
+from llmswitch.config import ConfigError, load_config
+
+
+def test_init_writes_a_starter_config_that_loads(tmp_path: Path) -> None:
+    path = tmp_path / "llmswitch.toml"
+    assert main(["init", str(path)]) == 0
+    config = load_config(path)
+    assert config.backends[0].kind == "ollama"
+    assert [m.id for m in config.models] == ["qwen-small", "qwen-coder"]
+    assert main(["init", str(path)]) == 1  # never overwrites without --force
+
+
+def test_errors_name_the_file_and_the_key(tmp_path: Path) -> None:
+    path = tmp_path / "bad.toml"
+    path.write_text('[server]\nport = "eighty"\n[[backends]]\nname = "x"\n', encoding="utf-8")
+    with pytest.raises(ConfigError) as err:
+        load_config(path)
+    text = str(err.value)
+    assert str(path) in text
+    assert "server.port" in text
+    assert "backends.0.base_url" in text
+
+
+def test_models_must_name_a_known_backend(tmp_path: Path) -> None:
+    path = tmp_path / "bad.toml"
+    path.write_text('[[models]]\nid = "m"\nbackend = "nowhere"\n', encoding="utf-8")
+    with pytest.raises(ConfigError, match="no backend named 'nowhere'"):
+        load_config(path)
+
+
+def test_unknown_keys_are_rejected_not_ignored(tmp_path: Path) -> None:
+    path = tmp_path / "bad.toml"
+    path.write_text("[server]\nprot = 8080\n", encoding="utf-8")
+    with pytest.raises(ConfigError, match="server.prot"):
+        load_config(path)
+
+
+def test_missing_file_suggests_init(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="llmswitch init"):
+        load_config(tmp_path / "absent.toml")
