@@ -40,7 +40,7 @@ def test_models_must_name_a_known_backend(tmp_path: Path) -> None:
 def test_unknown_keys_are_rejected_not_ignored(tmp_path: Path) -> None:
     path = tmp_path / "bad.toml"
     path.write_text("[server]\nprot = 8080\n", encoding="utf-8")
-    with pytest.raises(ConfigError, match="server.prot"):
+    with pytest.raises(ConfigError, match=r"server\.prot"):
         load_config(path)
 
 

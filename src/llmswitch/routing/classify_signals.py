@@ -154,8 +154,10 @@ _NUMERIC: Final = re.compile(
     r"|(?P<arith>[+*×÷]\s*\d|% of\b))"
 )
 _MATH_CHARS: Final = "^=√∑∫≤≥≠∞∧∨¬π"
-_BREADTH_MARKS: Final = ",;，、；"
-_BREADTH_WORDS: Final = (" and ", " or ", " y ", " et ", " und ", " e ", " plus ")
+# Separators between the things one request asks for: "schema, caching, and sharding".
+_BREADTH: Final = (
+    ",", ";", "，", "、", "；", " and ", " or ", " y ", " et ", " und ", " e ", " plus ",
+)  # fmt: skip
 _SLASH_COMMAND: Final = re.compile(r"/[a-z][\w-]*(?:\s+\S+){0,2}")
 _MAX_ASK_HEAD: Final = 400
 _MIN_MATERIAL: Final = 250
@@ -284,7 +286,7 @@ def signals(text: str, limit: int) -> Signals:
         questions=prose.count("?") + prose.count("？"),
         math_symbols=math_symbols,
         percents=prose.count("%"),
-        breadth=sum(map(prose.count, _BREADTH_MARKS + _BREADTH_WORDS)),
+        breadth=sum(map(prose.count, _BREADTH)),
         scale=scale,
         output_words=output_words,
         domain=domain,
