@@ -1,50 +1,120 @@
-"""Score the heuristic classifier against the labelled dev set and print where it goes wrong.
+"""Score the heuristic classifier against the labelled dev set, or time it.
 
-Usage: .venv/bin/python ops/eval.py [--misses] [devset.jsonl]
+Usage: .venv/bin/python ops/eval.py [--misses] [--bench] [devset.jsonl]
+
+--misses lists every entry whose complexity or task type came out wrong. --bench times
+classify() on a ~50-token prompt and on ~4,000-token prompts (16,000 characters) built from
+the dev set's own text, and prints p50/p99; timings are wall-clock on this machine, so run it
+on an idle box when the numbers matter.
 """
 
 from __future__ import annotations
 
 import argparse
 import sys
+import time
+from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
-from llmswitch.routing.classify_eval import evaluate, load_devset
+from llmswitch.routing.classify import classify
+from llmswitch.routing.classify_eval import Report, evaluate, load_devset
 
 DEFAULT_DEVSET = Path(__file__).resolve().parent.parent / "tests" / "data" / "devset.jsonl"
+LONG_CHARS = 16_000
+WARMUP = 200
+RUNS = 3000
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("devset", nargs="?", type=Path, default=DEFAULT_DEVSET)
-    parser.add_argument("--misses", action="store_true", help="list every misclassified entry")
-    args = parser.parse_args(argv)
-
-    report = evaluate(load_devset(args.devset))
-    n = len(report.outcomes)
-    print(f"entries: {n}")
+def print_report(report: Report, misses: bool) -> None:
+    print(f"entries: {len(report.outcomes)}")
     print(f"complexity accuracy: {report.accuracy:.3f}")
     print(f"task-type accuracy:  {report.task_accuracy:.3f}")
     print(f"gross under-routing: {report.gross_under_routing:.3f} (complex/reasoning → simple)")
     print(f"sensitive mislabels: {len(report.sensitive_misses)}")
     print()
     print(report.confusion_table())
-    if args.misses:
-        print()
-        for o in report.outcomes:
-            task_ok = o.entry["task_type"] == o.result.task_type
-            if o.correct and task_ok:
-                continue
-            print(
-                f"{o.entry['id']:<10} want {o.entry['expected']}/{o.entry['task_type']:<12} "
-                f"got {o.result.complexity}/{o.result.task_type} "
-                f"({o.result.confidence:.2f}) {o.result.reason}"
-            )
-        for o in report.sensitive_misses:
-            print(
-                f"{o.entry['id']:<10} sensitive want {bool(o.entry.get('sensitive'))} "
-                f"got {o.result.sensitive_kinds}"
-            )
+    if not misses:
+        return
+    print()
+    for o in report.outcomes:
+        if o.correct and o.entry["task_type"] == o.result.task_type:
+            continue
+        print(
+            f"{o.entry['id']:<10} want {o.entry['expected']}/{o.entry['task_type']:<12} "
+            f"got {o.result.complexity}/{o.result.task_type} "
+            f"({o.result.confidence:.2f}) {o.result.reason}"
+        )
+    for o in report.sensitive_misses:
+        want = bool(o.entry.get("sensitive"))
+        print(f"{o.entry['id']:<10} sensitive want {want} got {o.result.sensitive_kinds}")
+
+
+def user_texts(entries: Sequence[Mapping[str, Any]]) -> list[str]:
+    return [
+        m["content"]
+        for e in entries
+        for m in e["messages"]
+        if m.get("role") == "user" and isinstance(m.get("content"), str)
+    ]
+
+
+def to_length(text: str, chars: int) -> str:
+    return (text * (chars // len(text) + 1))[:chars]
+
+
+def bench_prompts(entries: Sequence[Mapping[str, Any]]) -> dict[str, list[dict[str, str]]]:
+    """A short ask, and long prompts of three shapes: pasted log, prose, many languages."""
+    texts = user_texts(entries)
+    short = next(t for t in texts if 180 <= len(t) <= 260)
+    log = max(texts, key=len)
+    prose = "\n\n".join(t for t in texts if len(t) < 1000 and t.isascii())
+    mixed = "\n\n".join(t for t in texts if len(t) < 1000 and not t.isascii())
+    return {
+        f"~50 tokens ({len(short)} chars)": [{"role": "user", "content": short}],
+        "~4k tokens: pasted log + ask": [{"role": "user", "content": to_length(log, LONG_CHARS)}],
+        "~4k tokens: English prose": [{"role": "user", "content": to_length(prose, LONG_CHARS)}],
+        "~4k tokens: non-English text": [{"role": "user", "content": to_length(mixed, LONG_CHARS)}],
+    }
+
+
+def percentiles(samples: list[int]) -> tuple[float, float]:
+    """p50 and p99 in microseconds."""
+    samples.sort()
+    return samples[len(samples) // 2] / 1000, samples[int(len(samples) * 0.99)] / 1000
+
+
+def bench(entries: Sequence[Mapping[str, Any]]) -> None:
+    """Wall time is what a request waits; CPU time leaves out being descheduled by a busy box."""
+    for name, messages in bench_prompts(entries).items():
+        result = classify(messages)
+        for _ in range(WARMUP):
+            classify(messages)
+        wall, cpu = [], []
+        for _ in range(RUNS):
+            start, start_cpu = time.perf_counter_ns(), time.thread_time_ns()
+            classify(messages)
+            cpu.append(time.thread_time_ns() - start_cpu)
+            wall.append(time.perf_counter_ns() - start)
+        (p50, p99), (c50, c99) = percentiles(wall), percentiles(cpu)
+        print(
+            f"{name:<32} ~{result.token_estimate:>5} tok  wall p50 {p50:6.1f} p99 {p99:6.1f} µs"
+            f"  cpu p50 {c50:6.1f} p99 {c99:6.1f} µs  → {result.complexity}/{result.task_type}"
+        )
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description="Score or time the heuristic classifier.")
+    parser.add_argument("devset", nargs="?", type=Path, default=DEFAULT_DEVSET)
+    parser.add_argument("--misses", action="store_true", help="list every misclassified entry")
+    parser.add_argument("--bench", action="store_true", help="time classify() instead")
+    args = parser.parse_args(argv)
+
+    entries = load_devset(args.devset)
+    if args.bench:
+        bench(entries)
+    else:
+        print_report(evaluate(entries), args.misses)
     return 0
 
 

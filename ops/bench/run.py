@@ -644,7 +644,9 @@ def record(text: str) -> None:
             "Written by `ops/bench/run.py` (`make bench`). Each section is one run on one\n"
             "machine: the simulator alone, a minimal quart-trio proxy (the stack's floor) and\n"
             "llmswitch, measured in the same invocation. Compare ratios, not absolute\n"
-            "numbers, across machines.\n\n",
+            "numbers, across machines. Goals: llmswitch adds at most 1.5x the proxy's\n"
+            "latency and keeps at least 0.70x its throughput. A run whose 'other processes'\n"
+            "rows are well above 0 shared the machine: its c=32 rates are understated.\n\n",
             encoding="utf-8",
         )
     with RESULTS_MD.open("a", encoding="utf-8") as out:

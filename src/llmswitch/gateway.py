@@ -7,8 +7,8 @@ beyond counters; every piece of mutable state belongs to one actor.
 from __future__ import annotations
 
 import uuid
-from urllib.parse import urlsplit, urlunsplit
 from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
 import trio
 

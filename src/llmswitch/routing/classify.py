@@ -14,7 +14,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Final, Literal
 
-from llmswitch.routing.classify_signals import Signals, signals, wide_chars
+from llmswitch.routing.classify_signals import MIN_MATERIAL, Signals, signals, wide_chars
 from llmswitch.routing.sensitive import sensitive_kinds
 
 Complexity = Literal["simple", "medium", "complex", "reasoning"]
@@ -72,7 +72,7 @@ _TEXT_PARTS: Final = frozenset({"text", "input_text"})
 _SYSTEM_ROLES: Final = frozenset({"system", "developer"})
 _MESSAGE_OVERHEAD_TOKENS: Final = 4
 _MEDIA_TOKENS: Final = 765  # a 1024px image at high detail; audio and files are guesses too
-_WINDOW_CHARS: Final = 3000
+_WINDOW_CHARS: Final = 2000
 _EARLIER_WINDOW_CHARS: Final = 1200
 _EARLIER_TURNS: Final = 3
 _EARLIER_WEIGHT: Final = 0.3
@@ -174,8 +174,8 @@ _CONFIDENCE_STEEPNESS: Final = 12.0
 _MIN_CONFIDENCE: Final = 0.6
 _CANNED_CONFIDENCE: Final = 0.95
 _SHORT_ASK_WORDS: Final = 20
-_MIN_MATERIAL: Final = 250
 _GO_AHEAD_WORDS: Final = 8
+_STRAY_CHARS: Final = 50
 
 
 def _sat(n: float, full: float) -> float:
@@ -197,7 +197,7 @@ def _simple_score(s: Signals, factoid: bool) -> float:
     if s.canned:
         return -1.0
     if c["simple_ask"]:
-        short = s.words <= _SHORT_ASK_WORDS and s.pasted_chars < _MIN_MATERIAL
+        short = s.words <= _SHORT_ASK_WORDS and s.pasted_chars < MIN_MATERIAL
         return -0.7 if short else -0.3
     return -0.6 if factoid else 0.0
 
@@ -211,7 +211,7 @@ def _dimensions(s: Signals) -> dict[str, float]:
         c["question_fact"]
         and s.words <= _SHORT_ASK_WORDS
         and not c["question_open"]
-        and not s.pasted_chars
+        and s.pasted_chars < _STRAY_CHARS
     )
     question = 0.4 * min(c["question_open"], 2) + (0.3 if s.questions >= 2 else 0.0)
     code = 0.5 * min(s.fences, 1) + 0.08 * s.code_lines + 0.4 * min(s.traces, 1)
@@ -306,12 +306,12 @@ def _task_type(s: Signals) -> TaskType:
     c = s.counts
     candidates: dict[TaskType, float] = {
         "code": 0.45 * c["code_words"] + 0.5 * min(s.fences, 1) + 0.03 * min(s.code_lines, 10),
-        "math": 0.35 * (c["math"] + c["arithmetic"])
+        "math": 0.4 * (c["math"] + c["arithmetic"])
         + 0.45 * min(s.math_symbols, 2)
         + 0.2 * min(s.percents, 2)
         + (0.4 if c["proof"] else 0.0),
         "analysis": 0.45 * c["analysis"],
-        "creative": 0.45 * c["creative"],
+        "creative": 0.5 * c["creative"],  # a poem about code is still a poem
         "tool-use": 0.45 * c["agentic"] - 0.2,
         "conversation": 0.4,
     }
@@ -344,7 +344,7 @@ def classify(messages: Sequence[Mapping[str, Any]], *, has_tools: bool = False) 
     scores["total"] = round(verdict.total, 3)
     return Classification(
         complexity=verdict.complexity,
-        confidence=round(verdict.confidence, 3),
+        confidence=verdict.confidence,
         task_type=task,
         token_estimate=_token_estimate(p, joined),
         sensitive=bool(kinds),

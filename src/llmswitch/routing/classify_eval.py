@@ -38,7 +38,7 @@ class Report:
 
     @property
     def task_accuracy(self) -> float:
-        hits = sum(o.entry["task_type"] == o.result.task_type for o in self.outcomes)
+        hits = sum(bool(o.entry["task_type"] == o.result.task_type) for o in self.outcomes)
         return hits / len(self.outcomes)
 
     @property

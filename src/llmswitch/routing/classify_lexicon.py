@@ -71,6 +71,9 @@ TECHNICAL: Final = (
     "diseña", "diseño", "sistema", "conçois", "concevoir", "système", "entwirf", "entwurf",
     "projete", "projetar", "microserviços", "dienste", "ausfällen", "pagos", "paiement",
     "monolith", "hot path", "services", "rollback strategy", "data race",
+    "graphql", "rest", "versioning", "schema evolution", "event-sourced", "projections",
+    "snapshotting", "zero downtime", "swarm", "hash map", "hashmap", "linked list",
+    "binary tree", "data structure", "big-o", "garbage collection", "mobile app",
     "arquitectura", "concurrencia", "base de datos", "escalabilidad", "latencia",
     "sincronización", "rendimiento",
     "latence", "cohérence", "base de données", "événementielle", "synchrone",
@@ -85,6 +88,8 @@ CREATIVE: Final = (
     "witty", "funny", "heartfelt", "outline", "screenplay", "verse", "rhyme", "narrator",
     "product description", "email to", "letter", "sms", "reply to", "copy", "movie", "film",
     "script for", "arc", "arcs", "act", "scene", "protagonist", "twist", "cliffhanger",
+    "critique", "pacing", "dialogue", "passages", "catchy", "name for", "names for",
+    "rewrite", "reword", "polish",
     "poema", "cuento", "historia", "canción", "letra", "relato", "carta",
     "poème", "histoire", "conte", "chanson", "lettre", "rédige", "relire", "réécris",
     "gedicht", "geschichte", "lied", "märchen", "brief", "umschreiben",
@@ -93,6 +98,7 @@ CREATIVE: Final = (
 
 QUESTION_OPEN: Final = (
     "explain", "describe", "how does", "how is", "what should i", "look out for", "a good",
+    "difference between", "differences between", "compare", "versus", "vs",
     "best way", "recommend", "estimate", "what's going on",
     "how would", "how should", "how could", "what would", "what are the implications",
     "what should", "why", "what happens", "what's happening",
@@ -118,6 +124,8 @@ AGENTIC: Final = (
     "automatically", "every morning", "every day", "use the tool", "use tools", "use the browser",
     "plan and execute", "post an update", "post in", "email me", "send", "schedule",
     "check my", "look up", "find flights", "don't send", "create a new branch", "revert",
+    "open a ticket", "file a ticket", "create a ticket", "notify", "add it to my calendar",
+    "remind me", "turn off", "turn on", "channel", "our aws", "s3 bucket", "each owner",
     "ejecuta", "navega", "busca en internet", "planifica y ejecuta", "envía",
     "exécute", "exécuter", "navigue", "envoie", "planifie",
     "führe", "ausführen", "durchsuche", "sende", "plane und",
@@ -173,6 +181,8 @@ SIMPLE_ASK: Final = (
     "one sentence", "two sentences", "in a word", "one word", "briefly", "short answer",
     "una frase", "dos frases", "une phrase", "deux phrases", "einem satz", "zwei sätzen",
     "uma frase", "duas frases", "一句话", "一言で",
+    "three sentences", "a few sentences", "one paragraph", "tres frases", "trois phrases",
+    "drei sätzen", "três frases",
 )  # fmt: skip
 
 # A short reply that hands the work back to the earlier turns rather than ending it.
@@ -223,6 +233,8 @@ MATH: Final = (
     "field", "sqrt", "compounded", "formula", "quadratic", "geometry", "sum of", "bayes", "pde",
     "weighings", "arrangements", "syllogism", "3-sat", "annual return", "exponential",
     "converse", "doubles", "rule of 72",
+    "determinant", "inverse", "vector", "vectors", "dot product", "cross product", "rank",
+    "binomial", "distribution", "standard deviation", "median",
     "ecuación", "probabilidad", "serie", "números", "équation", "probabilité", "suite",
     "bornée", "convergente", "gleichung", "wahrscheinlichkeit", "primzahlen", "reihe",
     "spannbaum", "equação", "probabilidade", "irracional", "raiz quadrada",
@@ -232,6 +244,8 @@ MATH: Final = (
 ARITHMETIC: Final = (
     "calculate", "compute", "solve", "solve for", "percent", "fahrenheit", "celsius", "ounces",
     "pound", "pounds", "kg", "miles", "km", "x", "n", "triangle", "angles", "days until",
+    "inch", "inches", "cm", "centimeters", "meters", "feet", "foot", "liters", "gallons",
+    "grams", "power of", "squared", "divided by", "times", "minus", "are left",
     "how many", "how much", "triángulo", "ángulos", "calcula", "calcule", "berechne",
 )  # fmt: skip
 
@@ -262,13 +276,18 @@ ANALYSIS: Final = (
 
 CJK: Final[Mapping[str, tuple[str, ...]]] = {
     "proof": ("证明", "推导", "証明", "導出"),
-    "reasoning": ("一步一步", "逐步", "为什么", "為什麼", "权衡", "なぜ", "ステップ", "トレードオフ"),
+    "reasoning": (
+        "一步一步", "逐步", "为什么", "為什麼", "权衡", "なぜ", "ステップ", "トレードオフ",
+    ),
     "multi_step": ("首先", "然后", "最后", "まず", "次に", "最後に"),
     "technical": (
-        "架构", "并发", "数据库", "分布式", "同步", "缓存", "系统", "アーキテクチャ", "データベース",
-        "同時実行", "キャッシュ", "システム", "在庫管理",
+        "架构", "并发", "数据库", "分布式", "同步", "缓存", "系统", "アーキテクチャ",
+        "データベース", "同時実行", "キャッシュ", "システム", "在庫管理",
     ),
-    "creative": ("诗", "故事", "小说", "歌词", "詩", "物語", "小説", "歌詞", "俳句"),
+    "creative": (
+        "诗", "故事", "小说", "歌词", "詩", "物語", "小説", "歌詞", "俳句",
+        "書き直", "改写", "润色",
+    ),
     "agentic": ("执行", "浏览", "実行"),
     "greeting": ("你好", "谢谢", "こんにちは", "ありがとう", "おはよう", "早上好"),
     "question_fact": ("多少", "是什么", "怎么样", "高さ", "何ですか", "は？"),

@@ -149,18 +149,21 @@ _LIST_ITEM: Final = re.compile(r"\n[ \t]*(?:\d+[.)]|[-*•])[ \t]+\S")
 # leading digit sits outside the groups so the engine can skip straight between digits.
 _NUMERIC: Final = re.compile(
     r"(\d[\d,.]*)\s*(?:"
-    r"(?P<scale>(?:k|m|b|million|billion|tb|gb|pb|rps|qps|tps)\b|(?:\w+\s*)?(?:/s|/sec|per second)\b)"
-    r"|(?P<size>words|palabras|mots|wörter|palavras|字|語)"
+    r"(?P<scale>(?:k|m|b|million|billion|tb|gb|pb|rps|qps|tps)\b"
+    r"|(?:\w+\s*)?(?:/s|/sec|per second)\b)"
+    r"|[\s-]*(?P<size>words?\b|palabras|mots|wörter|palavras|字|語)"
     r"|(?P<arith>[+*×÷]\s*\d|% of\b))"
 )
-_MATH_CHARS: Final = "^=√∑∫≤≥≠∞∧∨¬π"
+# " = " rather than "=": KEY=value in a pasted config line is not an equation.
+_MATH_MARKS: Final = ("^", " = ", "√", "∑", "∫", "≤", "≥", "≠", "∞", "∧", "∨", "¬", "π")
 # Separators between the things one request asks for: "schema, caching, and sharding".
 _BREADTH: Final = (
     ",", ";", "，", "、", "；", " and ", " or ", " y ", " et ", " und ", " e ", " plus ",
 )  # fmt: skip
 _SLASH_COMMAND: Final = re.compile(r"/[a-z][\w-]*(?:\s+\S+){0,2}")
 _MAX_ASK_HEAD: Final = 400
-_MIN_MATERIAL: Final = 250
+MIN_MATERIAL: Final = 250  # characters of pasted text that count as material
+_MATERIAL_SAMPLE: Final = 1500
 _SHORT_WORDS: Final = 12
 _CANNED_MAX_WORDS: Final = 60
 _OPENING_WORDS: Final = 6
@@ -202,27 +205,29 @@ def window(text: str, limit: int) -> str:
 
 
 def _split_material(prose: str) -> tuple[str, str]:
-    """The ask, and the material it introduces ("Summarize this article:\n\n...").
+    """The ask, and the material it introduces ("Summarize this article:" then the article).
 
     A short first paragraph that ends in a colon or question mark, or points at "this" or
     "the following", introduces what comes next; a short last paragraph is still part of
-    the ask ("...\n\nKeep it under 100 words.").
+    the ask ("Keep it under 100 words.").
     """
     head, sep, rest = prose.strip().partition("\n\n")
     paragraphs = [p for p in rest.split("\n\n") if p.strip()]
-    if not sep or len(head) > _MAX_ASK_HEAD or sum(map(len, paragraphs)) < _MIN_MATERIAL:
+    if not sep or len(head) > _MAX_ASK_HEAD or sum(map(len, paragraphs)) < MIN_MATERIAL:
         return prose, ""
     if not head.endswith((":", "：", "?", "？")) and _MATERIAL_REF.isdisjoint(tokens(head)):
         return prose, ""
-    if len(paragraphs) > 1 and len(paragraphs[-1]) < _MIN_MATERIAL:
+    if len(paragraphs) > 1 and len(paragraphs[-1]) < MIN_MATERIAL:
         return f"{head}\n\n{paragraphs[-1]}", "\n\n".join(paragraphs[:-1])
     return head, rest
 
 
 def _canned(low: str, words: list[str], cjk_greetings: int) -> str:
     """Messages a router answers from the cheapest model without weighing anything."""
+    if len(low) <= _SHORT_WORDS * 2 and not any(ch.isalnum() for ch in low):
+        return "only symbols"
     if not words:
-        return "only symbols" if len(low) <= _SHORT_WORDS * 2 else ""
+        return ""
     if low.startswith("/") and _SLASH_COMMAND.fullmatch(low):
         return "slash command"
     if len(words) <= _CANNED_MAX_WORDS and not _HEARTBEAT.isdisjoint(words):
@@ -245,14 +250,14 @@ def signals(text: str, limit: int) -> Signals:
     low = win.lower()
     unfenced = _FENCE.sub("\n", win) if "```" in win else win
     # The leading newline lets line patterns open with a literal instead of a ^ anchor.
-    prose, material = _split_material(_PASTED_LINE.sub("", "\n" + unfenced).lower())
+    prose, material = _split_material(_PASTED_LINE.sub("", "\n" + unfenced)[1:].lower())
     words = tokens(prose)
     uniq = set(words)
     counts = dict.fromkeys(COUNTED, 0)
     _LEXICON.count(words, uniq, counts)
     opening = words[:_OPENING_WORDS]
     _FACT_LEXICON.count(opening, set(opening), counts)
-    math_symbols = sum(map(prose.count, _MATH_CHARS))
+    math_symbols = sum(map(prose.count, _MATH_MARKS))
     cjk = wide_chars(prose)
     if cjk:
         for marker in set(_CJK_MARKER.findall(prose)):
@@ -269,7 +274,7 @@ def signals(text: str, limit: int) -> Signals:
     domain = counts["domain"]
     if material:  # legal or medical terms in a pasted clause still make it specialist work
         found = {"domain": 0}
-        material_words = tokens(material)
+        material_words = tokens(material[:_MATERIAL_SAMPLE])
         _DOMAIN_LEXICON.count(material_words, set(material_words), found)
         domain = max(domain, found["domain"])
     # Material (pasted text, logs, code) is scaled up to the full message; the ask is not.
@@ -278,7 +283,7 @@ def signals(text: str, limit: int) -> Signals:
         counts=counts,
         words=len(words) + cjk // 2,
         ask_tokens=(len(prose) - cjk) / 4 + cjk * 0.8,
-        pasted_chars=round((len(low) - len(prose)) * scale_up),
+        pasted_chars=max(0, round((len(low) - len(prose)) * scale_up)),
         fences=low.count("```") // 2,
         code_lines=sum(map(low.count, _CODE_MARKS)),
         traces=sum(1 for mark in _TRACE_MARKS if mark in low),

@@ -56,7 +56,7 @@ _VALUE: Final = (
 _PASSWORD_WORDS: Final = (
     r"pass(?:word|wd|code|wort|e)", "pwd", "contraseña", "kennwort", "senha", "密码", "パスワード",
 )  # fmt: skip
-_PHONE_WORDS: Final = ("phone", "tel", "mobile", "电话", "電話")
+_PHONE_WORDS: Final = ("phone", "tel", "电话", "電話")
 _CONFIDENTIAL_WORDS: Final = ("confiden[tc]i", "vertraulich", "机密", "機密", "社外秘")
 
 # Digits become b"0" and the usual separators b"-", so a formatted number is one literal shape.
@@ -64,18 +64,20 @@ _DIGIT_MASK: Final = bytes(
     0x30 if 0x30 <= b <= 0x39 else 0x2D if b in b" .-" else b if b in b"()" else 0x78
     for b in range(256)
 )
-_PHONE_SHAPES: Final = (
-    re.compile(rb"000-000-0000(?!0)"),
-    re.compile(rb"\(000\)-?000-0000(?!0)"),
-)
-_INTERNATIONAL_PHONE: Final = re.compile(
-    rb"\+\d{1,3}[ .-]?\(?\d{1,4}\)?(?:[ .-]?\d{2,4}){2,4}(?!\w)"
-)
+# Both North American shapes, 555-123-4567 and (555) 123-4567, end in the same literal.
+_PHONE_TAIL: Final = re.compile(rb"000-0000(?!0)")
+# "+" then digits and separators, taken possessively (no backtracking on "+0000" timezones);
+# the digit count is checked afterwards.
+_INTERNATIONAL_PHONE: Final = re.compile(rb"\+\d[\d ().-]{6,20}+")
+_PHONE_DIGITS: Final = range(8, 16)
 _EMAIL_DOMAIN: Final = re.compile(rb"[a-z0-9-]+(?:\.[a-z0-9-]+)*\.[a-z]{2,}")
 _EMAIL_LOCAL: Final = frozenset(b"abcdefghijklmnopqrstuvwxyz0123456789._%+-")
 
 
-def _keywords(words: Sequence[str], suffix: str = "") -> tuple[tuple[re.Pattern[bytes], ...], ...]:
+_Patterns = tuple[re.Pattern[bytes], ...]
+
+
+def _keywords(words: Sequence[str], suffix: str = "") -> tuple[_Patterns, _Patterns]:
     """(patterns for ASCII keywords, patterns for the rest); the second set runs on non-ASCII."""
     compiled = [(w.isascii(), re.compile((w + suffix).encode())) for w in words]
     return (
@@ -89,9 +91,9 @@ _LABELLED_PHONE: Final = _keywords(_PHONE_WORDS, r"\w*\s*[:.]?\s*\+?\d[\d ().-]{
 _CONFIDENTIAL: Final = _keywords(_CONFIDENTIAL_WORDS)
 
 
-def _any(patterns: tuple[tuple[re.Pattern[bytes], ...], ...], data: bytes, ascii: bool) -> bool:
+def _any(patterns: tuple[_Patterns, _Patterns], data: bytes, is_ascii: bool) -> bool:
     return any(p.search(data) for p in patterns[0]) or (
-        not ascii and any(p.search(data) for p in patterns[1])
+        not is_ascii and any(p.search(data) for p in patterns[1])
     )
 
 
@@ -122,23 +124,27 @@ def _looks_random(run: bytes) -> bool:
 
 def _has_email(low: bytes) -> bool:
     at = low.find(b"@")
-    while at > 0:
-        if low[at - 1] in _EMAIL_LOCAL and _EMAIL_DOMAIN.match(low, at + 1):
+    while at >= 0:
+        if at and low[at - 1] in _EMAIL_LOCAL and _EMAIL_DOMAIN.match(low, at + 1):
             return True
         at = low.find(b"@", at + 1)
     return False
 
 
-def _has_phone(raw: bytes, low: bytes, ascii: bool) -> bool:
+def _has_phone(raw: bytes, low: bytes, is_ascii: bool) -> bool:
     for m in _INTERNATIONAL_PHONE.finditer(raw):
-        if m.start() == 0 or not raw[m.start() - 1 : m.start()].isalnum():
+        number = m.group().rstrip(b" .-(")
+        digits_only = number.translate(None, b" ().-+")
+        if len(digits_only) in _PHONE_DIGITS and not raw[m.start() - 1 : m.start()].isalnum():
             return True
     digits = raw.translate(_DIGIT_MASK)
-    for shape in _PHONE_SHAPES:
-        for m in shape.finditer(digits):
-            if m.start() == 0 or digits[m.start() - 1] != 0x30:
-                return True
-    return _any(_LABELLED_PHONE, low, ascii)
+    for m in _PHONE_TAIL.finditer(digits):
+        before = digits[max(0, m.start() - 6) : m.start()]
+        if before.endswith((b"(000)", b"(000)-")):
+            return True
+        if before.endswith(b"000-") and not before.endswith(b"0000-"):
+            return True
+    return _any(_LABELLED_PHONE, low, is_ascii)
 
 
 def sensitive_kinds(text: str, user_text: str) -> tuple[str, ...]:
@@ -149,17 +155,20 @@ def sensitive_kinds(text: str, user_text: str) -> tuple[str, ...]:
     """
     raw = text.encode()
     low = raw.lower()
-    ascii = text.isascii()
+    is_ascii = text.isascii()
     found: set[str] = set()
     _run_kinds(raw, low, found)
     if b"-----BEGIN" in raw and _PRIVATE_KEY.search(raw):
         found.add("private_key")
-    if _any(_PASSWORD, low, ascii):
+    if _any(_PASSWORD, low, is_ascii):
         found.add("password")
     if _has_email(low):
         found.add("email")
-    if _has_phone(raw, low, ascii):
+    if _has_phone(raw, low, is_ascii):
         found.add("phone")
-    if _any(_CONFIDENTIAL, user_text.encode().lower(), user_text.isascii()):
+    # Usually there is no such word at all; only a hit pays for re-reading the user's part.
+    if _any(_CONFIDENTIAL, low, is_ascii) and _any(
+        _CONFIDENTIAL, user_text.encode().lower(), user_text.isascii()
+    ):
         found.add("confidential")
     return tuple(k for k in KINDS if k in found)
