@@ -23,7 +23,10 @@ typecheck: $(STAMP)
 	$(BIN)/mypy
 
 unit: $(STAMP)
-	$(BIN)/pytest -q tests/unit tests/actors
+	$(BIN)/pytest -q tests/unit tests/actors tests/runtime tests/store
+
+eval: $(STAMP)
+	$(BIN)/python ops/eval.py
 
 test: lint typecheck
 	$(BIN)/pytest -q
