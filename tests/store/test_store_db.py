@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
 import subprocess
 import sys
 import time
@@ -20,13 +19,6 @@ from llmswitch.store import (
     count_rows,
     insert_rows,
     open_db,
-)
-
-REPO_MIGRATIONS = Path(__file__).resolve().parents[2] / "migrations"
-SOURCE: str | Path = (
-    "llmswitch.migrations"
-    if importlib.util.find_spec("llmswitch.migrations") is not None
-    else REPO_MIGRATIONS
 )
 
 # Another process that takes the write lock, says so, holds it, then commits.
@@ -74,7 +66,7 @@ def row(i: int) -> RequestRow:
 
 
 async def test_file_db_pragmas(tmp_path: Path) -> None:
-    async with open_db(tmp_path / "p.db", migrations=SOURCE) as db:
+    async with open_db(tmp_path / "p.db") as db:
         assert await db.fetchone("PRAGMA journal_mode") == ("wal",)
         assert await db.fetchone("PRAGMA synchronous") == (1,)  # NORMAL
         assert await db.fetchone("PRAGMA foreign_keys") == (1,)
@@ -82,7 +74,7 @@ async def test_file_db_pragmas(tmp_path: Path) -> None:
 
 
 async def test_memory_db_works() -> None:
-    async with open_db(":memory:", migrations=SOURCE) as db:
+    async with open_db(":memory:") as db:
         await insert_rows(db, [row(1)])
         assert await count_rows(db) == 1
         assert await db.fetchone("PRAGMA foreign_keys") == (1,)
@@ -91,7 +83,7 @@ async def test_memory_db_works() -> None:
 async def test_write_waits_for_lock_held_by_another_process(tmp_path: Path) -> None:
     path = tmp_path / "locked.db"
     with trio.fail_after(20):
-        async with open_db(path, busy_timeout_s=5.0, migrations=SOURCE) as db:
+        async with open_db(path, busy_timeout_s=5.0) as db:
             async with write_lock_held_elsewhere(path, 1.5) as proc:
                 started = time.monotonic()
                 await insert_rows(db, [row(1), row(2)])
@@ -104,7 +96,7 @@ async def test_write_waits_for_lock_held_by_another_process(tmp_path: Path) -> N
 async def test_write_fails_clearly_after_busy_timeout(tmp_path: Path) -> None:
     path = tmp_path / "busy.db"
     with trio.fail_after(20):
-        async with open_db(path, busy_timeout_s=0.3, migrations=SOURCE) as db:
+        async with open_db(path, busy_timeout_s=0.3) as db:
             async with write_lock_held_elsewhere(path, 1.5):
                 started = time.monotonic()
                 with pytest.raises(StoreBusyError, match=r"locked after 0\.3 s"):
@@ -118,7 +110,7 @@ async def test_write_fails_clearly_after_busy_timeout(tmp_path: Path) -> None:
 async def test_cancelling_a_waiting_write_is_prompt(tmp_path: Path) -> None:
     path = tmp_path / "cancel.db"
     with trio.fail_after(20):
-        async with open_db(path, busy_timeout_s=10.0, migrations=SOURCE) as db:
+        async with open_db(path, busy_timeout_s=10.0) as db:
             async with write_lock_held_elsewhere(path, 2.0):
                 started = time.monotonic()
                 with trio.move_on_after(0.3) as scope:
@@ -133,7 +125,7 @@ async def test_tasks_sharing_a_connection_keep_their_transactions_apart() -> Non
     class Boom(Exception):
         pass
 
-    async with open_db(":memory:", migrations=SOURCE) as db:
+    async with open_db(":memory:") as db:
 
         async def good(i: int) -> None:
             await insert_rows(db, [row(i * 10 + k) for k in range(5)])
@@ -158,7 +150,7 @@ async def test_tasks_sharing_a_connection_keep_their_transactions_apart() -> Non
 
 
 async def test_transaction_object_is_dead_after_its_block() -> None:
-    async with open_db(":memory:", migrations=SOURCE) as db:
+    async with open_db(":memory:") as db:
         async with db.transaction() as tx:
             pass
         with pytest.raises(StoreError, match="transaction already ended"):
@@ -166,7 +158,7 @@ async def test_transaction_object_is_dead_after_its_block() -> None:
 
 
 async def test_closed_connection_refuses_work() -> None:
-    async with open_db(":memory:", migrations=SOURCE) as db:
+    async with open_db(":memory:") as db:
         pass
     with pytest.raises(StoreError, match="closed"):
         await count_rows(db)
@@ -175,5 +167,5 @@ async def test_closed_connection_refuses_work() -> None:
 async def test_unopenable_path_is_a_store_error(tmp_path: Path) -> None:
     (tmp_path / "a_file").write_text("")
     with pytest.raises(StoreError, match="cannot open database"):
-        async with open_db(tmp_path / "a_file" / "x.db", migrations=SOURCE):
+        async with open_db(tmp_path / "a_file" / "x.db"):
             pass

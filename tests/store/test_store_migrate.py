@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
 from pathlib import Path
 
 import pytest
@@ -10,19 +9,10 @@ import pytest
 from llmswitch.store import MigrationError, applied_versions, load_migrations, migrate, open_db
 from llmswitch.store.migrate import split_statements
 
-# The repo's migrations directory: used directly while ``llmswitch.migrations`` is not
-# importable from the venv (see test_migrations_package_is_installed).
 REPO_MIGRATIONS = Path(__file__).resolve().parents[2] / "migrations"
-PACKAGE_OK = importlib.util.find_spec("llmswitch.migrations") is not None
-SOURCE: str | Path = "llmswitch.migrations" if PACKAGE_OK else REPO_MIGRATIONS
 
 
-def test_migrations_package_is_installed() -> None:
-    if not PACKAGE_OK:
-        pytest.xfail(
-            "llmswitch.migrations is not importable: [tool.setuptools.packages.find]"
-            " (where=src) ignores the package-dir mapping; list the packages explicitly"
-        )
+def test_the_installed_package_ships_every_migration_in_the_repo() -> None:
     assert [m.filename for m in load_migrations()] == [
         m.filename for m in load_migrations(REPO_MIGRATIONS)
     ]
@@ -36,14 +26,14 @@ def test_repo_migrations_load_in_order() -> None:
 
 async def test_fresh_file_db_is_migrated_and_reopen_is_idempotent(tmp_path: Path) -> None:
     path = tmp_path / "fresh.db"
-    async with open_db(path, migrations=SOURCE) as db:
+    async with open_db(path) as db:
         assert await applied_versions(db) == {1: "request_log"}
         first = await db.fetchall("SELECT version, name, applied_at FROM schema_migrations")
         names = {r[0] for r in await db.fetchall("SELECT name FROM sqlite_master")}
         assert {"request_log", "request_log_ts", "request_log_chosen_model"} <= names
 
-    async with open_db(path, migrations=SOURCE) as db:
-        assert await migrate(db, SOURCE) == []
+    async with open_db(path) as db:
+        assert await migrate(db) == []
         again = await db.fetchall("SELECT version, name, applied_at FROM schema_migrations")
         assert again == first  # not re-applied: applied_at unchanged
 
