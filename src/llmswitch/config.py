@@ -7,6 +7,7 @@ never live in the config: a backend names the environment variable that holds it
 from __future__ import annotations
 
 import os
+import re
 import tomllib
 from pathlib import Path
 from typing import Literal
@@ -15,6 +16,10 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 
 Locality = Literal["local", "lan", "cloud"]
 BackendKind = Literal["openai", "ollama"]
+RuleAction = Literal["route_self", "classify", "route", "reject", "queue"]
+Ordering = Literal["cost", "quality"]
+ClassifierMode = Literal["heuristic", "model"]
+TASK_TYPES = ("code", "analysis", "creative", "math", "conversation", "vision", "tool-use")
 
 
 class _Section(BaseModel):
@@ -48,6 +53,69 @@ class BudgetConfig(_Section):
 class RoutingConfig(_Section):
     exhaustion_status: int = Field(503, ge=400, le=599)
     max_attempts: int = Field(4, ge=1)
+    #: The small local model that rules with ``action = "route_self"`` send requests to.
+    self_model: str | None = None
+    #: Tier 3: tried when selection leaves no candidate.
+    fallback_model: str | None = None
+    #: Task types that may use metered (priced, cloud) models under ``auto``; "*" for all.
+    #: Empty by default: a fresh install never spends money unless told to.
+    metered_cloud: tuple[str, ...] = ()
+    allow: tuple[str, ...] = ()
+    block: tuple[str, ...] = ()
+    profile: str = "balanced"
+    classifier: ClassifierMode = "heuristic"
+    classifier_model: str | None = None
+    classifier_timeout_s: float = Field(1.5, gt=0)
+    classifier_cache_size: int = Field(1024, ge=0)
+
+
+class ProfileConfig(_Section):
+    """How ``auto`` trades quality for cost; eco, balanced and premium ship as defaults."""
+
+    quality_tolerance: int = Field(5, ge=0, le=100)
+    floor_shift: int = Field(0, ge=-100, le=100)
+    ordering: Ordering = "cost"
+    max_cost_per_request: float | None = Field(None, ge=0)
+    max_tokens: int | None = Field(None, gt=0)
+
+
+DEFAULT_PROFILES: dict[str, ProfileConfig] = {
+    "eco": ProfileConfig(quality_tolerance=10, floor_shift=-10, max_cost_per_request=0.01),
+    "balanced": ProfileConfig(),
+    "premium": ProfileConfig(quality_tolerance=0, floor_shift=10, ordering="quality"),
+}
+
+
+class RuleConfig(_Section):
+    """A tier-1 rule: every condition given must match; the first match by priority wins."""
+
+    name: str = Field(min_length=1)
+    priority: int = 100
+    enabled: bool = True
+    source: str | None = None
+    channel: str | None = None
+    pattern: str | None = None
+    has_media: bool | None = None
+    has_tools: bool | None = None
+    token_min: int | None = Field(None, ge=0)
+    token_max: int | None = Field(None, ge=0)
+    model: str | None = None
+    action: RuleAction = "classify"
+    target: str | None = None
+    message: str | None = None
+    status: int = Field(400, ge=400, le=499)
+    queue_s: float = Field(10.0, gt=0)
+
+    @model_validator(mode="after")
+    def _check_action(self) -> RuleConfig:
+        if self.action == "route" and not self.target:
+            raise ValueError(f"rules.{self.name}: action 'route' needs a target model")
+        if self.pattern is not None:
+            try:
+                re.compile(self.pattern)
+            except re.error as exc:
+                raise ValueError(f"rules.{self.name}.pattern: not a valid regex: {exc}") from None
+        return self
 
 
 class BreakerConfig(_Section):
@@ -89,6 +157,11 @@ class ModelConfig(_Section):
     fallbacks: tuple[str, ...] = ()
     aliases: tuple[str, ...] = ()
     enabled: bool = True
+    #: Task types this model is fit for (see TASK_TYPES); empty means all of them.
+    capabilities: tuple[str, ...] = ()
+
+    def can(self, task_type: str) -> bool:
+        return not self.capabilities or task_type in self.capabilities
 
     @property
     def upstream_name(self) -> str:
@@ -113,6 +186,15 @@ class Config(_Section):
     breaker: BreakerConfig = BreakerConfig()
     backends: tuple[BackendConfig, ...] = ()
     models: tuple[ModelConfig, ...] = ()
+    profiles: dict[str, ProfileConfig] = Field(default_factory=dict)
+    rules: tuple[RuleConfig, ...] | None = None
+    #: Per task type, the model ``auto`` tries first (e.g. ``code = "coder-14b"``).
+    overrides: dict[str, str] = Field(default_factory=dict)
+
+    @property
+    def all_profiles(self) -> dict[str, ProfileConfig]:
+        """The shipped profiles with the user's on top (same name replaces)."""
+        return DEFAULT_PROFILES | self.profiles
 
     @model_validator(mode="after")
     def _check_references(self) -> Config:
@@ -132,6 +214,26 @@ class Config(_Section):
             for fb in m.fallbacks:
                 if fb not in ids:
                     raise ValueError(f"models.{m.id}.fallbacks: no model named {fb!r}")
+            for cap in m.capabilities:
+                if cap not in TASK_TYPES:
+                    raise ValueError(f"models.{m.id}.capabilities: unknown task type {cap!r}")
+        r = self.routing
+        named = [
+            ("routing.self_model", r.self_model),
+            ("routing.fallback_model", r.fallback_model),
+            ("routing.classifier_model", r.classifier_model),
+        ]
+        named += [(f"overrides.{task}", model) for task, model in self.overrides.items()]
+        named += [(f"rules.{rule.name}.target", rule.target) for rule in self.rules or ()]
+        named += [("routing.allow", m) for m in r.allow] + [("routing.block", m) for m in r.block]
+        for key, model in named:
+            if model is not None and model not in names:
+                raise ValueError(f"{key}: no model named {model!r}")
+        for task in self.overrides:
+            if task not in TASK_TYPES:
+                raise ValueError(f"overrides.{task}: unknown task type")
+        if r.profile not in self.all_profiles:
+            raise ValueError(f"routing.profile: no profile named {r.profile!r}")
         return self
 
     def backend(self, name: str) -> BackendConfig:
