@@ -6,9 +6,16 @@ from typing import Any
 
 import pytest
 
-from llmswitch.config import Config, parse_config
+from llmswitch.config import Config, ProfileConfig, parse_config
 from llmswitch.routing.classify import Classification, classify
-from llmswitch.routing.select import Availability, Catalog, decide_auto, decide_explicit
+from llmswitch.routing.select import (
+    Availability,
+    Catalog,
+    Policy,
+    decide_auto,
+    decide_explicit,
+    with_fallback,
+)
 
 
 def config(**overrides: Any) -> Config:
@@ -33,15 +40,25 @@ def config(**overrides: Any) -> Config:
 
 
 CATALOG = Catalog.build(config())
+# Metered cloud allowed for everything and no tolerance: the plain floor-and-price order.
+OPEN = Policy(profile=ProfileConfig(quality_tolerance=0), metered_cloud=("*",))
 
 
 def of(text: str) -> Classification:
     return classify([{"role": "user", "content": text}])
 
 
-def with_complexity(complexity: str, tokens: int = 10) -> Classification:
+def with_complexity(
+    complexity: str, tokens: int = 10, task_type: str = "conversation", sensitive: bool = False
+) -> Classification:
     base = of("hello")
-    return Classification(**{**vars(base), "complexity": complexity, "token_estimate": tokens})
+    changes = {
+        "complexity": complexity,
+        "token_estimate": tokens,
+        "task_type": task_type,
+        "sensitive": sensitive,
+    }
+    return Classification(**{**vars(base), **changes})
 
 
 def chosen(decision: Any) -> list[str]:
@@ -58,14 +75,14 @@ def chosen(decision: Any) -> list[str]:
     ],
 )
 def test_floor_then_local_lan_cloud_then_cheaper(complexity: str, expected: list[str]) -> None:
-    decision = decide_auto(CATALOG, with_complexity(complexity), Availability())
+    decision = decide_auto(CATALOG, with_complexity(complexity), Availability(), policy=OPEN)
     assert chosen(decision) == expected
     assert decision.tier == "classifier"
 
 
 def test_every_excluded_model_says_why() -> None:
     decision = decide_auto(
-        CATALOG, with_complexity("complex"), Availability(down=frozenset({"box"}))
+        CATALOG, with_complexity("complex"), Availability(down=frozenset({"box"})), policy=OPEN
     )
     why = {e.model: e.why for e in decision.excluded}
     assert why["tiny"] == "quality 20 < floor 65"
@@ -73,18 +90,22 @@ def test_every_excluded_model_says_why() -> None:
 
 
 def test_budget_exceeded_skips_cloud() -> None:
-    decision = decide_auto(CATALOG, with_complexity("complex"), Availability(budget_exceeded=True))
+    decision = decide_auto(
+        CATALOG, with_complexity("complex"), Availability(budget_exceeded=True), policy=OPEN
+    )
     assert chosen(decision) == ["big-lan"]
     assert {e.model: e.why for e in decision.excluded}["cheap-cloud"] == "budget exceeded"
 
 
 def test_open_breaker_and_rate_limit_exclude() -> None:
     avail = Availability(open_breakers=frozenset({"box"}), limited=frozenset({"cloud"}))
-    assert chosen(decide_auto(CATALOG, with_complexity("complex"), avail)) == []
+    assert chosen(decide_auto(CATALOG, with_complexity("complex"), avail, policy=OPEN)) == []
 
 
 def test_context_window_excludes_models_too_small() -> None:
-    decision = decide_auto(CATALOG, with_complexity("complex", tokens=900), Availability(), 200)
+    decision = decide_auto(
+        CATALOG, with_complexity("complex", tokens=900), Availability(), 200, OPEN
+    )
     assert "big-lan" not in chosen(decision)
 
 
@@ -99,3 +120,130 @@ def test_explicit_model_then_its_fallbacks_skipping_unavailable() -> None:
 
 def test_aliases_resolve_to_their_model() -> None:
     assert CATALOG.by_name["smart"].id == "dear-cloud"
+
+
+def test_quality_tolerance_admits_a_model_just_under_the_floor() -> None:
+    near = Catalog.build(
+        config(
+            models=[
+                {"id": "lan-78", "backend": "box", "quality": 78},
+                {"id": "cloud-90", "backend": "cloud", "quality": 90, "cost_input_per_mtok": 1.0},
+            ]
+        )
+    )
+    tolerant = Policy(profile=ProfileConfig(quality_tolerance=5), metered_cloud=("*",))
+    strict = Policy(profile=ProfileConfig(quality_tolerance=0), metered_cloud=("*",))
+    reasoning = with_complexity("reasoning")
+    assert chosen(decide_auto(near, reasoning, Availability(), policy=tolerant)) == [
+        "lan-78",
+        "cloud-90",
+    ]
+    assert chosen(decide_auto(near, reasoning, Availability(), policy=strict)) == ["cloud-90"]
+
+
+def test_metered_cloud_is_opt_in_per_task_type() -> None:
+    complex_code = with_complexity("complex", task_type="code")
+    default = decide_auto(CATALOG, complex_code, Availability(), policy=Policy())
+    assert all(not c.metered for c in default.candidates)
+    why = {e.model: e.why for e in default.excluded}
+    assert why["cheap-cloud"] == "metered cloud not enabled for code (routing.metered_cloud)"
+    code_only = Policy(metered_cloud=("code",))
+    assert "cheap-cloud" in chosen(
+        decide_auto(CATALOG, complex_code, Availability(), policy=code_only)
+    )
+    chat = with_complexity("complex", task_type="conversation")
+    assert "cheap-cloud" not in chosen(decide_auto(CATALOG, chat, Availability(), policy=code_only))
+
+
+def test_sensitive_requests_never_get_a_cloud_candidate() -> None:
+    secret = with_complexity("reasoning", sensitive=True)
+    decision = decide_auto(CATALOG, secret, Availability(), policy=OPEN)
+    assert all(c.backend.locality != "cloud" for c in decision.candidates)
+    assert {e.model: e.why for e in decision.excluded}["dear-cloud"] == (
+        "sensitive request stays off cloud models"
+    )
+
+
+def test_capabilities_filter_by_task_type() -> None:
+    cat = Catalog.build(
+        config(
+            models=[
+                {
+                    "id": "chatty",
+                    "backend": "laptop",
+                    "quality": 50,
+                    "capabilities": ["conversation"],
+                },
+                {"id": "coder", "backend": "laptop", "quality": 50, "capabilities": ["code"]},
+                {"id": "any", "backend": "box", "quality": 50},
+            ]
+        )
+    )
+    code = with_complexity("medium", task_type="code")
+    decision = decide_auto(cat, code, Availability(), policy=OPEN)
+    assert chosen(decision) == ["coder", "any"]
+    assert {e.model: e.why for e in decision.excluded} == {"chatty": "not capable of code"}
+
+
+def test_allow_and_block_lists() -> None:
+    blocked = Policy(
+        profile=ProfileConfig(quality_tolerance=0), metered_cloud=("*",), block=("tiny",)
+    )
+    assert "tiny" not in chosen(
+        decide_auto(CATALOG, with_complexity("simple"), Availability(), policy=blocked)
+    )
+    allowed = Policy(
+        profile=ProfileConfig(quality_tolerance=0), metered_cloud=("*",), allow=("mid",)
+    )
+    assert chosen(
+        decide_auto(CATALOG, with_complexity("simple"), Availability(), policy=allowed)
+    ) == ["mid"]
+
+
+def test_profile_cost_cap_excludes_expensive_models() -> None:
+    capped = Policy(
+        "eco", ProfileConfig(quality_tolerance=0, max_cost_per_request=0.001), metered_cloud=("*",)
+    )
+    decision = decide_auto(
+        CATALOG,
+        with_complexity("reasoning", tokens=1000),
+        Availability(),
+        max_tokens=100,
+        policy=capped,
+    )
+    assert chosen(decision) == ["cheap-cloud"]
+    assert "eco profile's $0.001" in {e.model: e.why for e in decision.excluded}["dear-cloud"]
+
+
+def test_premium_orders_by_quality_and_shifts_the_floor() -> None:
+    premium = Policy(
+        "premium",
+        ProfileConfig(quality_tolerance=0, floor_shift=10, ordering="quality"),
+        metered_cloud=("*",),
+    )
+    decision = decide_auto(CATALOG, with_complexity("medium"), Availability(), policy=premium)
+    assert chosen(decision) == ["dear-cloud", "cheap-cloud", "big-lan", "mid"]
+
+
+def test_override_puts_its_model_first() -> None:
+    policy = Policy(
+        profile=ProfileConfig(quality_tolerance=0),
+        metered_cloud=("*",),
+        overrides={"code": "big-lan"},
+    )
+    decision = decide_auto(
+        CATALOG, with_complexity("simple", task_type="code"), Availability(), policy=policy
+    )
+    assert chosen(decision)[0] == "big-lan"
+    assert "override code → big-lan" in decision.reason
+
+
+def test_tier3_fallback_model_when_nothing_is_left() -> None:
+    cat = Catalog.build(config(routing={"fallback_model": "mid"}))
+    empty = decide_auto(cat, with_complexity("reasoning"), Availability(), policy=Policy())
+    assert chosen(empty) == []
+    decision = with_fallback(cat, empty, Availability())
+    assert (chosen(decision), decision.tier) == (["mid"], "fallback")
+    still_empty = with_fallback(cat, empty, Availability(down=frozenset({"laptop"})))
+    assert chosen(still_empty) == []
+    assert still_empty.excluded[-1].why == "fallback model: backend laptop is down"

@@ -1,18 +1,21 @@
 """Candidate selection: which models may serve a request, and in what order.
 
-Pure functions over the config and a snapshot of availability; no I/O. Every model left
-out is recorded with the reason, so a decision can always explain itself.
+Pure functions over the config, a routing policy and a snapshot of availability; no
+I/O. Every model left out is recorded with the reason, so a decision can always explain
+itself.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
-from llmswitch.config import BackendConfig, Config, ModelConfig
+from llmswitch.config import BackendConfig, Config, ModelConfig, ProfileConfig
 from llmswitch.routing.classify import QUALITY_FLOOR, Classification
 
 LOCALITY_RANK = {"local": 0, "lan": 1, "cloud": 2}
+#: Output tokens assumed when estimating a request's cost and the client set no limit.
+DEFAULT_OUTPUT_TOKENS = 512
 
 
 @dataclass(frozen=True)
@@ -26,9 +29,36 @@ class Availability:
 
 
 @dataclass(frozen=True)
+class Policy:
+    """The operator's choices that shape ``auto``: profile, metering, lists, overrides."""
+
+    profile_name: str = "balanced"
+    profile: ProfileConfig = field(default_factory=ProfileConfig)
+    metered_cloud: tuple[str, ...] = ()
+    allow: tuple[str, ...] = ()
+    block: tuple[str, ...] = ()
+    overrides: dict[str, str] = field(default_factory=dict)
+
+    @classmethod
+    def of(cls, config: Config, profile: str, overrides: dict[str, str]) -> Policy:
+        r = config.routing
+        return cls(
+            profile, config.all_profiles[profile], r.metered_cloud, r.allow, r.block, overrides
+        )
+
+    def meters(self, task_type: str) -> bool:
+        return "*" in self.metered_cloud or task_type in self.metered_cloud
+
+
+@dataclass(frozen=True)
 class Candidate:
     model: ModelConfig
     backend: BackendConfig
+
+    @property
+    def metered(self) -> bool:
+        """Costs money per token: a priced model on a cloud backend."""
+        return self.model.priced and self.backend.locality == "cloud"
 
 
 @dataclass(frozen=True)
@@ -44,6 +74,12 @@ class Decision:
     reason: str
     excluded: tuple[Exclusion, ...] = ()
     classification: Classification | None = None
+    rule: str | None = None
+    profile: str | None = None
+    #: The profile's cap on ``max_tokens``, applied to the body sent upstream.
+    max_tokens_cap: int | None = None
+    #: A ``queue`` rule matched: wait this long for a candidate before failing.
+    queue_s: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -86,6 +122,33 @@ def unavailable_because(
     return None
 
 
+def estimated_cost(model: ModelConfig, prompt_tokens: int, max_tokens: int) -> float:
+    return model.cost_usd(prompt_tokens, max_tokens or DEFAULT_OUTPUT_TOKENS)
+
+
+def unfit_because(
+    cand: Candidate, cls: Classification, policy: Policy, floor: int, max_tokens: int
+) -> str | None:
+    """Why ``auto`` must not pick this candidate for this request, or None."""
+    model = cand.model
+    if model.id in policy.block:
+        return "blocked by routing.block"
+    if policy.allow and model.id not in policy.allow:
+        return "not in routing.allow"
+    if model.quality < floor:
+        return f"quality {model.quality} < floor {floor}"
+    if not model.can(cls.task_type):
+        return f"not capable of {cls.task_type}"
+    if cls.sensitive and cand.backend.locality == "cloud":
+        return "sensitive request stays off cloud models"
+    if cand.metered and not policy.meters(cls.task_type):
+        return f"metered cloud not enabled for {cls.task_type} (routing.metered_cloud)"
+    cap = policy.profile.max_cost_per_request
+    if cap is not None and estimated_cost(model, cls.token_estimate, max_tokens) > cap:
+        return f"estimated cost over the {policy.profile_name} profile's ${cap:g} per request"
+    return None
+
+
 def _filter(
     chain: Iterable[Candidate], avail: Availability, prompt_tokens: int, max_tokens: int
 ) -> tuple[list[Candidate], list[Exclusion]]:
@@ -101,46 +164,95 @@ def _filter(
 
 
 def decide_explicit(
-    catalog: Catalog, model: ModelConfig, avail: Availability, max_tokens: int = 0
+    catalog: Catalog,
+    model: ModelConfig,
+    avail: Availability,
+    max_tokens: int = 0,
+    tier: str = "explicit",
+    reason: str | None = None,
 ) -> Decision:
-    """A model the client named (or an alias of it), then its configured fallbacks."""
+    """A model the client (or a rule) named, then its configured fallbacks."""
     chain = [catalog.candidate(model)]
     chain += [catalog.candidate(catalog.by_name[fb]) for fb in model.fallbacks]
     kept, excluded = _filter(chain, avail, 0, max_tokens)
     return Decision(
-        tuple(kept), "explicit", f"client asked for {model.id}", excluded=tuple(excluded)
+        tuple(kept), tier, reason or f"client asked for {model.id}", excluded=tuple(excluded)
     )
 
 
-def rank_key(cand: Candidate) -> tuple[int, float, int]:
-    """Prefer local, then lan, then cloud; then the cheaper; then the smaller.
+def rank_key(cand: Candidate, ordering: str = "cost") -> tuple[float, ...]:
+    """``cost``: local, then lan, then cloud; then the cheaper; then the smaller.
 
     Among models of equal price (free local ones, typically) the least capable one that
     still meets the floor is the cheapest in compute and the fastest to answer.
+    ``quality``: the best model first, then the same order.
     """
     m = cand.model
     cost = m.cost_input_per_mtok + m.cost_output_per_mtok
+    if ordering == "quality":
+        return (-m.quality, LOCALITY_RANK[cand.backend.locality], cost)
     return (LOCALITY_RANK[cand.backend.locality], cost, m.quality)
 
 
 def decide_auto(
-    catalog: Catalog, classification: Classification, avail: Availability, max_tokens: int = 0
+    catalog: Catalog,
+    classification: Classification,
+    avail: Availability,
+    max_tokens: int = 0,
+    policy: Policy | None = None,
 ) -> Decision:
-    """The cheapest available model whose quality meets the classification's floor."""
-    floor = QUALITY_FLOOR[classification.complexity]
-    capable: list[Candidate] = []
+    """The cheapest available model fit for the request under the policy's profile."""
+    policy = policy or Policy()
+    profile = policy.profile
+    cls = classification
+    base = QUALITY_FLOOR[cls.complexity]
+    floor = max(0, base + profile.floor_shift - profile.quality_tolerance)
+    if profile.max_tokens is not None:
+        max_tokens = min(max_tokens or profile.max_tokens, profile.max_tokens)
+    fit: list[Candidate] = []
     excluded: list[Exclusion] = []
     for model in catalog.config.models:
-        if model.quality < floor:
-            excluded.append(Exclusion(model.id, f"quality {model.quality} < floor {floor}"))
+        cand = catalog.candidate(model)
+        why = unfit_because(cand, cls, policy, floor, max_tokens)
+        if why is None:
+            fit.append(cand)
         else:
-            capable.append(catalog.candidate(model))
-    kept, unavailable = _filter(capable, avail, classification.token_estimate, max_tokens)
-    kept.sort(key=rank_key)
+            excluded.append(Exclusion(model.id, why))
+    kept, unavailable = _filter(fit, avail, cls.token_estimate, max_tokens)
+    kept.sort(key=lambda c: rank_key(c, profile.ordering))
+    override = policy.overrides.get(cls.task_type)
+    if override is not None:
+        kept.sort(key=lambda c: c.model.id != override)
     reason = (
-        f"{classification.complexity} ({classification.task_type}, "
-        f"confidence {classification.confidence:.2f}): quality floor {floor}"
+        f"{cls.complexity} {cls.task_type} (confidence {cls.confidence:.2f}), "
+        f"profile {policy.profile_name}: quality floor {floor}"
     )
+    if override is not None and kept and kept[0].model.id == override:
+        reason += f", override {cls.task_type} → {override}"
     return Decision(
-        tuple(kept), "classifier", reason, tuple(excluded + unavailable), classification
+        tuple(kept),
+        "classifier",
+        reason,
+        tuple(excluded + unavailable),
+        cls,
+        profile=policy.profile_name,
+        max_tokens_cap=profile.max_tokens,
+    )
+
+
+def with_fallback(catalog: Catalog, decision: Decision, avail: Availability) -> Decision:
+    """Tier 3: when nothing is left, the configured ``routing.fallback_model`` if it can serve."""
+    name = catalog.config.routing.fallback_model
+    if decision.candidates or name is None:
+        return decision
+    cand = catalog.candidate(catalog.by_name[name])
+    why = unavailable_because(cand, avail)
+    if why is not None:
+        excluded = (*decision.excluded, Exclusion(name, f"fallback model: {why}"))
+        return replace(decision, excluded=excluded)
+    return replace(
+        decision,
+        candidates=(cand,),
+        tier="fallback",
+        reason=f"{decision.reason}; no candidate left, fallback model {name}",
     )
