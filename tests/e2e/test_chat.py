@@ -18,8 +18,9 @@ async def test_non_stream_answer_names_the_model_and_leaves_a_ledger_row(stack: 
     assert completion.choices[0].message.content == "echo: hello there"
     assert completion.model == "small"
     assert raw.headers["x-router-model"] == "small"
-    assert raw.headers["x-router-tier"] == "classifier"
-    assert raw.headers["x-router-classification"] == "simple"
+    # A plain greeting is tier 1's: the default rules send it to the small local model.
+    assert raw.headers["x-router-tier"] == "rules"
+    assert raw.headers["x-router-rule"] == "greeting"
     rows = await stack.rows()
     assert [(r.request_id, r.chosen_model, r.status) for r in rows] == [
         (raw.headers["x-request-id"], "small", 200)
@@ -72,7 +73,16 @@ async def test_aliases_and_model_list(stack: Stack) -> None:
     assert completion.model == "small"
     models = await stack.client().models.list()
     ids = [m.id for m in models.data]
-    assert ids == ["auto", "small", "medium", "coder", "big"]
+    assert ids == [
+        "auto",
+        "auto:eco",
+        "auto:balanced",
+        "auto:premium",
+        "small",
+        "medium",
+        "coder",
+        "big",
+    ]
 
 
 async def test_unknown_model_is_404(stack: Stack) -> None:

@@ -1,14 +1,18 @@
 """Router actor: turns a request into a ranked list of candidates with the reason.
 
-The decision itself is :mod:`llmswitch.routing.select` (pure); this actor gathers its
-inputs: the classification (from the classifier actor, or the inline heuristic while
-that actor is down) and the health, pool, limits and budget views.
+Tier 1 (rules) → tier 2 (classification, then selection under the profile) → tier 3
+(the fallback model). The decisions themselves are pure functions in
+:mod:`llmswitch.routing`; this actor gathers their inputs (the classification, from the
+classifier actor or inline while it is down; the health, pool, limits and budget views)
+and owns the run-time routing settings: rules edited at run time, the active profile
+and per-task overrides. Those persist in SQLite, so they survive restarts, and are
+re-read when the offline CLI changes them.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import trio
@@ -18,32 +22,78 @@ from llmswitch.actors.health import HealthView
 from llmswitch.actors.ledger import BudgetView
 from llmswitch.actors.limits import LimitsView
 from llmswitch.actors.pool import PoolView
-from llmswitch.routing.classify import Classification
-from llmswitch.routing.select import (
-    Availability,
-    Catalog,
-    Decision,
-    decide_auto,
-    decide_explicit,
+from llmswitch.config import RuleConfig
+from llmswitch.routing.brain import (
+    NeedsClassification,
+    Rejected,
+    RouteRequest,
+    RoutingSettings,
+    Signals,
+    UnknownModel,
+    finish,
+    plan,
 )
+from llmswitch.routing.classify import Classification
+from llmswitch.routing.profiles import UnknownProfile
+from llmswitch.routing.rules import Features, effective_rules
+from llmswitch.routing.select import Availability, Catalog, Decision
 from llmswitch.runtime.actor import Actor
 from llmswitch.runtime.mailbox import ActorCrashed, CallTimeout, Mailbox, Request
 from llmswitch.runtime.watch import Watch
+from llmswitch.store.db import Connection, open_db
+from llmswitch.store.settings import (
+    delete_rule,
+    get_setting,
+    load_rules,
+    save_rule,
+    set_setting,
+    settings_version,
+)
 
-AUTO = "auto"
 CLASSIFY_TIMEOUT_S = 0.25
-
-
-class UnknownModel(LookupError):
-    """The client named a model that is neither configured, an alias, nor ``auto``."""
+SETTINGS_POLL_S = 2.0
 
 
 @dataclass(eq=False)
 class Decide(Request[Decision]):
     model: str
     messages: Sequence[Mapping[str, Any]]
+    features: Features
     has_tools: bool = False
     max_tokens: int = 0
+    profile_header: str | None = None
+    signals: Signals = field(default_factory=Signals)
+
+
+@dataclass(eq=False)
+class GetSettings(Request[RoutingSettings]):
+    pass
+
+
+@dataclass(eq=False)
+class SetProfile(Request[RoutingSettings]):
+    profile: str
+
+
+@dataclass(eq=False)
+class SetOverride(Request[RoutingSettings]):
+    """Route ``task_type`` to ``model`` first; ``model=None`` clears the override."""
+
+    task_type: str
+    model: str | None
+
+
+@dataclass(eq=False)
+class PutRule(Request[RoutingSettings]):
+    rule: RuleConfig
+
+
+@dataclass(eq=False)
+class DeleteRule(Request[RoutingSettings]):
+    name: str
+
+
+RouterMsg = Decide | GetSettings | SetProfile | SetOverride | PutRule | DeleteRule
 
 
 @dataclass(frozen=True)
@@ -64,7 +114,7 @@ class Views:
         )
 
 
-class RouterActor(Actor[Decide]):
+class RouterActor(Actor[RouterMsg]):
     name = "router"
 
     def __init__(
@@ -75,41 +125,122 @@ class RouterActor(Actor[Decide]):
         classifier_up: Callable[[], bool],
     ) -> None:
         self._catalog = catalog
+        self._config = catalog.config
         self._views = views
         self._classifier = classifier
         self._classifier_up = classifier_up
+        self._db: Connection | None = None
+        self._version = -1.0
+        self._settings = RoutingSettings(
+            self._config.routing.profile,
+            dict(self._config.overrides),
+            effective_rules(self._config.rules, ()),
+        )
         self._decisions = 0
+        self._by_tier: dict[str, int] = {}
         self._fallback_classifications = 0
 
-    async def handle(self, msg: Decide) -> None:
+    async def run(
+        self,
+        inbox: trio.MemoryReceiveChannel[RouterMsg],
+        *,
+        task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED,
+    ) -> None:
+        async with open_db(self._config.store.path) as db:
+            self._db = db
+            await self._reload()
+            await super().run(inbox, task_status=task_status)
+
+    async def background(self, nursery: trio.Nursery) -> None:
+        nursery.start_soon(self._watch_settings)
+
+    async def handle(self, msg: RouterMsg) -> None:
+        if isinstance(msg, Decide):
+            await self._decide(msg)
+            return
+        if isinstance(msg, SetProfile):
+            if msg.profile not in self._config.all_profiles:
+                msg.reply.fail(LookupError(f"no profile named {msg.profile!r}"))
+                return
+            await self._write(lambda db: set_setting(db, "profile", msg.profile))
+        elif isinstance(msg, SetOverride):
+            overrides = dict(self._settings.overrides)
+            if msg.model is None:
+                overrides.pop(msg.task_type, None)
+            else:
+                overrides[msg.task_type] = msg.model
+            await self._write(lambda db: set_setting(db, "overrides", overrides))
+        elif isinstance(msg, PutRule):
+            await self._write(lambda db: save_rule(db, msg.rule))
+        elif isinstance(msg, DeleteRule):
+            await self._write(lambda db: delete_rule(db, msg.name))
+        msg.reply.set(self._settings)
+
+    async def _write(self, change: Callable[[Connection], Any]) -> None:
+        assert self._db is not None
+        await change(self._db)
+        await self._reload()
+
+    async def _watch_settings(self) -> None:
+        """Pick up changes the offline CLI wrote into the database."""
+        assert self._db is not None
+        while True:
+            await trio.sleep(SETTINGS_POLL_S)
+            if await settings_version(self._db) != self._version:
+                await self._reload()
+
+    async def _reload(self) -> None:
+        assert self._db is not None
+        self._version = await settings_version(self._db)
+        stored = await load_rules(self._db)
+        profile = await get_setting(self._db, "profile")
+        overrides = await get_setting(self._db, "overrides")
+        if profile not in self._config.all_profiles:
+            profile = self._config.routing.profile
+        self._settings = RoutingSettings(
+            profile,
+            dict(self._config.overrides) | dict(overrides or {}),
+            effective_rules(self._config.rules, stored),
+            tuple(r.name for r in stored),
+        )
+
+    async def _decide(self, msg: Decide) -> None:
         self._decisions += 1
+        req = RouteRequest(msg.model, msg.features, msg.max_tokens, msg.profile_header, msg.signals)
         avail = self._views.availability()
-        if msg.model == AUTO:
+        try:
+            step = plan(self._catalog, self._settings, req, avail)
+        except (UnknownModel, UnknownProfile, Rejected) as refusal:
+            msg.reply.fail(refusal)
+            return
+        if isinstance(step, NeedsClassification):
             cls = await self._classify(msg)
-            msg.reply.set(decide_auto(self._catalog, cls, avail, msg.max_tokens))
-            return
-        model = self._catalog.by_name.get(msg.model)
-        if model is None:
-            msg.reply.fail(UnknownModel(msg.model))
-            return
-        msg.reply.set(decide_explicit(self._catalog, model, avail, msg.max_tokens))
+            step = finish(self._catalog, self._settings, req, step, cls, avail)
+        self._by_tier[step.tier] = self._by_tier.get(step.tier, 0) + 1
+        msg.reply.set(step)
 
     async def _classify(self, msg: Decide) -> Classification:
         """Ask the classifier actor; while it is down or slow, classify inline instead."""
-        if not self._classifier_up():
+        cls: Classification | None = None
+        if self._classifier_up():
+            try:
+                cls = await self._classifier.call(
+                    Classify(msg.messages, msg.has_tools), timeout=CLASSIFY_TIMEOUT_S
+                )
+            except (CallTimeout, ActorCrashed):
+                cls = None
+        if cls is None:
             self._fallback_classifications += 1
-            return classify_or_default(msg.messages, has_tools=msg.has_tools)
-        try:
-            return await self._classifier.call(
-                Classify(msg.messages, msg.has_tools), timeout=CLASSIFY_TIMEOUT_S
-            )
-        except (CallTimeout, ActorCrashed):
-            self._fallback_classifications += 1
-            return classify_or_default(msg.messages, has_tools=msg.has_tools)
+            cls = classify_or_default(msg.messages, has_tools=msg.has_tools)
+        return cls
 
     def summary(self) -> Mapping[str, Any]:
         return {
             "decisions": self._decisions,
+            "by_tier": dict(self._by_tier),
             "inline_classifications": self._fallback_classifications,
-            "models": len(self._catalog.config.models),
+            "profile": self._settings.profile,
+            "overrides": dict(self._settings.overrides),
+            "rules": [r.name for r in self._settings.rules if r.enabled],
+            "models": len(self._config.models),
         }

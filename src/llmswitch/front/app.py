@@ -10,9 +10,12 @@ from quart import Response, request
 from quart_trio import QuartTrio
 from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 
+from llmswitch.config import TASK_TYPES
 from llmswitch.front import chat
 from llmswitch.front.errors import GatewayError, bad_request
 from llmswitch.gateway import Gateway
+from llmswitch.routing.brain import Signals
+from llmswitch.routing.select import Decision
 
 JSON = "application/json"
 
@@ -42,6 +45,10 @@ def json_response(
 
 def error_response(err: GatewayError, extra: dict[str, str] | None = None) -> Response:
     return json_response(err.body(), err.status, {**(extra or {}), **err.headers})
+
+
+def lower_headers() -> dict[str, str]:
+    return {k.lower(): v for k, v in request.headers.items()}
 
 
 def _field_path(loc: tuple[int | str, ...]) -> str:
@@ -76,6 +83,56 @@ async def read_body(max_bytes: int) -> dict[str, Any]:
     return body
 
 
+def read_signals(raw: Any) -> Signals:
+    """``signals`` of a /v1/route body: ``work_class`` (a task type) and ``token_estimate``."""
+    if raw is None:
+        return Signals()
+    if not isinstance(raw, dict):
+        raise bad_request("signals must be an object", param="signals")
+    work_class = raw.get("work_class")
+    if work_class is not None and work_class not in TASK_TYPES:
+        raise bad_request(
+            f"signals.work_class must be one of {', '.join(TASK_TYPES)}",
+            param="signals.work_class",
+        )
+    tokens = raw.get("token_estimate")
+    if tokens is not None and (not isinstance(tokens, int) or tokens < 0):
+        raise bad_request(
+            "signals.token_estimate must be a non-negative integer",
+            param="signals.token_estimate",
+        )
+    return Signals(work_class, tokens)
+
+
+def describe(decision: Decision) -> dict[str, Any]:
+    """A decision as /v1/route answers it."""
+    first = decision.candidates[0] if decision.candidates else None
+    cls = decision.classification
+    return {
+        "model": first.model.id if first else None,
+        "backend": first.backend.name if first else None,
+        "locality": first.backend.locality if first else None,
+        "tier": decision.tier,
+        "rule": decision.rule,
+        "profile": decision.profile,
+        "classification": None
+        if cls is None
+        else {
+            "complexity": cls.complexity,
+            "task_type": cls.task_type,
+            "token_estimate": cls.token_estimate,
+            "sensitive": cls.sensitive,
+        },
+        "confidence": None if cls is None else cls.confidence,
+        "reason": decision.reason,
+        "candidates": [
+            {"model": c.model.id, "backend": c.backend.name, "locality": c.backend.locality}
+            for c in decision.candidates
+        ],
+        "excluded": [{"model": e.model, "why": e.why} for e in decision.excluded],
+    }
+
+
 def create_app(gw: Gateway) -> QuartTrio:
     app = QuartTrio("llmswitch")
     app.config["MAX_CONTENT_LENGTH"] = gw.config.server.max_body_bytes
@@ -96,7 +153,7 @@ def create_app(gw: Gateway) -> QuartTrio:
         try:
             ex.body = await read_body(gw.config.server.max_body_bytes)
             ex.requested_model = str(ex.body["model"])
-            decision = await chat.decide(gw, ex)
+            decision = await chat.decide(gw, ex, lower_headers())
             opened = await chat.open_first(gw, ex, decision)
         except GatewayError as err:
             ex.status, ex.error = err.status, err.message
@@ -113,10 +170,25 @@ def create_app(gw: Gateway) -> QuartTrio:
         response.timeout = None
         return response
 
+    @app.post("/v1/route")
+    async def advise() -> Response:
+        """The routing brain without serving: which model would take this request, and why."""
+        try:
+            body = await read_body(gw.config.server.max_body_bytes)
+            signals = read_signals(body.get("signals"))
+            decision = await chat.route(gw, body, lower_headers(), signals)
+        except GatewayError as err:
+            return error_response(err)
+        status = 200 if decision.candidates else gw.config.routing.exhaustion_status
+        return json_response(describe(decision), status)
+
     @app.get("/v1/models")
     async def models() -> Response:
         created = 0
-        data = [{"id": "auto", "object": "model", "created": created, "owned_by": "llmswitch"}]
+        data = [
+            {"id": name, "object": "model", "created": created, "owned_by": "llmswitch"}
+            for name in ["auto", *(f"auto:{p}" for p in gw.config.all_profiles)]
+        ]
         data += [
             {"id": m.id, "object": "model", "created": created, "owned_by": m.backend}
             for m in gw.config.models

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -18,7 +18,7 @@ import trio
 from llmswitch.actors.health import ProbeNow
 from llmswitch.actors.limits import Acquire, Report, parse_retry_after
 from llmswitch.actors.pool import Lease, Outcome
-from llmswitch.actors.router import Decide, UnknownModel
+from llmswitch.actors.router import Decide
 from llmswitch.front.errors import GatewayError, unknown_model
 from llmswitch.front.upstream import Opened, UpstreamFailure, open_answer, relay_chunks
 from llmswitch.gateway import Gateway
@@ -31,12 +31,16 @@ from llmswitch.providers.openai import (
     sse_error,
     usage_of,
 )
+from llmswitch.routing.brain import Rejected, Signals, UnknownModel
+from llmswitch.routing.profiles import UnknownProfile
+from llmswitch.routing.rules import features_of
 from llmswitch.routing.select import Candidate, Decision
 from llmswitch.runtime.mailbox import ActorCrashed, CallTimeout
 from llmswitch.store.request_log import RequestRow
 
 DECIDE_TIMEOUT_S = 2.0
 LEASE_TIMEOUT_S = 1.0
+QUEUE_POLL_S = 0.25
 
 
 @dataclass
@@ -89,25 +93,49 @@ class Exchange:
             headers["X-Router-Tier"] = self.decision.tier
             if self.decision.classification is not None:
                 headers["X-Router-Classification"] = self.decision.classification.complexity
+            if self.decision.profile is not None:
+                headers["X-Router-Profile"] = self.decision.profile
+            if self.decision.rule is not None:
+                headers["X-Router-Rule"] = self.decision.rule
         if self.served_by is not None:
             headers["X-Router-Model"] = self.served_by.model.id
             headers["X-Router-Backend"] = self.served_by.backend.name
         return headers
 
 
-async def decide(gw: Gateway, ex: Exchange) -> Decision:
-    body = ex.body
+async def route(
+    gw: Gateway,
+    body: dict[str, Any],
+    headers: Mapping[str, str],
+    signals: Signals | None = None,
+) -> Decision:
+    """Ask the router for a decision; GatewayError for every way it can refuse."""
     max_tokens = body.get("max_completion_tokens") or body.get("max_tokens") or 0
+    tokens = estimate_tokens(prompt_chars(body))
     msg = Decide(
         model=str(body["model"]),
         messages=body["messages"],
+        features=features_of(body, headers, tokens),
         has_tools=bool(body.get("tools")),
         max_tokens=int(max_tokens),
+        profile_header=headers.get("x-router-profile"),
+        signals=signals or Signals(),
     )
     try:
-        decision = await gw.router.call(msg, timeout=DECIDE_TIMEOUT_S)
+        return await gw.router.call(msg, timeout=DECIDE_TIMEOUT_S)
     except UnknownModel:
         raise unknown_model(str(body["model"])) from None
+    except UnknownProfile as exc:
+        raise GatewayError(
+            404 if str(body["model"]).startswith("auto:") else 400,
+            f"no routing profile named {exc.args[0]!r}",
+            param="model",
+            code="profile_not_found",
+        ) from None
+    except Rejected as rej:
+        raise GatewayError(
+            rej.status, rej.message, code="rejected_by_rule", details={"rule": rej.rule}
+        ) from None
     except (CallTimeout, ActorCrashed) as exc:
         raise GatewayError(
             503,
@@ -116,15 +144,36 @@ async def decide(gw: Gateway, ex: Exchange) -> Decision:
             code="router_unavailable",
             headers={"Retry-After": "1"},
         ) from None
+
+
+def exhausted_error(gw: Gateway, decision: Decision) -> GatewayError:
+    return GatewayError(
+        gw.config.routing.exhaustion_status,
+        f"no model can serve this request now ({decision.reason})",
+        "service_unavailable",
+        code="no_candidates",
+        details={"excluded": [{"model": e.model, "why": e.why} for e in decision.excluded]},
+    )
+
+
+async def decide(gw: Gateway, ex: Exchange, headers: Mapping[str, str]) -> Decision:
+    """Route the request; under a ``queue`` rule, wait for a candidate to free up."""
+    decision = await route(gw, ex.body, headers)
+    if not decision.candidates and decision.queue_s > 0:
+        with trio.move_on_after(decision.queue_s):
+            while not decision.candidates:
+                await trio.sleep(QUEUE_POLL_S)
+                decision = await route(gw, ex.body, headers)
     ex.decision = decision
     if not decision.candidates:
-        raise GatewayError(
-            gw.config.routing.exhaustion_status,
-            f"no model can serve this request now ({decision.reason})",
-            "service_unavailable",
-            code="no_candidates",
-            details={"excluded": [{"model": e.model, "why": e.why} for e in decision.excluded]},
-        )
+        raise exhausted_error(gw, decision)
+    cap = decision.max_tokens_cap
+    if cap is not None:
+        for key in ("max_tokens", "max_completion_tokens"):
+            if key in ex.body:
+                ex.body[key] = min(int(ex.body[key]), cap)
+        if "max_completion_tokens" not in ex.body:
+            ex.body["max_tokens"] = min(int(ex.body.get("max_tokens") or cap), cap)
     return decision
 
 

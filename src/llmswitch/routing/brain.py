@@ -1,0 +1,135 @@
+"""The routing brain: rules → classification → selection → fallback, as pure steps.
+
+Classification may need a round trip to the classifier actor, so the brain is split in
+two: :func:`plan` runs tier 1 and says whether a classification is needed; :func:`finish`
+completes the decision with it. The router actor awaits the classifier between the two;
+the offline CLI classifies inline. Both get the same answer for the same input.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+
+from llmswitch.config import Config, ModelConfig, RuleConfig
+from llmswitch.routing.classify import Classification
+from llmswitch.routing.profiles import requested_profile
+from llmswitch.routing.rules import Features, first_match
+from llmswitch.routing.select import (
+    Availability,
+    Catalog,
+    Decision,
+    Policy,
+    decide_auto,
+    decide_explicit,
+    with_fallback,
+)
+
+
+class UnknownModel(LookupError):
+    """The client named a model that is neither configured, an alias, nor ``auto``."""
+
+
+@dataclass
+class Rejected(Exception):
+    """A ``reject`` rule matched."""
+
+    rule: str
+    status: int
+    message: str
+
+
+@dataclass(frozen=True)
+class RoutingSettings:
+    """The run-time routing state: the active profile, overrides and rules in force."""
+
+    profile: str
+    overrides: dict[str, str]
+    rules: tuple[RuleConfig, ...]
+    stored_rules: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Signals:
+    """Hints a caller of /v1/route may give instead of letting the router infer them."""
+
+    task_type: str | None = None
+    token_estimate: int | None = None
+
+
+@dataclass(frozen=True)
+class RouteRequest:
+    model: str
+    features: Features
+    max_tokens: int = 0
+    profile_header: str | None = None
+    signals: Signals = field(default_factory=Signals)
+
+
+@dataclass(frozen=True)
+class NeedsClassification:
+    """Tier 1 sent the request on to tier 2 under this profile."""
+
+    profile: str
+    rule: str | None
+    queue_s: float
+
+
+Plan = Decision | NeedsClassification
+
+
+def self_model(config: Config) -> ModelConfig | None:
+    """``routing.self_model``, or else the least capable enabled local model."""
+    if config.routing.self_model is not None:
+        return next(m for m in config.models if m.id == config.routing.self_model)
+    local = {b.name for b in config.backends if b.locality == "local"}
+    enabled = [m for m in config.models if m.enabled]
+    pool = [m for m in enabled if m.backend in local] or enabled
+    return min(pool, key=lambda m: m.quality, default=None)
+
+
+def plan(
+    catalog: Catalog, settings: RoutingSettings, req: RouteRequest, avail: Availability
+) -> Plan:
+    """Tier 1. Raises UnknownModel, UnknownProfile or Rejected when the request is refused."""
+    config = catalog.config
+    profile = requested_profile(
+        req.model, req.profile_header, settings.profile, config.all_profiles, catalog.by_name
+    )
+    if profile is None and req.model not in catalog.by_name:
+        raise UnknownModel(req.model)
+    # Rules without a `model` condition shape `auto` only; an explicit request is
+    # honoured unless a rule names its model.
+    rules = settings.rules if profile else [r for r in settings.rules if r.model]
+    rule = first_match(rules, req.features)
+    name = rule.name if rule else None
+    if rule is not None and rule.action == "reject":
+        raise Rejected(rule.name, rule.status, rule.message or f"rejected by rule {rule.name}")
+    if rule is not None and rule.action in ("route_self", "route"):
+        target = catalog.by_name[rule.target] if rule.target else self_model(config)
+        if target is not None:
+            why = f"rule {rule.name}: {rule.action} → {target.id}"
+            d = decide_explicit(catalog, target, avail, req.max_tokens, "rules", why)
+            return with_fallback(catalog, replace(d, rule=name, profile=profile), avail)
+    queue_s = rule.queue_s if rule is not None and rule.action == "queue" else 0.0
+    if profile is None:
+        d = decide_explicit(catalog, catalog.by_name[req.model], avail, req.max_tokens)
+        return with_fallback(catalog, replace(d, rule=name, queue_s=queue_s), avail)
+    return NeedsClassification(profile, name, queue_s)
+
+
+def finish(
+    catalog: Catalog,
+    settings: RoutingSettings,
+    req: RouteRequest,
+    step: NeedsClassification,
+    cls: Classification,
+    avail: Availability,
+) -> Decision:
+    """Tiers 2 and 3, given the request's classification."""
+    if req.signals.task_type is not None:
+        cls = replace(cls, task_type=req.signals.task_type)  # type: ignore[arg-type]
+    if req.signals.token_estimate is not None:
+        cls = replace(cls, token_estimate=req.signals.token_estimate)
+    policy = Policy.of(catalog.config, step.profile, settings.overrides)
+    d = decide_auto(catalog, cls, avail, req.max_tokens, policy)
+    return with_fallback(catalog, replace(d, rule=step.rule, queue_s=step.queue_s), avail)

@@ -1,0 +1,152 @@
+"""Routing settings edited at run time: tier-1 rules and keyed JSON settings.
+
+The offline CLI and the running gateway share the database file. Every write stamps a
+wall-clock ``updated_at``, strictly above every earlier stamp (even if two writes land in
+the same clock tick or the clock steps back), and deletes are stamped in
+``router_changes``; so a running router notices any change by polling
+:func:`settings_version`, one cheap query, and reloads only when it moves.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from typing import Any, Final, Protocol
+
+from pydantic import ValidationError
+
+from llmswitch.config import RuleConfig
+from llmswitch.store.db import Connection, Params, Row, Transaction
+
+log = logging.getLogger(__name__)
+
+# A new stamp is at least this far above the last one; well above a float's resolution at
+# today's unix times (about 2.4e-7 s).
+_MIN_STEP_S: Final = 0.001
+
+_VERSION_SQL: Final = """
+SELECT MAX(t) FROM (
+    SELECT MAX(updated_at) AS t FROM router_rules
+    UNION ALL SELECT MAX(updated_at) FROM router_settings
+    UNION ALL SELECT MAX(changed_at) FROM router_changes
+)
+"""
+
+
+class _Reader(Protocol):
+    async def fetchone(self, sql: str, params: Params = ...) -> Row | None: ...
+
+
+async def _version(reader: _Reader) -> float:
+    row = await reader.fetchone(_VERSION_SQL)
+    return float(row[0]) if row is not None and row[0] is not None else 0.0
+
+
+async def _stamp(tx: Transaction) -> float:
+    """A new ``updated_at`` above every stored one, recorded in ``router_changes``."""
+    ts = max(time.time(), await _version(tx) + _MIN_STEP_S)
+    await tx.execute(
+        "INSERT INTO router_changes (id, changed_at) VALUES (1, ?)"
+        " ON CONFLICT (id) DO UPDATE SET changed_at = excluded.changed_at",
+        (ts,),
+    )
+    return ts
+
+
+async def settings_version(conn: Connection) -> float:
+    """The latest change to rules or settings (unix seconds); 0.0 if there never was one.
+
+    It moves on every :func:`save_rule`, :func:`delete_rule` that deleted something and
+    :func:`set_setting`, including those made by another process.
+    """
+    return await _version(conn)
+
+
+# --- rules -------------------------------------------------------------------------------
+
+
+def _parse_rule(name: str, text: str) -> RuleConfig | None:
+    """The stored rule, or None (logged) if its JSON no longer validates."""
+    try:
+        data = json.loads(text)
+        if not isinstance(data, dict):
+            raise ValueError(f"expected a JSON object, got {type(data).__name__}")
+        # The row's key is the rule's identity, whatever the JSON says.
+        return RuleConfig.model_validate({**data, "name": name})
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in err['loc']) or '(rule)'}: {err['msg']}"
+            for err in exc.errors()
+        )
+        log.warning("router_rules: skipping stored rule %r: %s", name, problems)
+    except ValueError as exc:  # json.JSONDecodeError too
+        log.warning("router_rules: skipping stored rule %r: %s", name, exc)
+    return None
+
+
+async def load_rules(conn: Connection) -> list[RuleConfig]:
+    """The stored rules, by name; a rule that no longer validates is skipped and logged."""
+    rows = await conn.fetchall("SELECT name, rule FROM router_rules ORDER BY name")
+    rules = [_parse_rule(str(name), str(text)) for name, text in rows]
+    return [rule for rule in rules if rule is not None]
+
+
+async def save_rule(conn: Connection, rule: RuleConfig) -> None:
+    """Store a rule, replacing a stored rule of the same name."""
+    text = rule.model_dump_json()
+    async with conn.transaction() as tx:
+        ts = await _stamp(tx)
+        await tx.execute(
+            "INSERT INTO router_rules (name, rule, updated_at) VALUES (?, ?, ?)"
+            " ON CONFLICT (name) DO UPDATE SET"
+            " rule = excluded.rule, updated_at = excluded.updated_at",
+            (rule.name, text, ts),
+        )
+
+
+async def delete_rule(conn: Connection, name: str) -> bool:
+    """Delete the stored rule of that name; False if there was none.
+
+    Only stored rules are deleted: a configured rule of the same name (or a shipped
+    default) is in force again afterwards.
+    """
+    async with conn.transaction() as tx:
+        if not await tx.fetchone("SELECT 1 FROM router_rules WHERE name = ?", (name,)):
+            return False
+        await tx.execute("DELETE FROM router_rules WHERE name = ?", (name,))
+        await _stamp(tx)
+    return True
+
+
+# --- settings ------------------------------------------------------------------------------
+
+
+async def get_setting(conn: Connection, key: str) -> Any | None:
+    """The JSON-decoded value stored under ``key``; None if unset (or stored as null, or
+    no longer valid JSON, which is logged)."""
+    row = await conn.fetchone("SELECT value FROM router_settings WHERE key = ?", (key,))
+    if row is None:
+        return None
+    try:
+        return json.loads(row[0])
+    except (TypeError, ValueError) as exc:
+        log.warning("router_settings: ignoring %r, not valid JSON: %s", key, exc)
+        return None
+
+
+async def set_setting(conn: Connection, key: str, value: Any) -> None:
+    """Store ``value`` as JSON under ``key``, replacing the old value.
+
+    Raises TypeError for a value JSON cannot hold and ValueError for NaN or infinities
+    (not JSON, and other tools read these rows).
+    """
+    text = json.dumps(value, allow_nan=False, ensure_ascii=False)
+    async with conn.transaction() as tx:
+        ts = await _stamp(tx)
+        await tx.execute(
+            "INSERT INTO router_settings (key, value, updated_at) VALUES (?, ?, ?)"
+            " ON CONFLICT (key) DO UPDATE SET"
+            " value = excluded.value, updated_at = excluded.updated_at",
+            (key, text, ts),
+        )
