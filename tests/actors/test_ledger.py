@@ -31,8 +31,9 @@ from llmswitch.store.request_log import RequestRow, count_rows
 
 
 def row(n: int, cost: float = 0.0, ts: float | None = None) -> RequestRow:
-    return RequestRow(ts=ts or WallClock().now(), request_id=f"r{n}", status=200, stream=False,
-                      cost_usd=cost)  # fmt: skip
+    return RequestRow(
+        ts=ts or WallClock().now(), request_id=f"r{n}", status=200, stream=False, cost_usd=cost
+    )
 
 
 class Ledger:
@@ -46,9 +47,14 @@ class Ledger:
         self.mailbox: Mailbox[LedgerMsg] = Mailbox("ledger", 64)
         clock = WallClock()
         self.supervisor = Supervisor(
-            [ChildSpec("ledger", lambda: LedgerActor(self.config, self.view, self.pending, clock),
-                       self.mailbox)]
-        )  # fmt: skip
+            [
+                ChildSpec(
+                    "ledger",
+                    lambda: LedgerActor(self.config, self.view, self.pending, clock),
+                    self.mailbox,
+                )
+            ]
+        )
 
     async def rows_on_disk(self) -> int:
         async with open_db(self.config.store.path) as db:

@@ -16,10 +16,12 @@ from llmswitch.runtime.watch import Watch
 
 
 def config(**backend: Any) -> Config:
-    return parse_config({
-        "backends": [{"name": "b", "base_url": "http://127.0.0.1:9/v1", **backend}],
-        "breaker": {"consecutive_failures": 2, "cooldown_s": 10},
-    })  # fmt: skip
+    return parse_config(
+        {
+            "backends": [{"name": "b", "base_url": "http://127.0.0.1:9/v1", **backend}],
+            "breaker": {"consecutive_failures": 2, "cooldown_s": 10},
+        }
+    )
 
 
 async def start(nursery: trio.Nursery, actor: Actor[Any], mailbox: Mailbox[Any]) -> None:
@@ -93,8 +95,9 @@ def test_health_goes_down_after_n_failures_and_up_after_one_success() -> None:
 
 
 def test_ollama_is_probed_on_models_and_tags() -> None:
-    cfg = parse_config({"backends": [
-        {"name": "o", "kind": "ollama", "base_url": "http://127.0.0.1:11434/v1"}]})  # fmt: skip
+    cfg = parse_config(
+        {"backends": [{"name": "o", "kind": "ollama", "base_url": "http://127.0.0.1:11434/v1"}]}
+    )
     assert probe_paths(cfg.backends[0]) == [
         "http://127.0.0.1:11434/v1/models",
         "http://127.0.0.1:11434/api/tags",

@@ -88,10 +88,16 @@ def stack_config(
     **sections: Any,
 ) -> Config:
     backends = [
-        {"name": name, "base_url": running.openai_base_url, "locality": name,
-         "first_byte_s": 5, "idle_s": 5, "total_s": 10}
+        {
+            "name": name,
+            "base_url": running.openai_base_url,
+            "locality": name,
+            "first_byte_s": 5,
+            "idle_s": 5,
+            "total_s": 10,
+        }
         for name, running in sims.items()
-    ] + (extra_backends or [])  # fmt: skip
+    ] + (extra_backends or [])
     data: dict[str, Any] = {
         "server": {"host": "127.0.0.1", "port": 0, "grace_s": 10},
         "store": {"path": str(db_path), "flush_interval_s": 0.05},

@@ -53,18 +53,40 @@ async def test_stream_usage_is_relayed_when_asked(stack: Stack) -> None:
 
 
 async def test_client_parameters_pass_through_untouched(stack: Stack) -> None:
-    tools = [{"type": "function", "function": {"name": "lookup", "parameters": {
-        "type": "object", "properties": {"city": {"type": "string"}}}}}]  # fmt: skip
+    tools = [
+        {
+            "type": "function",
+            "function": {
+                "name": "lookup",
+                "parameters": {"type": "object", "properties": {"city": {"type": "string"}}},
+            },
+        }
+    ]
     await stack.client().chat.completions.create(
-        model="small", messages=HELLO, temperature=0.3, max_tokens=50, stop=["x"], seed=7,
-        user="u1", tools=tools, tool_choice="auto", response_format={"type": "text"},
-    )  # fmt: skip
+        model="small",
+        messages=HELLO,
+        temperature=0.3,
+        max_tokens=50,
+        stop=["x"],
+        seed=7,
+        user="u1",
+        tools=tools,
+        tool_choice="auto",
+        response_format={"type": "text"},
+    )
     seen = stack.sim("local").last_request()
     assert seen is not None
     body = seen.body
     assert body["model"] == "small"
-    for key, value in {"temperature": 0.3, "max_tokens": 50, "stop": ["x"], "seed": 7,
-                       "user": "u1", "tools": tools, "tool_choice": "auto"}.items():  # fmt: skip
+    for key, value in {
+        "temperature": 0.3,
+        "max_tokens": 50,
+        "stop": ["x"],
+        "seed": 7,
+        "user": "u1",
+        "tools": tools,
+        "tool_choice": "auto",
+    }.items():
         assert body[key] == value
 
 

@@ -16,8 +16,7 @@ HELLO = [{"role": "user", "content": "hello there"}]
 async def test_dead_backend_fails_over_to_the_next_candidate(
     nursery: trio.Nursery, tmp_path: Path
 ) -> None:
-    dead = {"name": "dead", "base_url": f"http://127.0.0.1:{closed_port()}/v1",
-            "locality": "local"}  # fmt: skip
+    dead = {"name": "dead", "base_url": f"http://127.0.0.1:{closed_port()}/v1", "locality": "local"}
     models = [model("gone", "dead", 30, fallbacks=["medium"]), model("medium", "local", 45)]
     stack = await start_stack(nursery, tmp_path, models=models, extra_backends=[dead])
     raw = await stack.client().chat.completions.with_raw_response.create(

@@ -66,8 +66,7 @@ async def test_sigterm_lets_streams_in_flight_finish(nursery: trio.Nursery, tmp_
         await wait_until_serving(url, proc)
         first_bytes = trio.Semaphore(0)
         finished: list[str] = []
-        body = {"model": "small", "stream": True,
-                "messages": [{"role": "user", "content": "go"}]}  # fmt: skip
+        body = {"model": "small", "stream": True, "messages": [{"role": "user", "content": "go"}]}
 
         async with httpx.AsyncClient(base_url=url, timeout=30) as http:
 

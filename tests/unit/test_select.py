@@ -29,12 +29,23 @@ def config(**overrides: Any) -> Config:
             {"id": "tiny", "backend": "laptop", "quality": 20, "fallbacks": ["mid"]},
             {"id": "mid", "backend": "laptop", "quality": 50},
             {"id": "big-lan", "backend": "box", "quality": 70, "context_window": 1000},
-            {"id": "cheap-cloud", "backend": "cloud", "quality": 85,
-             "cost_input_per_mtok": 0.1, "cost_output_per_mtok": 0.4},
-            {"id": "dear-cloud", "backend": "cloud", "quality": 95,
-             "cost_input_per_mtok": 3.0, "cost_output_per_mtok": 15.0, "aliases": ["smart"]},
+            {
+                "id": "cheap-cloud",
+                "backend": "cloud",
+                "quality": 85,
+                "cost_input_per_mtok": 0.1,
+                "cost_output_per_mtok": 0.4,
+            },
+            {
+                "id": "dear-cloud",
+                "backend": "cloud",
+                "quality": 95,
+                "cost_input_per_mtok": 3.0,
+                "cost_output_per_mtok": 15.0,
+                "aliases": ["smart"],
+            },
         ],
-    }  # fmt: skip
+    }
     data.update(overrides)
     return parse_config(data)
 

@@ -22,8 +22,14 @@ TaskType = Literal["code", "analysis", "creative", "math", "conversation", "visi
 
 COMPLEXITIES: Final[tuple[Complexity, ...]] = ("simple", "medium", "complex", "reasoning")
 TASK_TYPES: Final[tuple[TaskType, ...]] = (
-    "code", "analysis", "creative", "math", "conversation", "vision", "tool-use",
-)  # fmt: skip
+    "code",
+    "analysis",
+    "creative",
+    "math",
+    "conversation",
+    "vision",
+    "tool-use",
+)
 
 # The minimum model quality (0-100) each tier needs; candidate selection filters on it.
 QUALITY_FLOOR: Final[Mapping[str, int]] = {

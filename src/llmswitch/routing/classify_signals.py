@@ -140,9 +140,16 @@ _PASTED_LINE: Final = re.compile(
 )
 _CODE_MARKS: Final = (";\n", "{\n", "}\n", "):\n", "def ", "import ", "return ", "=> ", "#include")
 _TRACE_MARKS: Final = (
-    "traceback (most recent call last)", "\tat ", "    at ", "exception", "error:", "panic:",
-    "segmentation fault", "data race", "error[e",
-)  # fmt: skip
+    "traceback (most recent call last)",
+    "\tat ",
+    "    at ",
+    "exception",
+    "error:",
+    "panic:",
+    "segmentation fault",
+    "data race",
+    "error[e",
+)
 _LIST_ITEM: Final = re.compile(r"\n[ \t]*(?:\d+[.)]|[-*•])[ \t]+\S")
 # Every number-led signal in one scan: load figures ("100k writes/sec", "10 TB"), the size
 # of the answer asked for ("about 2,000 words") and arithmetic ("17 * 23", "15% of"). The
@@ -158,8 +165,19 @@ _NUMERIC: Final = re.compile(
 _MATH_MARKS: Final = ("^", " = ", "√", "∑", "∫", "≤", "≥", "≠", "∞", "∧", "∨", "¬", "π")
 # Separators between the things one request asks for: "schema, caching, and sharding".
 _BREADTH: Final = (
-    ",", ";", "，", "、", "；", " and ", " or ", " y ", " et ", " und ", " e ", " plus ",
-)  # fmt: skip
+    ",",
+    ";",
+    "，",
+    "、",
+    "；",
+    " and ",
+    " or ",
+    " y ",
+    " et ",
+    " und ",
+    " e ",
+    " plus ",
+)
 _SLASH_COMMAND: Final = re.compile(r"/[a-z][\w-]*(?:\s+\S+){0,2}")
 _MAX_ASK_HEAD: Final = 400
 MIN_MATERIAL: Final = 250  # characters of pasted text that count as material

@@ -18,8 +18,15 @@ from collections.abc import Sequence
 from typing import Final
 
 KINDS: Final = (
-    "api_key", "token", "private_key", "secret", "password", "email", "phone", "confidential",
-)  # fmt: skip
+    "api_key",
+    "token",
+    "private_key",
+    "secret",
+    "password",
+    "email",
+    "phone",
+    "confidential",
+)
 
 # Runs of these bytes are where keys, tokens and base64 secrets live.
 _TOKEN_BYTES: Final = frozenset(
@@ -54,8 +61,14 @@ _VALUE: Final = (
     r"(?![$<{*(\[])\S{3,}"
 )
 _PASSWORD_WORDS: Final = (
-    r"pass(?:word|wd|code|wort|e)", "pwd", "contraseña", "kennwort", "senha", "密码", "パスワード",
-)  # fmt: skip
+    r"pass(?:word|wd|code|wort|e)",
+    "pwd",
+    "contraseña",
+    "kennwort",
+    "senha",
+    "密码",
+    "パスワード",
+)
 _PHONE_WORDS: Final = ("phone", "tel", "电话", "電話")
 _CONFIDENTIAL_WORDS: Final = ("confiden[tc]i", "vertraulich", "机密", "機密", "社外秘")
 
