@@ -45,6 +45,8 @@ def demo_config(sims: dict[str, RunningSim], port: int, store: str) -> Config:
         "store": {"path": store},
         "health": {"interval_s": 5},
         "budget": {"daily_usd": 1.0, "monthly_usd": 10.0},
+        # The demo opts in to metered cloud for every task type; a fresh config does not.
+        "routing": {"self_model": "qwen-small", "metered_cloud": ["*"]},
         "backends": [
             {
                 "name": "local",

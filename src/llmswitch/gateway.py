@@ -17,7 +17,7 @@ from llmswitch.actors.health import HealthActor, HealthView, ProbeNow
 from llmswitch.actors.ledger import BudgetView, LedgerActor, LedgerMsg, Pending, Record
 from llmswitch.actors.limits import LimitsActor, LimitsMsg, LimitsView
 from llmswitch.actors.pool import Clients, PoolActor, PoolMsg, PoolView
-from llmswitch.actors.router import Decide, RouterActor, Views
+from llmswitch.actors.router import RouterActor, RouterMsg, Views
 from llmswitch.config import Config
 from llmswitch.front.metrics import Metrics
 from llmswitch.routing.select import Catalog
@@ -52,7 +52,7 @@ class Gateway:
         self.limits: Mailbox[LimitsMsg] = Mailbox("limits", 1024)
         self.pool: Mailbox[PoolMsg] = Mailbox("pool", 1024)
         self.classifier: Mailbox[Classify] = Mailbox("classifier", 1024)
-        self.router: Mailbox[Decide] = Mailbox("router", 1024)
+        self.router: Mailbox[RouterMsg] = Mailbox("router", 1024)
         self.pending = Pending()
         self.clock = WallClock()
         self.stop_requested = trio.Event()

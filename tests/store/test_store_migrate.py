@@ -27,7 +27,7 @@ def test_repo_migrations_load_in_order() -> None:
 async def test_fresh_file_db_is_migrated_and_reopen_is_idempotent(tmp_path: Path) -> None:
     path = tmp_path / "fresh.db"
     async with open_db(path) as db:
-        assert await applied_versions(db) == {1: "request_log"}
+        assert await applied_versions(db) == {m.version: m.name for m in load_migrations()}
         first = await db.fetchall("SELECT version, name, applied_at FROM schema_migrations")
         names = {r[0] for r in await db.fetchall("SELECT name FROM sqlite_master")}
         assert {"request_log", "request_log_ts", "request_log_chosen_model"} <= names

@@ -22,7 +22,7 @@ from llmswitch.actors.health import HealthView
 from llmswitch.actors.ledger import BudgetView
 from llmswitch.actors.limits import LimitsView
 from llmswitch.actors.pool import PoolView
-from llmswitch.config import RuleConfig
+from llmswitch.config import TASK_TYPES, RuleConfig
 from llmswitch.routing.brain import (
     NeedsClassification,
     Rejected,
@@ -114,6 +114,21 @@ class Views:
         )
 
 
+def invalid_change(catalog: Catalog, msg: RouterMsg) -> str | None:
+    """Why a settings change cannot be applied, or None."""
+    names = catalog.by_name
+    if isinstance(msg, SetProfile) and msg.profile not in catalog.config.all_profiles:
+        return f"no profile named {msg.profile!r}"
+    if isinstance(msg, SetOverride):
+        if msg.task_type not in TASK_TYPES:
+            return f"unknown task type {msg.task_type!r}; one of {', '.join(TASK_TYPES)}"
+        if msg.model is not None and msg.model not in names:
+            return f"no model named {msg.model!r}"
+    if isinstance(msg, PutRule) and msg.rule.target is not None and msg.rule.target not in names:
+        return f"rule {msg.rule.name}: no model named {msg.rule.target!r}"
+    return None
+
+
 class RouterActor(Actor[RouterMsg]):
     name = "router"
 
@@ -158,17 +173,18 @@ class RouterActor(Actor[RouterMsg]):
         if isinstance(msg, Decide):
             await self._decide(msg)
             return
+        problem = invalid_change(self._catalog, msg)
+        if problem is not None:
+            msg.reply.fail(ValueError(problem))
+            return
         if isinstance(msg, SetProfile):
-            if msg.profile not in self._config.all_profiles:
-                msg.reply.fail(LookupError(f"no profile named {msg.profile!r}"))
-                return
             await self._write(lambda db: set_setting(db, "profile", msg.profile))
         elif isinstance(msg, SetOverride):
             overrides = dict(self._settings.overrides)
             if msg.model is None:
                 overrides.pop(msg.task_type, None)
             else:
-                overrides[msg.task_type] = msg.model
+                overrides[msg.task_type] = self._catalog.by_name[msg.model].id
             await self._write(lambda db: set_setting(db, "overrides", overrides))
         elif isinstance(msg, PutRule):
             await self._write(lambda db: save_rule(db, msg.rule))

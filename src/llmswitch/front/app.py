@@ -12,6 +12,7 @@ from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 
 from llmswitch.config import TASK_TYPES
 from llmswitch.front import chat
+from llmswitch.front.admin import register_admin
 from llmswitch.front.errors import GatewayError, bad_request
 from llmswitch.gateway import Gateway
 from llmswitch.routing.brain import Signals
@@ -216,6 +217,8 @@ def create_app(gw: Gateway) -> QuartTrio:
     @app.get("/metrics")
     async def metrics() -> Response:
         return Response(gw.metrics.render(), 200, content_type="text/plain; version=0.0.4")
+
+    register_admin(app, gw, json_response, error_response)
 
     @app.errorhandler(HTTPException)
     async def http_error(exc: HTTPException) -> Response:

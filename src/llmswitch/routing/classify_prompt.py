@@ -15,7 +15,7 @@ import math
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Final, cast
+from typing import Any, Final
 
 from llmswitch.routing.classify import (
     COMPLEXITIES,
@@ -197,7 +197,7 @@ def _validate(obj: Mapping[str, Any]) -> Verdict | None:
         return None
     if not (math.isfinite(confidence) and 0.0 <= confidence <= 1.0):
         return None
-    return Verdict(cast(Complexity, complexity), cast(TaskType, task), sensitive, float(confidence))
+    return Verdict(complexity, task, sensitive, float(confidence))
 
 
 def parse_verdict(text: str) -> Verdict | None:

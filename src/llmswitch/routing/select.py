@@ -246,7 +246,10 @@ def with_fallback(catalog: Catalog, decision: Decision, avail: Availability) -> 
     if decision.candidates or name is None:
         return decision
     cand = catalog.candidate(catalog.by_name[name])
+    cls = decision.classification
     why = unavailable_because(cand, avail)
+    if why is None and cls is not None and cls.sensitive and cand.backend.locality == "cloud":
+        why = "sensitive request stays off cloud models"
     if why is not None:
         excluded = (*decision.excluded, Exclusion(name, f"fallback model: {why}"))
         return replace(decision, excluded=excluded)

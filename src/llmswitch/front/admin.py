@@ -1,0 +1,107 @@
+"""Run-time routing settings over HTTP: the active profile, per-task overrides, rules.
+
+Changes go through the router actor, which validates them, persists them in SQLite (so
+they survive restarts) and applies them to the next decision.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from typing import Any
+
+from pydantic import ValidationError
+from quart import Response, request
+from quart_trio import QuartTrio
+
+from llmswitch.actors.router import (
+    DeleteRule,
+    GetSettings,
+    PutRule,
+    SetOverride,
+    SetProfile,
+)
+from llmswitch.config import RuleConfig
+from llmswitch.front.errors import GatewayError, bad_request
+from llmswitch.gateway import Gateway
+from llmswitch.routing.brain import RoutingSettings
+from llmswitch.runtime.mailbox import ActorCrashed, CallTimeout, Request
+
+CALL_TIMEOUT_S = 5.0
+
+
+def settings_json(s: RoutingSettings) -> dict[str, Any]:
+    return {
+        "profile": s.profile,
+        "overrides": s.overrides,
+        "rules": [r.model_dump(exclude_defaults=True) | {"name": r.name} for r in s.rules],
+        "stored_rules": list(s.stored_rules),
+    }
+
+
+async def _json_object() -> dict[str, Any]:
+    try:
+        body = json.loads(await request.get_data(cache=False))
+    except ValueError as exc:
+        raise bad_request(f"request body is not valid JSON: {exc}", code="invalid_json") from None
+    if not isinstance(body, dict):
+        raise bad_request("request body must be a JSON object", code="invalid_json")
+    return body
+
+
+def register_admin(
+    app: QuartTrio,
+    gw: Gateway,
+    respond: Callable[[Any], Response],
+    fail: Callable[[GatewayError], Response],
+) -> None:
+    """Add the /admin/routing routes; ``respond``/``fail`` render JSON and errors."""
+
+    async def ask(msg: Request[RoutingSettings]) -> Response:
+        try:
+            settings = await gw.router.call(msg, timeout=CALL_TIMEOUT_S)
+        except ValueError as exc:
+            return fail(bad_request(str(exc)))
+        except (CallTimeout, ActorCrashed) as exc:
+            return fail(GatewayError(503, f"the router is unavailable ({exc})", "server_error"))
+        return respond(settings_json(settings))
+
+    @app.get("/admin/routing")
+    async def get_settings() -> Response:
+        return await ask(GetSettings())
+
+    @app.put("/admin/routing/profile")
+    async def put_profile() -> Response:
+        try:
+            body = await _json_object()
+        except GatewayError as err:
+            return fail(err)
+        return await ask(SetProfile(str(body.get("profile"))))
+
+    @app.put("/admin/routing/overrides/<task>")
+    async def put_override(task: str) -> Response:
+        try:
+            body = await _json_object()
+        except GatewayError as err:
+            return fail(err)
+        return await ask(SetOverride(task, str(body.get("model"))))
+
+    @app.delete("/admin/routing/overrides/<task>")
+    async def delete_override(task: str) -> Response:
+        return await ask(SetOverride(task, None))
+
+    @app.put("/admin/routing/rules/<name>")
+    async def put_rule(name: str) -> Response:
+        try:
+            rule = RuleConfig.model_validate((await _json_object()) | {"name": name})
+        except GatewayError as err:
+            return fail(err)
+        except ValidationError as exc:
+            first = exc.errors()[0]
+            where = ".".join(str(p) for p in first["loc"]) or "rule"
+            return fail(bad_request(f"{where}: {first['msg']}", param=where))
+        return await ask(PutRule(rule))
+
+    @app.delete("/admin/routing/rules/<name>")
+    async def delete_rule(name: str) -> Response:
+        return await ask(DeleteRule(name))
