@@ -67,7 +67,7 @@ class Gateway:
                 ChildSpec("health", lambda: HealthActor(config, self.views.health), self.health),
                 ChildSpec("limits", lambda: LimitsActor(config, self.views.limits), self.limits),
                 ChildSpec("pool", lambda: PoolActor(config, self.views.pool), self.pool),
-                ChildSpec("classifier", ClassifierActor, self.classifier),
+                ChildSpec("classifier", lambda: ClassifierActor(config, clients), self.classifier),
                 ChildSpec("router", self._router, self.router),
             ],
             RestartPolicy(),

@@ -50,7 +50,10 @@ from llmswitch.store.settings import (
     settings_version,
 )
 
+#: How long to wait for the heuristic classifier before classifying inline instead.
 CLASSIFY_TIMEOUT_S = 0.25
+#: Decisions waiting on a classification at once; beyond it, the mailbox backs up.
+MAX_CLASSIFYING = 256
 SETTINGS_POLL_S = 2.0
 
 
@@ -152,6 +155,15 @@ class RouterActor(Actor[RouterMsg]):
             effective_rules(self._config.rules, ()),
         )
         self._decisions = 0
+        self._nursery: trio.Nursery | None = None
+        self._classifying = trio.Semaphore(MAX_CLASSIFYING)
+        routing = self._config.routing
+        # A model-based classifier gets its own timeout (it falls back by itself), plus slack.
+        self._classify_timeout = (
+            routing.classifier_timeout_s + CLASSIFY_TIMEOUT_S
+            if routing.classifier == "model"
+            else CLASSIFY_TIMEOUT_S
+        )
         self._by_tier: dict[str, int] = {}
         self._fallback_classifications = 0
 
@@ -167,6 +179,7 @@ class RouterActor(Actor[RouterMsg]):
             await super().run(inbox, task_status=task_status)
 
     async def background(self, nursery: trio.Nursery) -> None:
+        self._nursery = nursery
         nursery.start_soon(self._watch_settings)
 
     async def handle(self, msg: RouterMsg) -> None:
@@ -229,11 +242,30 @@ class RouterActor(Actor[RouterMsg]):
         except (UnknownModel, UnknownProfile, Rejected) as refusal:
             msg.reply.fail(refusal)
             return
-        if isinstance(step, NeedsClassification):
+        if isinstance(step, Decision):
+            self._answer(msg, step)
+            return
+        # Classification may wait on a model: do it beside the mailbox loop, so one slow
+        # classification never holds up the decisions queued behind it.
+        await self._classifying.acquire()
+        assert self._nursery is not None
+        self._nursery.start_soon(self._finish, msg, req, step, avail)
+
+    async def _finish(
+        self, msg: Decide, req: RouteRequest, step: NeedsClassification, avail: Availability
+    ) -> None:
+        try:
             cls = await self._classify(msg)
-            step = finish(self._catalog, self._settings, req, step, cls, avail)
-        self._by_tier[step.tier] = self._by_tier.get(step.tier, 0) + 1
-        msg.reply.set(step)
+            self._answer(msg, finish(self._catalog, self._settings, req, step, cls, avail))
+        except Exception as exc:
+            msg.reply.fail(ActorCrashed(f"router crashed: {exc!r}"))
+            raise
+        finally:
+            self._classifying.release()
+
+    def _answer(self, msg: Decide, decision: Decision) -> None:
+        self._by_tier[decision.tier] = self._by_tier.get(decision.tier, 0) + 1
+        msg.reply.set(decision)
 
     async def _classify(self, msg: Decide) -> Classification:
         """Ask the classifier actor; while it is down or slow, classify inline instead."""
@@ -241,7 +273,7 @@ class RouterActor(Actor[RouterMsg]):
         if self._classifier_up():
             try:
                 cls = await self._classifier.call(
-                    Classify(msg.messages, msg.has_tools), timeout=CLASSIFY_TIMEOUT_S
+                    Classify(msg.messages, msg.has_tools), timeout=self._classify_timeout
                 )
             except (CallTimeout, ActorCrashed):
                 cls = None
