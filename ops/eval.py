@@ -13,12 +13,17 @@ from __future__ import annotations
 import argparse
 import sys
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from functools import partial
 from pathlib import Path
 from typing import Any
 
+from llmswitch.config import parse_config
+from llmswitch.routing.brain import RouteRequest, RoutingSettings, decide_now
 from llmswitch.routing.classify import classify
 from llmswitch.routing.classify_eval import Report, evaluate, load_devset
+from llmswitch.routing.rules import effective_rules, features_of
+from llmswitch.routing.select import Availability, Catalog, Decision
 
 DEFAULT_DEVSET = Path(__file__).resolve().parent.parent / "tests" / "data" / "devset.jsonl"
 LONG_CHARS = 16_000
@@ -84,23 +89,74 @@ def percentiles(samples: list[int]) -> tuple[float, float]:
     return samples[len(samples) // 2] / 1000, samples[int(len(samples) * 0.99)] / 1000
 
 
+BENCH_CONFIG = parse_config(
+    {
+        "routing": {"metered_cloud": ["*"]},
+        "backends": [
+            {"name": "laptop", "base_url": "http://127.0.0.1:1/v1", "locality": "local"},
+            {"name": "box", "base_url": "http://127.0.0.1:2/v1", "locality": "lan"},
+            {"name": "cloud", "base_url": "http://127.0.0.1:3/v1", "locality": "cloud"},
+        ],
+        "models": [
+            {"id": "small", "backend": "laptop", "quality": 20, "context_window": 32768},
+            {"id": "coder", "backend": "box", "quality": 60, "context_window": 32768},
+            {
+                "id": "mini",
+                "backend": "cloud",
+                "quality": 75,
+                "cost_input_per_mtok": 0.15,
+                "cost_output_per_mtok": 0.6,
+                "context_window": 128000,
+            },
+            {
+                "id": "large",
+                "backend": "cloud",
+                "quality": 90,
+                "cost_input_per_mtok": 2.5,
+                "cost_output_per_mtok": 10.0,
+                "context_window": 128000,
+            },
+        ],
+    }
+)
+
+
+def decision(messages: list[dict[str, str]]) -> Decision:
+    """The whole heuristic-path decision: rules, classification, selection, fallback."""
+    catalog = Catalog.build(BENCH_CONFIG)
+    settings = RoutingSettings("balanced", {}, effective_rules(None, ()))
+    body = {"model": "auto", "messages": messages}
+    req = RouteRequest("auto", features_of(body, {}, len(messages[0]["content"]) // 4))
+    return decide_now(catalog, settings, req, Availability(), lambda: classify(messages))
+
+
+def timed(fn: Callable[[], object]) -> tuple[tuple[float, float], tuple[float, float]]:
+    """Wall and CPU (p50, p99) in µs; CPU leaves out being descheduled by a busy box."""
+    for _ in range(WARMUP):
+        fn()
+    wall, cpu = [], []
+    for _ in range(RUNS):
+        start, start_cpu = time.perf_counter_ns(), time.thread_time_ns()
+        fn()
+        cpu.append(time.thread_time_ns() - start_cpu)
+        wall.append(time.perf_counter_ns() - start)
+    return percentiles(wall), percentiles(cpu)
+
+
 def bench(entries: Sequence[Mapping[str, Any]]) -> None:
-    """Wall time is what a request waits; CPU time leaves out being descheduled by a busy box."""
     for name, messages in bench_prompts(entries).items():
         result = classify(messages)
-        for _ in range(WARMUP):
-            classify(messages)
-        wall, cpu = [], []
-        for _ in range(RUNS):
-            start, start_cpu = time.perf_counter_ns(), time.thread_time_ns()
-            classify(messages)
-            cpu.append(time.thread_time_ns() - start_cpu)
-            wall.append(time.perf_counter_ns() - start)
-        (p50, p99), (c50, c99) = percentiles(wall), percentiles(cpu)
-        print(
-            f"{name:<32} ~{result.token_estimate:>5} tok  wall p50 {p50:6.1f} p99 {p99:6.1f} µs"
-            f"  cpu p50 {c50:6.1f} p99 {c99:6.1f} µs  → {result.complexity}/{result.task_type}"
+        steps: tuple[tuple[str, Callable[[], object]], ...] = (
+            ("classify", partial(classify, messages)),
+            ("decision", partial(decision, messages)),
         )
+        for what, fn in steps:
+            (p50, p99), (c50, c99) = timed(fn)
+            print(
+                f"{name:<32} {what:<8} ~{result.token_estimate:>5} tok  wall p50 {p50:6.1f} "
+                f"p99 {p99:6.1f} µs  cpu p50 {c50:6.1f} p99 {c99:6.1f} µs"
+                f"  → {result.complexity}/{result.task_type}"
+            )
 
 
 def main(argv: list[str] | None = None) -> int:

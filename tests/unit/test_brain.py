@@ -91,7 +91,7 @@ def test_code_request_is_classified_and_selected() -> None:
     )
     assert isinstance(plan(CATALOG, settings(), req, UP), NeedsClassification)
     decision = route(req)
-    assert decision.tier == "classifier" and decision.rule == "code"
+    assert decision.tier == "classifier" and decision.rule == "catch-all"
     assert decision.classification is not None and decision.classification.task_type == "code"
     assert decision.candidates
 

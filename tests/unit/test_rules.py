@@ -10,6 +10,7 @@ import pytest
 from llmswitch.config import RuleConfig
 from llmswitch.routing.rules import (
     DEFAULT_RULES,
+    RULE_WINDOW_CHARS,
     Features,
     compiled,
     effective_rules,
@@ -51,7 +52,6 @@ def test_default_rules_priorities_and_actions() -> None:
         "session-command": (32, "route_self"),
         "greeting": (40, "route_self"),
         "media": (50, "classify"),
-        "code": (60, "classify"),
         "catch-all": (99, "classify"),
     }
     assert all(r.enabled and r.target is None for r in DEFAULT_RULES)
@@ -142,9 +142,9 @@ def test_greeting_with_more_is_not_a_greeting(text: str) -> None:
     assert pick(feat(text)).name != "greeting"
 
 
-def test_greeting_followed_by_code_is_code() -> None:
+def test_greeting_followed_by_code_is_classified() -> None:
     rule = pick(feat("hello, please refactor this function"))
-    assert (rule.name, rule.action) == ("code", "classify")
+    assert (rule.name, rule.action) == ("catch-all", "classify")
 
 
 def test_media_classifies_via_media_rule() -> None:
@@ -169,9 +169,11 @@ def test_media_classifies_via_media_rule() -> None:
         "please refactor my module",
     ],
 )
-def test_code_keywords_classify_via_code_rule(text: str) -> None:
+def test_code_is_classified(text: str) -> None:
+    # Seed 000 had a "code" rule whose action was the catch-all's; matching its keyword
+    # regex cost ~2 ms on a long prompt for no change in outcome, so the catch-all does it.
     rule = pick(feat(text))
-    assert (rule.name, rule.priority, rule.action) == ("code", 60, "classify")
+    assert (rule.name, rule.action) == ("catch-all", "classify")
 
 
 @pytest.mark.parametrize(
@@ -447,3 +449,12 @@ def test_features_feed_the_default_rules() -> None:
     b = body(user("/status"))
     assert pick(features_of(b, {}, 3)).name == "status-command"
     assert pick(features_of(b, {"X-Source": "heartbeat"}, 3)).name == "heartbeat"
+
+
+def test_rule_patterns_see_only_the_ends_of_a_very_long_message() -> None:
+    middle = "x" * 10_000 + " SECRET-WORD " + "y" * 10_000
+    body = {"model": "auto", "messages": [{"role": "user", "content": f"/status {middle} bye"}]}
+    f = features_of(body, {}, 5_000)
+    assert f.last_user_text.startswith("/status") and f.last_user_text.endswith("bye")
+    assert "SECRET-WORD" not in f.last_user_text
+    assert len(f.last_user_text) == 2 * RULE_WINDOW_CHARS + 1

@@ -15,8 +15,7 @@ from llmswitch.front import chat
 from llmswitch.front.admin import register_admin
 from llmswitch.front.errors import GatewayError, bad_request
 from llmswitch.gateway import Gateway
-from llmswitch.routing.brain import Signals
-from llmswitch.routing.select import Decision
+from llmswitch.routing.brain import Signals, describe_decision
 
 JSON = "application/json"
 
@@ -105,35 +104,6 @@ def read_signals(raw: Any) -> Signals:
     return Signals(work_class, tokens)
 
 
-def describe(decision: Decision) -> dict[str, Any]:
-    """A decision as /v1/route answers it."""
-    first = decision.candidates[0] if decision.candidates else None
-    cls = decision.classification
-    return {
-        "model": first.model.id if first else None,
-        "backend": first.backend.name if first else None,
-        "locality": first.backend.locality if first else None,
-        "tier": decision.tier,
-        "rule": decision.rule,
-        "profile": decision.profile,
-        "classification": None
-        if cls is None
-        else {
-            "complexity": cls.complexity,
-            "task_type": cls.task_type,
-            "token_estimate": cls.token_estimate,
-            "sensitive": cls.sensitive,
-        },
-        "confidence": None if cls is None else cls.confidence,
-        "reason": decision.reason,
-        "candidates": [
-            {"model": c.model.id, "backend": c.backend.name, "locality": c.backend.locality}
-            for c in decision.candidates
-        ],
-        "excluded": [{"model": e.model, "why": e.why} for e in decision.excluded],
-    }
-
-
 def create_app(gw: Gateway) -> QuartTrio:
     app = QuartTrio("llmswitch")
     app.config["MAX_CONTENT_LENGTH"] = gw.config.server.max_body_bytes
@@ -181,7 +151,7 @@ def create_app(gw: Gateway) -> QuartTrio:
         except GatewayError as err:
             return error_response(err)
         status = 200 if decision.candidates else gw.config.routing.exhaustion_status
-        return json_response(describe(decision), status)
+        return json_response(describe_decision(decision), status)
 
     @app.get("/v1/models")
     async def models() -> Response:

@@ -8,7 +8,9 @@ the offline CLI classifies inline. Both get the same answer for the same input.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
+from typing import Any
 
 from llmswitch.config import Config, ModelConfig, RuleConfig
 from llmswitch.routing.classify import Classification
@@ -133,3 +135,46 @@ def finish(
     policy = Policy.of(catalog.config, step.profile, settings.overrides)
     d = decide_auto(catalog, cls, avail, req.max_tokens, policy)
     return with_fallback(catalog, replace(d, rule=step.rule, queue_s=step.queue_s), avail)
+
+
+def decide_now(
+    catalog: Catalog,
+    settings: RoutingSettings,
+    req: RouteRequest,
+    avail: Availability,
+    classify: Callable[[], Classification],
+) -> Decision:
+    """The whole decision in one call, classifying (only if needed) with ``classify``."""
+    step = plan(catalog, settings, req, avail)
+    if isinstance(step, Decision):
+        return step
+    return finish(catalog, settings, req, step, classify(), avail)
+
+
+def describe_decision(decision: Decision) -> dict[str, Any]:
+    """A decision as /v1/route (and ``llmswitch route --json``) answers it."""
+    first = decision.candidates[0] if decision.candidates else None
+    cls = decision.classification
+    return {
+        "model": first.model.id if first else None,
+        "backend": first.backend.name if first else None,
+        "locality": first.backend.locality if first else None,
+        "tier": decision.tier,
+        "rule": decision.rule,
+        "profile": decision.profile,
+        "classification": None
+        if cls is None
+        else {
+            "complexity": cls.complexity,
+            "task_type": cls.task_type,
+            "token_estimate": cls.token_estimate,
+            "sensitive": cls.sensitive,
+        },
+        "confidence": None if cls is None else cls.confidence,
+        "reason": decision.reason,
+        "candidates": [
+            {"model": c.model.id, "backend": c.backend.name, "locality": c.backend.locality}
+            for c in decision.candidates
+        ],
+        "excluded": [{"model": e.model, "why": e.why} for e in decision.excluded],
+    }

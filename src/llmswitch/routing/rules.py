@@ -30,6 +30,7 @@ class Features:
     model: str
     source: str | None
     channel: str | None
+    #: The last user message; a long one only by its head and tail (see RULE_WINDOW_CHARS).
     last_user_text: str
     has_media: bool
     has_tools: bool
@@ -42,6 +43,18 @@ class Features:
 # is media. "refusal" and "output_text" are text an assistant turn may carry.
 _TEXT_PARTS: Final = frozenset({"text", "input_text", "output_text", "refusal"})
 _USER_TEXT_PARTS: Final = frozenset({"text", "input_text"})
+
+
+#: Rule patterns see at most this many characters from each end of the last user message:
+#: commands and asks sit at the ends, and a pasted 100 KB log must not make every rule
+#: pattern (configured ones included) scan it whole on the request path.
+RULE_WINDOW_CHARS: Final = 2000
+
+
+def rule_window(text: str) -> str:
+    if len(text) <= 2 * RULE_WINDOW_CHARS:
+        return text
+    return text[:RULE_WINDOW_CHARS] + "\n" + text[-RULE_WINDOW_CHARS:]
 
 
 def _header(headers: Mapping[str, str], name: str) -> str | None:
@@ -115,7 +128,7 @@ def features_of(
         model=model if isinstance(model, str) else "",
         source=_header(headers, "x-source") or _meta(body, "source"),
         channel=_header(headers, "x-channel") or _meta(body, "channel"),
-        last_user_text=_text_of(last_user),
+        last_user_text=rule_window(_text_of(last_user)),
         has_media=has_media,
         has_tools=bool(body.get("tools") or body.get("functions")),
         token_estimate=token_estimate,
@@ -136,17 +149,8 @@ GREETING_PATTERN: Final = (
     r")[\s!.?~,;:)(\uff01\u3002\uff1f\uff5e\u3001]*\Z"  # and their full-width forms
 )
 
-# Words and shapes that mark a request about code. The action is the catch-all's (classify);
-# the rule says why, and the classifier weighs the request properly.
-CODE_PATTERN: Final = (
-    r"```|\bfunction\b|\bdef\s+\w+\s*\(|\bimport\s+[\w.{*]|\bfrom\s+[\w.]+\s+import\b"
-    r"|\bclass\s+\w+\s*[(:{]|#include\b|\bconsole\.log\b|\bprint(?:ln|f)?\s*\("
-    r"|\b(?:const|let|var)\s+\w+\s*=|(?-i:\bSELECT\b.+\bFROM\b)"
-    r"|\btraceback\b|\bstack\s?trace\b|\bsegfault\b|\bcompil(?:e|er|ing)\b|\bregex\b"
-    r"|\brefactor\w*|\bdebug\w*|\bunit\s+tests?\b"
-    r"|\b(?:python|javascript|typescript|golang|java|kotlin|sql|bash)\b|\bc(?:\+\+|#)(?!\w)"
-)
-
+# Seed 000 also had a "code keywords → classify" rule. Its action is the catch-all's, and
+# its keyword regex cost about 2 ms on a 4,000-token prompt, so the catch-all covers it.
 DEFAULT_RULES: Final[tuple[RuleConfig, ...]] = (
     RuleConfig(name="heartbeat", priority=10, source="heartbeat", action="route_self"),
     RuleConfig(name="cron", priority=20, source="cron", action="route_self"),
@@ -157,7 +161,6 @@ DEFAULT_RULES: Final[tuple[RuleConfig, ...]] = (
     ),
     RuleConfig(name="greeting", priority=40, pattern=GREETING_PATTERN, action="route_self"),
     RuleConfig(name="media", priority=50, has_media=True, action="classify"),
-    RuleConfig(name="code", priority=60, pattern=CODE_PATTERN, action="classify"),
     RuleConfig(name="catch-all", priority=99, action="classify"),
 )
 

@@ -1,0 +1,371 @@
+"""The offline routing commands: ``route``, ``profile``, ``override`` and ``models``.
+
+They need no running gateway: they read the config file and the SQLite store the gateway
+uses (``store.path``). ``profile set`` and ``override`` write the same settings rows the
+router actor reads, so a change survives restarts, and a running gateway picks it up on
+its next poll. ``route`` runs the same brain as ``/v1/route`` with the heuristic
+classifier, but knows nothing of backend health, breakers, rate limits or spend.
+
+Each command returns the process exit code: 0, or 1 when a request or a change is refused.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from dataclasses import dataclass
+from typing import Any
+
+import trio
+
+from llmswitch.actors.classifier import classify_or_default
+from llmswitch.cli_table import fields, table
+from llmswitch.config import TASK_TYPES, Config, ModelConfig
+from llmswitch.providers.openai import estimate_tokens, prompt_chars
+from llmswitch.routing.brain import (
+    Rejected,
+    RouteRequest,
+    RoutingSettings,
+    UnknownModel,
+    describe_decision,
+    finish,
+    plan,
+)
+from llmswitch.routing.profiles import UnknownProfile
+from llmswitch.routing.rules import effective_rules, features_of
+from llmswitch.routing.select import Availability, Catalog, Decision
+from llmswitch.store.db import open_db
+from llmswitch.store.settings import get_setting, load_rules, set_setting
+
+OFFLINE_NOTE = (
+    "offline: backend health, circuit breakers, rate limits and budget are unknown here;\n"
+    "every enabled model counts as available, so a running gateway may choose differently."
+)
+PICKED_UP = "a running gateway picks it up within a few seconds"
+
+
+def _print_json(payload: Any) -> None:
+    print(json.dumps(payload, indent=2, ensure_ascii=False))
+
+
+def _refuse(message: str, as_json: bool, code: str, **details: Any) -> int:
+    if as_json:
+        _print_json({"error": {"message": message, "code": code, **details}})
+    else:
+        print(f"llmswitch: {message}", file=sys.stderr)
+    return 1
+
+
+# --- the stored settings -------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Stored:
+    """The routing settings rows as stored (not yet merged with the config)."""
+
+    profile: str | None
+    overrides: dict[str, str]
+    settings: RoutingSettings
+
+
+async def read_stored(config: Config) -> Stored:
+    """The stored settings, and the settings in force, merged as the router actor does."""
+    async with open_db(config.store.path) as db:
+        rules = await load_rules(db)
+        profile = await get_setting(db, "profile")
+        raw = await get_setting(db, "overrides")
+    stored_profile = profile if isinstance(profile, str) else None
+    overrides = {str(k): str(v) for k, v in raw.items()} if isinstance(raw, dict) else {}
+    active = stored_profile if stored_profile in config.all_profiles else config.routing.profile
+    settings = RoutingSettings(
+        active,
+        dict(config.overrides) | overrides,
+        effective_rules(config.rules, rules),
+        tuple(r.name for r in rules),
+    )
+    return Stored(stored_profile, overrides, settings)
+
+
+async def _write(config: Config, key: str, value: Any) -> None:
+    async with open_db(config.store.path) as db:
+        await set_setting(db, key, value)
+
+
+async def _update_override(config: Config, task: str, model: str | None) -> bool:
+    """Store (or, with None, drop) the override of one task; False if there was none to drop."""
+    async with open_db(config.store.path) as db:
+        raw = await get_setting(db, "overrides")
+        overrides = {str(k): str(v) for k, v in raw.items()} if isinstance(raw, dict) else {}
+        if model is None and task not in overrides:
+            return False
+        if model is None:
+            del overrides[task]
+        else:
+            overrides[task] = model
+        await set_setting(db, "overrides", overrides)
+    return True
+
+
+def _task_order(task: str) -> tuple[int, str]:
+    return (TASK_TYPES.index(task) if task in TASK_TYPES else len(TASK_TYPES), task)
+
+
+# --- route -----------------------------------------------------------------------------------
+
+
+def chat_body(prompt: str, model: str = "auto", system: str | None = None) -> dict[str, Any]:
+    messages = [{"role": "system", "content": system}] if system else []
+    messages.append({"role": "user", "content": prompt})
+    return {"model": model, "messages": messages}
+
+
+def route_request(
+    body: dict[str, Any],
+    source: str | None = None,
+    channel: str | None = None,
+    profile: str | None = None,
+) -> RouteRequest:
+    """The request the router actor would build for this body and these headers."""
+    headers = {k: v for k, v in (("x-source", source), ("x-channel", channel)) if v}
+    features = features_of(body, headers, estimate_tokens(prompt_chars(body)))
+    return RouteRequest(str(body["model"]), features, profile_header=profile)
+
+
+def decide(
+    catalog: Catalog, settings: RoutingSettings, body: dict[str, Any], req: RouteRequest
+) -> Decision:
+    """Tier 1, then the heuristic classifier and tiers 2-3 if the rules left it open."""
+    avail = Availability()
+    step = plan(catalog, settings, req, avail)
+    if isinstance(step, Decision):
+        return step
+    cls = classify_or_default(body["messages"], has_tools=bool(body.get("tools")))
+    return finish(catalog, settings, req, step, cls, avail)
+
+
+def _classification_text(decision: Decision) -> str:
+    cls = decision.classification
+    if cls is None:
+        return "- (not classified: " + (f"rule {decision.rule})" if decision.rule else "explicit)")
+    sensitive = f"yes ({', '.join(cls.sensitive_kinds)})" if cls.sensitive_kinds else "yes"
+    return (
+        f"{cls.complexity} {cls.task_type}, confidence {cls.confidence:.2f},"
+        f" ~{cls.token_estimate} tokens, sensitive: {sensitive if cls.sensitive else 'no'}"
+    )
+
+
+def render_decision(decision: Decision) -> str:
+    first = decision.candidates[0] if decision.candidates else None
+    head = fields(
+        [
+            ("model", first.model.id if first else "none: no model can serve this request"),
+            ("backend", first.backend.name if first else None),
+            ("locality", first.backend.locality if first else None),
+            ("tier", decision.tier),
+            ("rule", decision.rule),
+            ("profile", decision.profile),
+            ("classification", _classification_text(decision)),
+            ("reason", decision.reason),
+        ]
+    )
+    candidates = table(
+        ["#", "MODEL", "BACKEND", "LOCALITY", "QUALITY", "$IN/MTOK", "$OUT/MTOK"],
+        [
+            (
+                i,
+                c.model.id,
+                c.backend.name,
+                c.backend.locality,
+                c.model.quality,
+                c.model.cost_input_per_mtok,
+                c.model.cost_output_per_mtok,
+            )
+            for i, c in enumerate(decision.candidates, 1)
+        ],
+    )
+    excluded = table(["MODEL", "WHY"], [(e.model, e.why) for e in decision.excluded])
+    return f"{head}\n\ncandidates\n{candidates}\n\nexcluded\n{excluded}\n\n{OFFLINE_NOTE}"
+
+
+def route(
+    config: Config,
+    prompt: str,
+    *,
+    model: str = "auto",
+    profile: str | None = None,
+    source: str | None = None,
+    channel: str | None = None,
+    system: str | None = None,
+    as_json: bool = False,
+) -> int:
+    """Which model would serve this prompt, and why; exit 1 if refused or nothing can."""
+    stored = trio.run(read_stored, config)
+    body = chat_body(prompt, model, system)
+    req = route_request(body, source, channel, profile)
+    try:
+        decision = decide(Catalog.build(config), stored.settings, body, req)
+    except UnknownModel:
+        return _refuse(
+            f"no model named {model!r} (`llmswitch models` lists them)", as_json, "model_not_found"
+        )
+    except UnknownProfile as exc:
+        names = ", ".join(config.all_profiles)
+        return _refuse(
+            f"no routing profile named {exc.args[0]!r}; one of {names}",
+            as_json,
+            "profile_not_found",
+        )
+    except Rejected as rej:
+        return _refuse(
+            f"rejected by rule {rej.rule}: {rej.message}",
+            as_json,
+            "rejected_by_rule",
+            rule=rej.rule,
+        )
+    if as_json:
+        _print_json(describe_decision(decision))
+    else:
+        print(render_decision(decision))
+    return 0 if decision.candidates else 1
+
+
+# --- profile -----------------------------------------------------------------------------------
+
+
+def show_profiles(config: Config, as_json: bool = False) -> int:
+    stored = trio.run(read_stored, config)
+    active = stored.settings.profile
+    origin = "stored" if stored.profile == active else "config routing.profile"
+    profiles = config.all_profiles
+    if as_json:
+        _print_json(
+            {
+                "active": active,
+                "from": "stored" if stored.profile == active else "config",
+                "profiles": {name: p.model_dump() for name, p in profiles.items()},
+            }
+        )
+        return 0
+    print(f"active profile: {active} ({origin})")
+    if stored.profile is not None and stored.profile != active:
+        print(f"note: the stored profile {stored.profile!r} no longer exists; ignored")
+    rows = [
+        (
+            "*" if name == active else "",
+            name,
+            p.quality_tolerance,
+            p.floor_shift,
+            p.ordering,
+            p.max_cost_per_request,
+            p.max_tokens,
+            "config" if name in config.profiles else "shipped",
+        )
+        for name, p in profiles.items()
+    ]
+    headers = ["", "PROFILE", "TOLERANCE", "FLOOR SHIFT", "ORDERING", "MAX COST $"]
+    print(table([*headers, "MAX TOKENS", "DEFINED IN"], rows))
+    return 0
+
+
+def set_profile(config: Config, name: str, as_json: bool = False) -> int:
+    if name not in config.all_profiles:
+        names = ", ".join(config.all_profiles)
+        return _refuse(f"no profile named {name!r}; one of {names}", as_json, "profile_not_found")
+    trio.run(_write, config, "profile", name)
+    if as_json:
+        _print_json({"active": name, "from": "stored"})
+    else:
+        print(f"active profile: {name} (stored in {config.store.path}; {PICKED_UP})")
+    return 0
+
+
+# --- override ------------------------------------------------------------------------------
+
+
+def show_overrides(config: Config, as_json: bool = False) -> int:
+    stored = trio.run(read_stored, config)
+    merged = stored.settings.overrides
+    if as_json:
+        _print_json(
+            {"overrides": merged, "stored": stored.overrides, "configured": dict(config.overrides)}
+        )
+        return 0
+    rows = [
+        (task, merged[task], "stored" if task in stored.overrides else "config")
+        for task in sorted(merged, key=_task_order)
+    ]
+    print(table(["TASK", "MODEL FIRST", "FROM"], rows, empty="no overrides"))
+    return 0
+
+
+def change_override(config: Config, task: str, model: str | None, as_json: bool = False) -> int:
+    """Store ``task → model`` (an id or alias, stored as the id); None clears the stored one."""
+    if task not in TASK_TYPES:
+        tasks = ", ".join(TASK_TYPES)
+        return _refuse(f"unknown task type {task!r}; one of {tasks}", as_json, "bad_task")
+    target = None if model is None else Catalog.build(config).by_name.get(model)
+    if model is not None and target is None:
+        return _refuse(
+            f"no model named {model!r} (`llmswitch models` lists them)", as_json, "model_not_found"
+        )
+    changed = trio.run(_update_override, config, task, None if target is None else target.id)
+    if as_json:
+        return show_overrides(config, as_json=True)
+    if target is not None:
+        print(f"override: {task} → {target.id} (stored; {PICKED_UP})")
+    elif changed:
+        print(f"override for {task} cleared ({PICKED_UP})")
+    else:
+        print(f"no stored override for {task}")
+    if target is None and task in config.overrides:
+        print(f"note: the config file still routes {task} to {config.overrides[task]} first")
+    return 0
+
+
+# --- models --------------------------------------------------------------------------------
+
+
+def model_row(config: Config, m: ModelConfig) -> dict[str, Any]:
+    return {
+        "id": m.id,
+        "backend": m.backend,
+        "locality": config.backend(m.backend).locality,
+        "upstream": m.upstream_name,
+        "quality": m.quality,
+        "context_window": m.context_window,
+        "cost_input_per_mtok": m.cost_input_per_mtok,
+        "cost_output_per_mtok": m.cost_output_per_mtok,
+        "aliases": list(m.aliases),
+        "capabilities": list(m.capabilities),
+        "enabled": m.enabled,
+    }
+
+
+def models(config: Config, backend: str | None = None, as_json: bool = False) -> int:
+    if backend is not None and backend not in {b.name for b in config.backends}:
+        names = ", ".join(b.name for b in config.backends) or "none configured"
+        return _refuse(f"no backend named {backend!r}; one of {names}", as_json, "bad_backend")
+    rows = [model_row(config, m) for m in config.models if backend in (None, m.backend)]
+    if as_json:
+        _print_json(rows)
+        return 0
+    headers = ["ID", "BACKEND", "LOCALITY", "UPSTREAM", "QUALITY", "CONTEXT"]
+    headers += ["$IN/MTOK", "$OUT/MTOK", "ALIASES", "CAPABILITIES", "ENABLED"]
+    cells = [
+        (
+            r["id"],
+            r["backend"],
+            r["locality"],
+            r["upstream"],
+            r["quality"],
+            r["context_window"],
+            r["cost_input_per_mtok"],
+            r["cost_output_per_mtok"],
+            ", ".join(r["aliases"]) or "-",
+            ", ".join(r["capabilities"]) or "all",
+            r["enabled"],
+        )
+        for r in rows
+    ]
+    print(table(headers, cells, empty="no models configured"))
+    return 0
