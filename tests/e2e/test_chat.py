@@ -26,6 +26,8 @@ async def test_non_stream_answer_names_the_model_and_leaves_a_ledger_row(stack: 
         (raw.headers["x-request-id"], "small", 200)
     ]
     assert rows[0].tokens_in and rows[0].tokens_out and not rows[0].usage_estimated
+    assert (rows[0].tier, rows[0].rule) == ("rules", "greeting")
+    assert rows[0].reason == "rule greeting: route_self → small"
 
 
 async def test_stream_relays_deltas_and_hides_usage_the_client_did_not_ask_for(

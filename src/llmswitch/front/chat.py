@@ -85,6 +85,8 @@ class Exchange:
             if cand
             else 0.0,
             error=self.error,
+            rule=self.decision.rule if self.decision else None,
+            profile=self.decision.profile if self.decision else None,
         )
 
     def router_headers(self) -> dict[str, str]:

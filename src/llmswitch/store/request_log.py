@@ -1,8 +1,8 @@
 """The ``request_log`` table: one row per request, written in batches by the budget ledger.
 
-Plain functions over a :class:`~llmswitch.store.db.Connection`; the SQL of each lives in
-that function. ``tests/store`` checks that :class:`RequestRow` and the table's columns
-stay in step.
+Plain functions over a :class:`~llmswitch.store.db.Connection`. The column list is the
+dataclass's fields, so a new column is one migration and one field; ``tests/store``
+checks that :class:`RequestRow` and the table's columns stay in step.
 """
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 
 from llmswitch.store.db import Connection, Row
 
@@ -39,29 +39,20 @@ class RequestRow:
     usage_estimated: bool = False
     cost_usd: float = 0.0
     error: str | None = None
+    rule: str | None = None
+    profile: str | None = None
+
+
+COLUMNS: tuple[str, ...] = tuple(f.name for f in fields(RequestRow))
+_COLUMN_LIST = ", ".join(COLUMNS)
+_BOOLEAN = frozenset({"stream", "usage_estimated"})
 
 
 def _from_db(r: Row) -> RequestRow:
-    return RequestRow(
-        ts=r[0],
-        request_id=r[1],
-        client=r[2],
-        requested_model=r[3],
-        chosen_model=r[4],
-        backend=r[5],
-        tier=r[6],
-        classification=r[7],
-        reason=r[8],
-        status=r[9],
-        stream=bool(r[10]),
-        latency_ms=r[11],
-        ttfb_ms=r[12],
-        tokens_in=r[13],
-        tokens_out=r[14],
-        usage_estimated=bool(r[15]),
-        cost_usd=r[16],
-        error=r[17],
-    )
+    values = dict(zip(COLUMNS, r, strict=True))
+    for name in _BOOLEAN:
+        values[name] = bool(values[name])
+    return RequestRow(**values)
 
 
 async def insert_rows(conn: Connection, rows: Sequence[RequestRow]) -> None:
@@ -74,38 +65,11 @@ async def insert_rows(conn: Connection, rows: Sequence[RequestRow]) -> None:
     """
     if not rows:
         return
-    params = [
-        (
-            r.ts,
-            r.request_id,
-            r.client,
-            r.requested_model,
-            r.chosen_model,
-            r.backend,
-            r.tier,
-            r.classification,
-            r.reason,
-            r.status,
-            int(r.stream),
-            r.latency_ms,
-            r.ttfb_ms,
-            r.tokens_in,
-            r.tokens_out,
-            int(r.usage_estimated),
-            r.cost_usd,
-            r.error,
-        )
-        for r in rows
-    ]
+    params = [tuple(getattr(r, c) for c in COLUMNS) for r in rows]
     async with conn.transaction() as tx:
         inserted = await tx.executemany(
-            """
-            INSERT OR IGNORE INTO request_log (
-                ts, request_id, client, requested_model, chosen_model, backend, tier,
-                classification, reason, status, stream, latency_ms, ttfb_ms,
-                tokens_in, tokens_out, usage_estimated, cost_usd, error
-            ) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-            """,
+            f"INSERT OR IGNORE INTO request_log ({_COLUMN_LIST})"
+            f" VALUES ({', '.join('?' * len(COLUMNS))})",
             params,
         )
         if inserted < len(rows):
@@ -147,14 +111,7 @@ async def recent_rows(conn: Connection, limit: int) -> list[RequestRow]:
     if limit < 0:
         raise ValueError("limit must be >= 0")
     rows = await conn.fetchall(
-        """
-        SELECT ts, request_id, client, requested_model, chosen_model, backend, tier,
-               classification, reason, status, stream, latency_ms, ttfb_ms,
-               tokens_in, tokens_out, usage_estimated, cost_usd, error
-        FROM request_log
-        ORDER BY ts DESC, id DESC
-        LIMIT ?
-        """,
+        f"SELECT {_COLUMN_LIST} FROM request_log ORDER BY ts DESC, id DESC LIMIT ?",
         (limit,),
     )
     return [_from_db(r) for r in rows]

@@ -1,0 +1,294 @@
+"""The offline CLI: route, profile, override and models, against a config file and its store."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+import trio
+
+from llmswitch.cli import main
+from llmswitch.config import RuleConfig
+from llmswitch.store.db import open_db
+from llmswitch.store.settings import get_setting, save_rule
+
+CONFIG = """
+[store]
+path = "{db}"
+
+[routing]
+metered_cloud = ["math"]
+
+[[backends]]
+name = "laptop"
+base_url = "http://127.0.0.1:11434/v1"
+locality = "local"
+
+[[backends]]
+name = "cloud"
+base_url = "https://api.example.com/v1"
+locality = "cloud"
+api_key_env = "CLOUD_KEY"
+
+[[models]]
+id = "tiny"
+backend = "laptop"
+quality = 20
+aliases = ["small"]
+
+[[models]]
+id = "coder"
+backend = "laptop"
+quality = 60
+upstream = "qwen2.5-coder:14b"
+
+[[models]]
+id = "opus"
+backend = "cloud"
+quality = 95
+cost_input_per_mtok = 15.0
+cost_output_per_mtok = 75.0
+context_window = 200000
+"""
+
+PROOF = (
+    "Prove that there are infinitely many prime numbers. Show each step of the proof "
+    "rigorously, and explain why the argument by contradiction works."
+)
+CODE = "Write a python function that reverses a linked list"
+TCP = "Explain the difference between TCP and UDP in a few sentences"
+
+
+@pytest.fixture
+def cfg(tmp_path: Path) -> str:
+    path = tmp_path / "llmswitch.toml"
+    path.write_text(CONFIG.format(db=(tmp_path / "store.db").as_posix()), encoding="utf-8")
+    return str(path)
+
+
+def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
+    code = main(list(argv))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def run_json(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, Any]:
+    code, out, _ = run(capsys, *argv, "--json")
+    return code, json.loads(out)
+
+
+def stored(cfg: str, key: str) -> Any:
+    db = str(Path(cfg).with_name("store.db"))
+
+    async def read() -> Any:
+        async with open_db(db) as conn:
+            return await get_setting(conn, key)
+
+    return trio.run(read)
+
+
+# --- route -----------------------------------------------------------------------------------
+
+
+def test_route_json_settles_a_greeting_by_rule(
+    cfg: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, d = run_json(capsys, "route", "hello!", "--config", cfg)
+    assert code == 0
+    assert (d["tier"], d["rule"], d["model"], d["locality"]) == (
+        "rules",
+        "greeting",
+        "tiny",
+        "local",
+    )
+    assert d["classification"] is None
+    assert d["candidates"][0] == {"model": "tiny", "backend": "laptop", "locality": "local"}
+
+
+def test_route_source_header_picks_the_heartbeat_rule(
+    cfg: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, d = run_json(capsys, "route", PROOF, "--source", "heartbeat", "--config", cfg)
+    assert code == 0
+    assert (d["tier"], d["rule"], d["model"]) == ("rules", "heartbeat", "tiny")
+
+
+def test_route_a_proof_under_premium(cfg: str, capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = run(capsys, "route", PROOF, "--profile", "premium", "--config", cfg)
+    assert code == 0
+    fields = dict(line.split(None, 1) for line in out.split("\n\n")[0].splitlines())
+    assert fields["model"] == "opus"
+    assert (fields["backend"], fields["locality"]) == ("cloud", "cloud")
+    assert (fields["tier"], fields["profile"]) == ("classifier", "premium")
+    assert fields["classification"].startswith("reasoning math, confidence ")
+    assert "sensitive: no" in fields["classification"]
+    assert "quality floor 90" in fields["reason"]
+    assert "candidates\n#  MODEL" in out
+    assert "tiny   quality 20 < floor 90" in out  # the excluded table says why
+    assert "offline: backend health" in out  # the footer: health is unknown here
+
+    code, d = run_json(capsys, "route", PROOF, "--profile", "premium", "--config", cfg)
+    assert code == 0
+    assert (d["model"], d["profile"]) == ("opus", "premium")
+    assert d["classification"]["complexity"] == "reasoning"
+    assert {e["model"] for e in d["excluded"]} == {"tiny", "coder"}
+
+
+def test_route_explicit_model_by_alias(cfg: str, capsys: pytest.CaptureFixture[str]) -> None:
+    code, d = run_json(capsys, "route", PROOF, "--model", "small", "--config", cfg)
+    assert code == 0
+    assert (d["tier"], d["model"], d["profile"]) == ("explicit", "tiny", None)
+
+
+def test_route_refusals_exit_1(cfg: str, capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, err = run(capsys, "route", "hi", "--model", "gpt-9", "--config", cfg)
+    assert (code, out) == (1, "")
+    assert "no model named 'gpt-9'" in err
+    code, d = run_json(capsys, "route", "hi", "--profile", "frugal", "--config", cfg)
+    assert code == 1
+    assert d["error"]["code"] == "profile_not_found"
+    assert "frugal" in d["error"]["message"]
+
+    async def add_rule() -> None:
+        async with open_db(str(Path(cfg).with_name("store.db"))) as conn:
+            rule = RuleConfig(name="no-cron", priority=1, source="cron", action="reject")
+            await save_rule(conn, rule)
+
+    trio.run(add_rule)
+    code, d = run_json(capsys, "route", "hi", "--source", "cron", "--config", cfg)
+    assert code == 1
+    assert (d["error"]["code"], d["error"]["rule"]) == ("rejected_by_rule", "no-cron")
+    code, _, err = run(capsys, "route", "hi", "--source", "cron", "--config", cfg)
+    assert code == 1
+    assert "rejected by rule no-cron" in err
+
+
+def test_config_errors_exit_2(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    missing = str(tmp_path / "nope.toml")
+    for argv in (["route", "hi"], ["profile"], ["override"], ["models"]):
+        code, out, err = run(capsys, *argv, "--config", missing)
+        assert (code, out) == (2, "")
+        assert "no such file" in err
+    bad = tmp_path / "bad.toml"
+    bad.write_text('[[models]]\nid = "x"\nbackend = "nowhere"\n', encoding="utf-8")
+    code, _, err = run(capsys, "models", "--config", str(bad))
+    assert code == 2
+    assert "no backend named 'nowhere'" in err
+
+
+# --- profile -----------------------------------------------------------------------------------
+
+
+def test_profile_set_survives_a_restart(cfg: str, capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = run(capsys, "profile", "--config", cfg)
+    assert code == 0
+    assert out.startswith("active profile: balanced")
+    assert "premium" in out and "quality" in out  # every profile with its settings
+
+    code, out, _ = run(capsys, "profile", "set", "eco", "--config", cfg)
+    assert code == 0
+    assert "eco" in out
+    assert stored(cfg, "profile") == "eco"
+
+    # A fresh main() reads the store again: the change survived the "restart".
+    code, out, _ = run(capsys, "profile", "--config", cfg)
+    assert code == 0
+    assert out.startswith("active profile: eco (stored)")
+    assert any(line.split()[:2] == ["*", "eco"] for line in out.splitlines())
+    code, d = run_json(capsys, "profile", "--config", cfg)
+    assert (d["active"], d["from"]) == ("eco", "stored")
+    assert d["profiles"]["eco"]["max_cost_per_request"] == 0.01
+    assert set(d["profiles"]) == {"eco", "balanced", "premium"}
+    # ... and routing uses it.
+    _, d = run_json(capsys, "route", CODE, "--config", cfg)
+    assert d["profile"] == "eco"
+
+
+def test_unknown_profile_exits_1(cfg: str, capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, err = run(capsys, "profile", "set", "frugal", "--config", cfg)
+    assert (code, out) == (1, "")
+    assert "no profile named 'frugal'" in err
+    assert "eco, balanced, premium" in err
+    assert stored(cfg, "profile") is None
+
+
+# --- override ----------------------------------------------------------------------------------
+
+
+def test_override_set_list_clear(cfg: str, capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = run(capsys, "override", "--config", cfg)
+    assert (code, out.strip()) == (0, "no overrides")
+    _, d = run_json(capsys, "route", TCP, "--config", cfg)
+    assert (d["classification"]["task_type"], d["model"]) == ("analysis", "tiny")
+
+    code, out, _ = run(capsys, "override", "code", "small", "--config", cfg)
+    assert code == 0
+    assert "code → tiny" in out  # the alias is stored as the model's id
+    code, out, _ = run(capsys, "override", "analysis", "coder", "--config", cfg)
+    assert code == 0
+    assert stored(cfg, "overrides") == {"code": "tiny", "analysis": "coder"}
+
+    code, out, _ = run(capsys, "override", "--config", cfg)
+    assert code == 0
+    rows = [line.split() for line in out.splitlines()[1:]]
+    assert rows == [["code", "tiny", "stored"], ["analysis", "coder", "stored"]]
+    code, d = run_json(capsys, "override", "--config", cfg)
+    assert code == 0
+    assert d["overrides"] == d["stored"] == {"code": "tiny", "analysis": "coder"}
+    _, d = run_json(capsys, "route", TCP, "--config", cfg)
+    assert d["model"] == "coder"
+    assert "override analysis → coder" in d["reason"]
+
+    code, out, _ = run(capsys, "override", "analysis", "--clear", "--config", cfg)
+    assert code == 0
+    assert "cleared" in out
+    assert stored(cfg, "overrides") == {"code": "tiny"}
+    code, out, _ = run(capsys, "override", "analysis", "--clear", "--config", cfg)
+    assert (code, out.strip()) == (0, "no stored override for analysis")
+    code, out, _ = run(capsys, "override", "--config", cfg)
+    assert [line.split()[0] for line in out.splitlines()[1:]] == ["code"]
+    _, d = run_json(capsys, "route", TCP, "--config", cfg)
+    assert d["model"] == "tiny"
+
+
+def test_override_refusals(cfg: str, capsys: pytest.CaptureFixture[str]) -> None:
+    code, _, err = run(capsys, "override", "poetry", "tiny", "--config", cfg)
+    assert code == 1
+    assert "unknown task type 'poetry'" in err
+    code, _, err = run(capsys, "override", "code", "gpt-9", "--config", cfg)
+    assert code == 1
+    assert "no model named 'gpt-9'" in err
+    code, _, err = run(capsys, "override", "code", "--config", cfg)
+    assert code == 2  # neither a model nor --clear
+    assert stored(cfg, "overrides") is None
+
+
+# --- models ------------------------------------------------------------------------------------
+
+
+def test_models_table_and_backend_filter(cfg: str, capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = run(capsys, "models", "--config", cfg)
+    assert code == 0
+    lines = out.splitlines()
+    assert lines[0].split()[:3] == ["ID", "BACKEND", "LOCALITY"]
+    assert [line.split()[0] for line in lines[1:]] == ["tiny", "coder", "opus"]
+    assert "qwen2.5-coder:14b" in out and "small" in out and "200000" in out
+
+    code, out, _ = run(capsys, "models", "--backend", "cloud", "--config", cfg)
+    assert code == 0
+    assert [line.split()[0] for line in out.splitlines()[1:]] == ["opus"]
+    assert "75" in out
+
+    code, rows = run_json(capsys, "models", "--backend", "laptop", "--config", cfg)
+    assert code == 0
+    assert [r["id"] for r in rows] == ["tiny", "coder"]
+    assert rows[0]["aliases"] == ["small"] and rows[1]["upstream"] == "qwen2.5-coder:14b"
+    _, rows = run_json(capsys, "models", "--config", cfg)
+    opus = rows[2]
+    assert (opus["locality"], opus["cost_output_per_mtok"], opus["enabled"]) == ("cloud", 75, True)
+
+    code, _, err = run(capsys, "models", "--backend", "nowhere", "--config", cfg)
+    assert code == 1
+    assert "no backend named 'nowhere'" in err
