@@ -23,6 +23,26 @@ monthly_usd = 50.0
 
 [routing]
 exhaustion_status = 503   # status when no model can serve a request
+profile = "balanced"      # eco | balanced | premium, or one of [profiles.*]
+metered_cloud = []        # task types that may use priced cloud models; ["*"] for all
+# self_model = "qwen-small"   # where heartbeats and greetings go (default: smallest local)
+# fallback_model = "qwen-coder"  # tried when nothing else can serve
+# classifier = "model"        # also ask a small local model to classify
+# classifier_model = "qwen-small"
+
+# Per task type, the model `auto` tries first.
+# [overrides]
+# code = "qwen-coder"
+
+# Rules run before classification; the built-in ones (heartbeat, cron, /status, /model,
+# /new, /reset, greetings → self model) apply unless you write your own list.
+# [[rules]]
+# name = "no-weather"
+# priority = 5
+# pattern = "weather"
+# action = "reject"          # route_self | route | classify | reject | queue
+# status = 403
+# message = "ask a weather app"
 
 # A backend is one server. API keys are never written here: name the environment
 # variable that holds the key (sent as a bearer token).
