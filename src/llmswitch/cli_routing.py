@@ -61,7 +61,7 @@ def _refuse(message: str, as_json: bool, code: str, **details: Any) -> int:
 
 @dataclass(frozen=True)
 class Stored:
-    """The routing settings rows as stored (not yet merged with the config)."""
+    """The settings rows as stored, and the settings in force (merged with the config)."""
 
     profile: str | None
     overrides: dict[str, str]

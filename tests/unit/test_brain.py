@@ -170,3 +170,9 @@ def test_metered_cloud_only_for_listed_task_types() -> None:
         )
     )
     assert all(c.model.id != "sonnet" for c in chat.candidates)
+
+
+def test_queue_rule_classifies_and_carries_its_wait() -> None:
+    wait = RuleConfig(name="batch", priority=1, source="batch", action="queue", queue_s=7)
+    decision = route(request("summarise the report", **{"x-source": "batch"}), settings(wait))
+    assert (decision.rule, decision.queue_s, decision.tier) == ("batch", 7, "classifier")
