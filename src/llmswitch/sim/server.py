@@ -20,6 +20,11 @@ from .backend import SimBackend
 from .knobs import ModelKnobs
 from .openai_app import OpenAISimApp
 
+#: The wire format a simulator speaks → its ASGI app class (one line per format).
+SIM_APPS: dict[str, Callable[[SimBackend], Any]] = {
+    "openai": OpenAISimApp,
+}
+
 # Our own logger object: handing hypercorn a Logger keeps it from reconfiguring the
 # global "hypercorn.error" logger that the gateway's own server uses.
 _error_log = logging.getLogger("llmswitch.sim.server")
@@ -65,6 +70,7 @@ async def serve_sim(
     port: int = 0,
     *,
     graceful_timeout: float = 0.5,
+    wire: str = "openai",
     shutdown_trigger: Callable[[], Awaitable[None]] | None = None,
     task_status: trio.TaskStatus[RunningSim] = trio.TASK_STATUS_IGNORED,
 ) -> None:
@@ -73,7 +79,7 @@ async def serve_sim(
     Port 0 binds an ephemeral port; `await nursery.start(serve_sim, sim)` returns the
     RunningSim with the actual port, read back from hypercorn's bound socket.
     """
-    app = OpenAISimApp(sim)
+    app = SIM_APPS[wire](sim)
     config = make_config(host, port, graceful_timeout)
     async with trio.open_nursery() as nursery:
         binds: list[str] = await nursery.start(
