@@ -10,12 +10,15 @@ import os
 import re
 import tomllib
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from llmswitch.providers.presets import apply_preset, auth_headers
+
 Locality = Literal["local", "lan", "cloud"]
-BackendKind = Literal["openai", "ollama"]
+BackendKind = Literal["openai", "ollama", "anthropic", "gemini"]
+AuthStyle = Literal["bearer", "x-api-key", "x-goog-api-key", "api-key", "none"]
 RuleAction = Literal["route_self", "classify", "route", "reject", "queue"]
 Ordering = Literal["cost", "quality"]
 ClassifierMode = Literal["heuristic", "model"]
@@ -129,9 +132,15 @@ class BreakerConfig(_Section):
 
 class BackendConfig(_Section):
     name: str = Field(min_length=1)
+    #: Fills kind, base_url, auth, api_key_env, locality (see providers/presets.py);
+    #: any of them set here wins.
+    preset: str | None = None
     kind: BackendKind = "openai"
     base_url: str
     api_key_env: str | None = None
+    auth: AuthStyle = "bearer"
+    #: Azure OpenAI's ``api-version`` query parameter, sent with every call.
+    api_version: str | None = None
     locality: Locality = "local"
     rpm: int = Field(0, ge=0)
     tpm: int = Field(0, ge=0)
@@ -141,9 +150,17 @@ class BackendConfig(_Section):
     total_s: float = Field(600.0, gt=0)
     max_connections: int = Field(100, gt=0)
 
+    @model_validator(mode="before")
+    @classmethod
+    def _preset(cls, data: Any) -> Any:
+        return apply_preset(data) if isinstance(data, dict) else data
+
     def api_key(self) -> str | None:
         """The key from the environment at call time; never stored on the config."""
         return os.environ.get(self.api_key_env) if self.api_key_env else None
+
+    def auth_headers(self) -> dict[str, str]:
+        return auth_headers(self.auth, self.api_key())
 
 
 class ModelConfig(_Section):

@@ -114,8 +114,7 @@ class HealthActor(Actor[ProbeNow]):
         assert self._client is not None
         started = trio.current_time()
         error: str | None = None
-        key = backend.api_key()
-        headers = {"Authorization": f"Bearer {key}"} if key else {}
+        headers = backend.auth_headers()
         for url in probe_paths(backend):
             try:
                 resp = await self._client.get(url, headers=headers)

@@ -38,13 +38,10 @@ class Clients:
 
 
 def _client(backend: BackendConfig) -> httpx.AsyncClient:
-    headers = {}
-    key = backend.api_key()
-    if key:
-        headers["Authorization"] = f"Bearer {key}"
     return httpx.AsyncClient(
         base_url=backend.base_url.rstrip("/"),
-        headers=headers,
+        headers=backend.auth_headers(),
+        params={"api-version": backend.api_version} if backend.api_version else None,
         limits=httpx.Limits(
             max_connections=backend.max_connections,
             max_keepalive_connections=backend.max_connections,

@@ -31,6 +31,7 @@ from llmswitch.providers.openai import (
     sse_error,
     usage_of,
 )
+from llmswitch.providers.registry import wire_for
 from llmswitch.routing.brain import Rejected, Signals, UnknownModel
 from llmswitch.routing.profiles import UnknownProfile
 from llmswitch.routing.rules import features_of
@@ -192,7 +193,9 @@ async def open_first(gw: Gateway, ex: Exchange, decision: Decision) -> Opened:
         tap = StreamTap(client_wants_usage(ex.body)) if stream else None
         client = gw.clients.by_backend[backend.name]
         try:
-            opened = await open_answer(client, backend, ex.body, cand.model.upstream_name, tap)
+            opened = await open_answer(
+                client, backend, wire_for(backend.kind), ex.body, cand.model.upstream_name, tap
+            )
         except UpstreamFailure as failure:
             await _after_failure(gw, cand, failure)
             if failure.client_fault:

@@ -7,7 +7,6 @@ whether the failure is the client's (relay it) or the upstream's (try the next m
 
 from __future__ import annotations
 
-import json
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
@@ -16,10 +15,8 @@ import httpx
 import trio
 
 from llmswitch.config import BackendConfig
-from llmswitch.providers.openai import CHAT_PATH, StreamTap, upstream_body
-
-# Statuses that are the client's own fault: relayed as they are, never failed over.
-CLIENT_FAULT = frozenset({400, 413, 422})
+from llmswitch.providers.openai import StreamTap
+from llmswitch.providers.wire import Translator, Wire
 
 
 @dataclass
@@ -30,10 +27,8 @@ class UpstreamFailure(Exception):
     connect: bool = False
     retry_after: str | None = None
     body: bytes = b""
-
-    @property
-    def client_fault(self) -> bool:
-        return self.status in CLIENT_FAULT
+    #: The request itself is at fault (the provider said so): relay, do not fail over.
+    client_fault: bool = False
 
     def __str__(self) -> str:
         return self.message
@@ -46,21 +41,12 @@ class Opened:
     ttfb_s: float
     tap: StreamTap | None = None
     chunks: AsyncIterator[bytes] | None = None
+    translator: Translator | None = None
 
     async def close(self) -> None:
         """Close the upstream response even while being cancelled (frees its pool slot)."""
         with trio.CancelScope(shield=True), trio.move_on_after(5):
             await self.response.aclose()
-
-
-def _error_message(status: int, body: bytes) -> str:
-    try:
-        err = json.loads(body).get("error")
-        detail = err.get("message") if isinstance(err, dict) else err
-    except (ValueError, AttributeError):
-        detail = None
-    text = str(detail) if detail else body[:200].decode("utf-8", "replace").strip()
-    return f"HTTP {status}: {text}" if text else f"HTTP {status}"
 
 
 def _transport_failure(exc: httpx.HTTPError) -> UpstreamFailure:
@@ -75,13 +61,21 @@ def _transport_failure(exc: httpx.HTTPError) -> UpstreamFailure:
 async def open_answer(
     client: httpx.AsyncClient,
     backend: BackendConfig,
+    wire: Wire,
     body: dict[str, Any],
     upstream_model: str,
     tap: StreamTap | None,
 ) -> Opened:
-    """Send ``body`` upstream; for a stream (``tap`` given) wait for its first event."""
+    """Send ``body`` upstream; for a stream (``tap`` given) wait for its first event.
+
+    Whatever the provider's format, what comes back is OpenAI: JSON for a whole answer,
+    SSE (through ``wire``'s translator, then ``tap``) for a stream.
+    """
     started = trio.current_time()
-    request = client.build_request("POST", CHAT_PATH, json=upstream_body(body, upstream_model))
+    call = wire.call(body, upstream_model)
+    request = client.build_request(
+        "POST", call.path, json=call.body, headers=call.headers, params=call.params or None
+    )
     deadline = backend.first_byte_s if tap is not None else backend.total_s
     response: httpx.Response | None = None
     try:
@@ -89,23 +83,29 @@ async def open_answer(
             response = await client.send(request, stream=True)
             if response.status_code >= 400:
                 raw = await response.aread()
+                status = response.status_code
                 raise UpstreamFailure(
-                    _error_message(response.status_code, raw),
-                    status=response.status_code,
+                    wire.error_message(status, raw),
+                    status=status,
                     retry_after=response.headers.get("retry-after"),
                     body=raw,
+                    client_fault=not wire.retryable(status, raw),
                 )
             if tap is None:
-                first = await response.aread()
-                return Opened(response, first, trio.current_time() - started)
+                answer = wire.answer(await response.aread(), upstream_model)
+                return Opened(response, answer, trio.current_time() - started)
             chunks = response.aiter_raw()
+            translator = wire.translator(upstream_model)
             first = b""
             while not first:
                 chunk = await _next_chunk(chunks)
                 if chunk is None:
-                    raise UpstreamFailure("upstream closed the stream before any event")
-                first = tap.feed(chunk)
-            return Opened(response, first, trio.current_time() - started, tap, chunks)
+                    first = tap.feed(translator.close())
+                    if not first:
+                        raise UpstreamFailure("upstream closed the stream before any event")
+                    break
+                first = tap.feed(translator.feed(chunk))
+            return Opened(response, first, trio.current_time() - started, tap, chunks, translator)
     except trio.TooSlowError:
         await _close(response)
         what = "first byte" if tap is not None else "answer"
@@ -134,15 +134,18 @@ async def _close(response: httpx.Response | None) -> None:
 async def relay_chunks(opened: Opened, idle_s: float) -> AsyncIterator[bytes]:
     """The rest of a stream as whole events; raises UpstreamFailure on a stall or a cut."""
     assert opened.chunks is not None and opened.tap is not None
+    assert opened.translator is not None
     try:
         while True:
             with trio.fail_after(idle_s):
                 raw = await _next_chunk(opened.chunks)
-            if raw is None:
-                break
-            out = opened.tap.feed(raw)
+            out = opened.tap.feed(
+                opened.translator.close() if raw is None else opened.translator.feed(raw)
+            )
             if out:
                 yield out
+            if raw is None:
+                break
     except trio.TooSlowError:
         raise UpstreamFailure(
             f"upstream stalled for {idle_s:g}s mid-stream", timeout=True

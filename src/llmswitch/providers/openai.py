@@ -12,6 +12,8 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
+from llmswitch.providers.wire import UpstreamCall
+
 CHAT_PATH = "/chat/completions"
 DONE = b"[DONE]"
 
@@ -137,3 +139,47 @@ def sse_error(message: str, type_: str = "upstream_error", code: str | None = No
     """An SSE event carrying an OpenAI-style error; the SDKs raise it as an APIError."""
     err = {"error": {"message": message, "type": type_, "param": None, "code": code}}
     return b"data: " + json.dumps(err).encode() + b"\n\n"
+
+
+# Statuses that are the client's own fault: relayed as they are, never failed over.
+CLIENT_FAULT = frozenset({400, 413, 422})
+
+
+def error_text(status: int, payload: bytes, detail: object) -> str:
+    """``HTTP status: detail``, falling back to the start of the body."""
+    text = str(detail) if detail else payload[:200].decode("utf-8", "replace").strip()
+    return f"HTTP {status}: {text}" if text else f"HTTP {status}"
+
+
+class PassThrough:
+    """OpenAI SSE needs no translation; the relay's StreamTap sees ``[DONE]`` itself."""
+
+    def feed(self, chunk: bytes) -> bytes:
+        return chunk
+
+    def close(self) -> bytes:
+        return b""
+
+
+class OpenAIWire:
+    """OpenAI-compatible servers (OpenAI, vLLM, llama.cpp, Ollama's /v1, OpenRouter, ...)."""
+
+    def call(self, body: dict[str, Any], upstream_model: str) -> UpstreamCall:
+        return UpstreamCall(CHAT_PATH, upstream_body(body, upstream_model))
+
+    def answer(self, payload: bytes, upstream_model: str) -> bytes:
+        return payload
+
+    def translator(self, upstream_model: str) -> PassThrough:
+        return PassThrough()
+
+    def error_message(self, status: int, payload: bytes) -> str:
+        try:
+            err = json.loads(payload).get("error")
+            detail = err.get("message") if isinstance(err, dict) else err
+        except (ValueError, AttributeError):
+            detail = None
+        return error_text(status, payload, detail)
+
+    def retryable(self, status: int, payload: bytes) -> bool:
+        return status not in CLIENT_FAULT
