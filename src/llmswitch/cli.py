@@ -12,6 +12,7 @@ from pathlib import Path
 import trio
 
 from llmswitch import cli_routing
+from llmswitch.cli_discover import discover
 from llmswitch.config import Config, ConfigError, load_config
 from llmswitch.starter_config import STARTER
 from llmswitch.store.errors import StoreError
@@ -99,6 +100,8 @@ def cmd_override(config: Config, args: argparse.Namespace) -> int:
 
 @_offline
 def cmd_models(config: Config, args: argparse.Namespace) -> int:
+    if args.discover:
+        return discover(config, Path(args.config), args.backend, args.write, args.json)
     return cli_routing.models(config, args.backend, args.json)
 
 
@@ -175,6 +178,12 @@ def _add_offline(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> No
 
     models = command("models", "the configured models")
     models.add_argument("--backend", help="only this backend's models")
+    models.add_argument(
+        "--discover", action="store_true", help="ask Ollama backends what they serve (network)"
+    )
+    models.add_argument(
+        "--write", action="store_true", help="with --discover: add new models to the config"
+    )
     models.set_defaults(func=cmd_models)
 
 

@@ -1,0 +1,108 @@
+"""``llmswitch models --discover``: what an Ollama box on the LAN offers, and adding it.
+
+Asks each Ollama backend's ``/api/tags``; ``--write`` appends a ``[[models]]`` entry to
+the config file for every model not configured yet (quality left for the user to judge).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import httpx
+import trio
+
+from llmswitch.cli_table import table
+from llmswitch.config import BackendConfig, Config
+
+DISCOVER_TIMEOUT_S = 5.0
+DISCOVERED_QUALITY = 30
+
+
+def tags_url(backend: BackendConfig) -> str:
+    return backend.base_url.rstrip("/").removesuffix("/v1") + "/api/tags"
+
+
+async def fetch_tags(backends: list[BackendConfig]) -> dict[str, list[str] | str]:
+    """Model names per backend, or the error text for a backend that did not answer."""
+    found: dict[str, list[str] | str] = {}
+    async with httpx.AsyncClient(timeout=DISCOVER_TIMEOUT_S) as client:
+
+        async def one(b: BackendConfig) -> None:
+            try:
+                resp = await client.get(tags_url(b), headers=b.auth_headers())
+                resp.raise_for_status()
+                found[b.name] = [m["name"] for m in resp.json().get("models", [])]
+            except (httpx.HTTPError, ValueError, KeyError, TypeError) as exc:
+                found[b.name] = f"{type(exc).__name__}: {exc}"
+
+        async with trio.open_nursery() as nursery:
+            for b in backends:
+                nursery.start_soon(one, b)
+    return found
+
+
+def new_models(config: Config, found: dict[str, list[str] | str]) -> list[dict[str, Any]]:
+    """Entries for discovered models no configured model already points at."""
+    taken = {m.id for m in config.models} | {a for m in config.models for a in m.aliases}
+    known = {(m.backend, m.upstream_name) for m in config.models}
+    known |= {(b, n.removesuffix(":latest")) for b, n in known}
+    entries = []
+    for backend, names in found.items():
+        if isinstance(names, str):
+            continue
+        for name in names:
+            if (backend, name) in known or (backend, name.removesuffix(":latest")) in known:
+                continue
+            model_id = name.removesuffix(":latest")
+            if model_id in taken:
+                model_id = f"{backend}-{model_id}"
+            taken.add(model_id)
+            entries.append(
+                {
+                    "id": model_id,
+                    "backend": backend,
+                    "upstream": name,
+                    "quality": DISCOVERED_QUALITY,
+                }
+            )
+    return entries
+
+
+def toml_entries(entries: list[dict[str, Any]]) -> str:
+    blocks = []
+    for e in entries:
+        blocks.append(
+            "\n[[models]]  # discovered by `llmswitch models --discover`; judge its quality\n"
+            + "".join(f"{k} = {json.dumps(v)}\n" for k, v in e.items())
+        )
+    return "".join(blocks)
+
+
+def discover(
+    config: Config, config_path: Path, backend: str | None, write: bool, as_json: bool
+) -> int:
+    chosen = [b for b in config.backends if b.kind == "ollama" and backend in (None, b.name)]
+    if not chosen:
+        print('llmswitch: no Ollama backend to ask (kind = "ollama")')
+        return 1
+    found = trio.run(fetch_tags, chosen)
+    entries = new_models(config, found)
+    if as_json:
+        print(json.dumps({"found": found, "new": entries}, indent=2))
+    else:
+        new = {(e["backend"], e["upstream"]) for e in entries}
+        rows: list[list[str]] = []
+        for name, names in found.items():
+            if isinstance(names, str):
+                rows.append([name, "-", f"unreachable: {names}"])
+                continue
+            rows += [[name, n, "new" if (name, n) in new else "configured"] for n in names]
+        print(table(["backend", "model", "status"], rows))
+    if write and entries:
+        with config_path.open("a", encoding="utf-8") as f:
+            f.write(toml_entries(entries))
+        if not as_json:
+            print(f"added {len(entries)} model(s) to {config_path}")
+    return 0 if all(not isinstance(v, str) for v in found.values()) else 1
