@@ -34,6 +34,8 @@ class ServerConfig(_Section):
     port: int = Field(8080, ge=0, le=65535)
     grace_s: float = Field(30.0, ge=0)
     max_body_bytes: int = Field(20_000_000, gt=0)
+    #: Requests served at once; beyond it new ones get 503 with Retry-After at once.
+    max_in_flight: int = Field(1000, gt=0)
 
 
 class StoreConfig(_Section):
@@ -145,7 +147,8 @@ class BackendConfig(_Section):
     rpm: int = Field(0, ge=0)
     tpm: int = Field(0, ge=0)
     connect_s: float = Field(2.0, gt=0)
-    first_byte_s: float = Field(60.0, gt=0)
+    #: A stream that sends nothing for this long fails over before the client sees a byte.
+    first_token_s: float = Field(60.0, gt=0)
     idle_s: float = Field(60.0, gt=0)
     total_s: float = Field(600.0, gt=0)
     max_connections: int = Field(100, gt=0)

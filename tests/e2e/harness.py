@@ -92,7 +92,7 @@ def stack_config(
             "name": name,
             "base_url": running.openai_base_url,
             "locality": name,
-            "first_byte_s": 5,
+            "first_token_s": 5,
             "idle_s": 5,
             "total_s": 10,
         }

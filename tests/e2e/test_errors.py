@@ -2,7 +2,13 @@
 
 from __future__ import annotations
 
-from tests.e2e.harness import Stack
+from functools import partial
+from pathlib import Path
+
+import trio
+
+from llmswitch.sim.knobs import ModelKnobs
+from tests.e2e.harness import Stack, start_stack
 
 
 async def test_malformed_json_is_400(stack: Stack) -> None:
@@ -59,3 +65,24 @@ async def test_health_and_debug(stack: Stack) -> None:
     assert all(a["state"] == "running" for a in debug["supervisor"]["actors"])
     assert debug["backends"]["local"]["pool"]["breaker"] == "closed"
     assert "llmswitch_backend_up" in metrics.text
+
+
+async def test_over_max_in_flight_is_shed_at_once_with_retry_after(
+    nursery: trio.Nursery, tmp_path: Path
+) -> None:
+    stack = await start_stack(
+        nursery, tmp_path, knobs=ModelKnobs(ttft_s=30), server={"port": 0, "max_in_flight": 2}
+    )
+    async with stack.http() as http:
+        body = {"model": "small", "messages": [{"role": "user", "content": "wait"}]}
+        async with trio.open_nursery() as slow:
+            for _ in range(2):
+                slow.start_soon(partial(http.post, "/v1/chat/completions", json=body))
+            with trio.fail_after(10):
+                while stack.gw.in_flight < 2:  # noqa: ASYNC110 (a counter, not an event)
+                    await trio.sleep(0.01)
+            shed = await http.post("/v1/chat/completions", json=body)
+            slow.cancel_scope.cancel()
+    assert shed.status_code == 503
+    assert shed.headers["retry-after"] == "1"
+    assert shed.json()["error"]["code"] == "overloaded"

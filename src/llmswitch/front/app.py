@@ -114,6 +114,19 @@ def create_app(gw: Gateway) -> QuartTrio:
     @app.post("/v1/chat/completions")
     async def chat_completions() -> Response:
         ex = chat.Exchange(gw.new_request_id(), request.remote_addr or "unknown")
+        if gw.in_flight >= gw.config.server.max_in_flight:
+            # Shed load at once: queueing without bound would only grow memory and latency.
+            err = GatewayError(
+                503,
+                f"the gateway is at its limit of {gw.config.server.max_in_flight} "
+                "requests in flight; retry shortly",
+                "server_error",
+                code="overloaded",
+                headers={"Retry-After": "1"},
+            )
+            ex.status, ex.error = err.status, err.message
+            await gw.record(ex.row())
+            return error_response(err, ex.router_headers())
         gw.in_flight += 1
         try:
             return await _chat(ex)

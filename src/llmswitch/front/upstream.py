@@ -76,7 +76,7 @@ async def open_answer(
     request = client.build_request(
         "POST", call.path, json=call.body, headers=call.headers, params=call.params or None
     )
-    deadline = backend.first_byte_s if tap is not None else backend.total_s
+    deadline = backend.first_token_s if tap is not None else backend.total_s
     response: httpx.Response | None = None
     try:
         with trio.fail_after(deadline):
