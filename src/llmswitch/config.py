@@ -58,6 +58,10 @@ class BudgetConfig(_Section):
 class RoutingConfig(_Section):
     exhaustion_status: int = Field(503, ge=400, le=599)
     max_attempts: int = Field(4, ge=1)
+    #: All attempts of one request together (every candidate, every retry) end by then.
+    deadline_s: float = Field(300.0, gt=0)
+    #: A Retry-After longer than this sends the request to the next candidate instead.
+    retry_after_cap_s: float = Field(5.0, ge=0)
     #: The small local model that rules with ``action = "route_self"`` send requests to.
     self_model: str | None = None
     #: Tier 3: tried when selection leaves no candidate.

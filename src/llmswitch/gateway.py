@@ -21,6 +21,7 @@ from llmswitch.actors.router import RouterActor, RouterMsg, Views
 from llmswitch.config import Config
 from llmswitch.front.metrics import Metrics
 from llmswitch.routing.select import Catalog
+from llmswitch.runtime.backoff import Backoff
 from llmswitch.runtime.clock import WallClock
 from llmswitch.runtime.mailbox import Mailbox
 from llmswitch.runtime.supervisor import ChildSpec, RestartPolicy, Supervisor
@@ -60,6 +61,8 @@ class Gateway:
         self.in_flight = 0
         self.started_at = trio.current_time()
         self.metrics = Metrics(self)
+        #: Jittered waits between retries of one request on the same backend.
+        self.backoff = Backoff(base_s=0.05, cap_s=1.0)
         grace = config.server.grace_s + 10
         self.supervisor = Supervisor(
             [

@@ -20,6 +20,7 @@ from llmswitch.actors.limits import Acquire, Report, parse_retry_after
 from llmswitch.actors.pool import Lease, Outcome
 from llmswitch.actors.router import Decide
 from llmswitch.front.errors import GatewayError, unknown_model
+from llmswitch.front.retry import retry_same_in
 from llmswitch.front.upstream import Opened, UpstreamFailure, open_answer, relay_chunks
 from llmswitch.gateway import Gateway
 from llmswitch.providers.openai import (
@@ -181,35 +182,71 @@ async def decide(gw: Gateway, ex: Exchange, headers: Mapping[str, str]) -> Decis
 
 
 async def open_first(gw: Gateway, ex: Exchange, decision: Decision) -> Opened:
-    """Try the candidates in order until one answers; the winner's lease stays held."""
+    """Try the candidates in order until one answers; the winner's lease stays held.
+
+    A transient failure is retried once on the same backend (see :mod:`front.retry`);
+    every attempt, retries included, ends by the request's ``routing.deadline_s``.
+    """
+    routing = gw.config.routing
     attempts: list[dict[str, Any]] = []
-    stream = bool(ex.body.get("stream"))
-    for cand in decision.candidates[: gw.config.routing.max_attempts]:
-        backend = cand.backend
-        why = await _reserve(gw, cand, ex)
-        if why is not None:
-            attempts.append({"model": cand.model.id, "why": why})
-            continue
-        tap = StreamTap(client_wants_usage(ex.body)) if stream else None
-        client = gw.clients.by_backend[backend.name]
-        try:
-            opened = await open_answer(
-                client, backend, wire_for(backend.kind), ex.body, cand.model.upstream_name, tap
-            )
-        except UpstreamFailure as failure:
-            await _after_failure(gw, cand, failure)
-            if failure.client_fault:
-                raise GatewayError(
-                    failure.status or 400, failure.message, code="upstream_rejected"
-                ) from None
-            attempts.append({"model": cand.model.id, "why": failure.message})
-            continue
-        except BaseException:
-            await _outcome(gw, cand, None)
-            raise
-        ex.served_by, ex.ttfb_s = cand, opened.ttfb_s
-        return opened
+    deadline = ex.started + routing.deadline_s
+    for cand in decision.candidates[: routing.max_attempts]:
+        tries = 0
+        while True:
+            budget = deadline - trio.current_time()
+            if budget <= 0:
+                attempts.append({"model": cand.model.id, "why": "request deadline passed"})
+                raise _exhausted(attempts)
+            tries += 1
+            try:
+                opened = await _attempt(gw, ex, cand, budget)
+            except _Skipped as skip:
+                attempts.append({"model": cand.model.id, "why": str(skip)})
+                break
+            except UpstreamFailure as failure:
+                attempts.append({"model": cand.model.id, "why": failure.message})
+                wait = retry_same_in(failure, tries, gw.backoff, routing.retry_after_cap_s)
+                if wait is None or trio.current_time() + wait >= deadline:
+                    break
+                await trio.sleep(wait)
+                continue
+            ex.served_by, ex.ttfb_s = cand, opened.ttfb_s
+            return opened
     raise _exhausted(attempts)
+
+
+class _Skipped(Exception):
+    """The candidate was not tried: breaker open or rate-limited."""
+
+
+async def _attempt(gw: Gateway, ex: Exchange, cand: Candidate, budget_s: float) -> Opened:
+    """One try on one candidate; the lease is held on success and settled on failure."""
+    why = await _reserve(gw, cand, ex)
+    if why is not None:
+        raise _Skipped(why)
+    backend = cand.backend
+    tap = StreamTap(client_wants_usage(ex.body)) if ex.body.get("stream") else None
+    client = gw.clients.by_backend[backend.name]
+    try:
+        return await open_answer(
+            client,
+            backend,
+            wire_for(backend.kind),
+            ex.body,
+            cand.model.upstream_name,
+            tap,
+            budget_s,
+        )
+    except UpstreamFailure as failure:
+        await _after_failure(gw, cand, failure)
+        if failure.client_fault:
+            raise GatewayError(
+                failure.status or 400, failure.message, code="upstream_rejected"
+            ) from None
+        raise
+    except BaseException:
+        await _outcome(gw, cand, None)
+        raise
 
 
 async def _reserve(gw: Gateway, cand: Candidate, ex: Exchange) -> str | None:

@@ -26,6 +26,8 @@ class UpstreamFailure(Exception):
     timeout: bool = False
     connect: bool = False
     retry_after: str | None = None
+    #: The connection broke before any response byte (a stale pooled connection, a reset).
+    reset: bool = False
     body: bytes = b""
     #: The request itself is at fault (the provider said so): relay, do not fail over.
     client_fault: bool = False
@@ -55,6 +57,7 @@ def _transport_failure(exc: httpx.HTTPError) -> UpstreamFailure:
         f"{name}: {exc}" if str(exc) else name,
         timeout=isinstance(exc, httpx.TimeoutException),
         connect=isinstance(exc, httpx.ConnectError | httpx.ConnectTimeout),
+        reset=isinstance(exc, httpx.ReadError | httpx.WriteError | httpx.RemoteProtocolError),
     )
 
 
@@ -65,6 +68,7 @@ async def open_answer(
     body: dict[str, Any],
     upstream_model: str,
     tap: StreamTap | None,
+    budget_s: float = float("inf"),
 ) -> Opened:
     """Send ``body`` upstream; for a stream (``tap`` given) wait for its first event.
 
@@ -76,7 +80,7 @@ async def open_answer(
     request = client.build_request(
         "POST", call.path, json=call.body, headers=call.headers, params=call.params or None
     )
-    deadline = backend.first_token_s if tap is not None else backend.total_s
+    deadline = min(backend.first_token_s if tap is not None else backend.total_s, budget_s)
     response: httpx.Response | None = None
     try:
         with trio.fail_after(deadline):
