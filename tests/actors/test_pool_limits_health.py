@@ -19,6 +19,7 @@ def config(**backend: Any) -> Config:
     return parse_config(
         {
             "backends": [{"name": "b", "base_url": "http://127.0.0.1:9/v1", **backend}],
+            "models": [{"id": "m", "backend": "b"}, {"id": "gone", "backend": "b"}],
             "breaker": {"consecutive_failures": 2, "cooldown_s": 10},
         }
     )
@@ -47,7 +48,24 @@ async def test_pool_opens_the_breaker_and_half_opens_after_cooldown(
     await mailbox.cast(Outcome("b", "m", ok=True, latency_ms=100, ttfb_ms=20))
     await mailbox.call(Lease("b"))
     assert view.value.backends["b"].breaker == "closed"
-    assert view.value.latency_ms == {"m": 100} and view.value.ttfb_ms == {"m": 20}
+    stats = view.value.models["m"]
+    assert (stats.latency_ms, stats.ttfb_ms) == (100, 20)
+
+
+async def test_a_missing_model_opens_its_own_breaker_not_its_backends(
+    nursery: trio.Nursery, autojump_clock: trio.testing.MockClock
+) -> None:
+    view: Watch[PoolView] = Watch(PoolView())
+    mailbox: Mailbox[Any] = Mailbox("pool")
+    await start(nursery, PoolActor(config(), view), mailbox)
+    for _ in range(2):
+        assert await mailbox.call(Lease("b", "gone"))
+        await mailbox.cast(Outcome("b", "gone", ok=False, model_only=True))
+    assert not await mailbox.call(Lease("b", "gone"))
+    assert await mailbox.call(Lease("b", "m"))  # the backend and its other models serve on
+    assert view.value.open_models == {"gone"} and view.value.open_breakers == frozenset()
+    assert view.value.models["gone"].success is not None
+    assert view.value.models["gone"].success < 0.5
 
 
 async def test_limits_learn_a_cooldown_from_retry_after(

@@ -258,3 +258,32 @@ def test_tier3_fallback_model_when_nothing_is_left() -> None:
     still_empty = with_fallback(cat, empty, Availability(down=frozenset({"laptop"})))
     assert chosen(still_empty) == []
     assert still_empty.excluded[-1].why == "fallback model: backend laptop is down"
+
+
+def test_a_model_with_a_poor_record_is_demoted_and_promoted_when_it_recovers() -> None:
+    simple = with_complexity("simple")
+    poor = Availability(success={"tiny": 0.3})
+    assert chosen(decide_auto(CATALOG, simple, poor, policy=OPEN))[-1] == "tiny"
+    recovered = Availability(success={"tiny": 0.8})
+    assert chosen(decide_auto(CATALOG, simple, recovered, policy=OPEN))[0] == "tiny"
+
+
+def test_a_faster_model_goes_first_among_equals() -> None:
+    simple = with_complexity("simple")
+    slow_tiny = Availability(ttfb_ms={"tiny": 900.0, "mid": 120.0})
+    assert chosen(decide_auto(CATALOG, simple, slow_tiny, policy=OPEN))[:2] == ["mid", "tiny"]
+    noise = Availability(ttfb_ms={"tiny": 130.0, "mid": 120.0})  # same 100 ms step
+    assert chosen(decide_auto(CATALOG, simple, noise, policy=OPEN))[:2] == ["tiny", "mid"]
+
+
+def test_an_open_model_breaker_excludes_only_that_model() -> None:
+    decision = decide_auto(
+        CATALOG,
+        with_complexity("simple"),
+        Availability(open_models=frozenset({"tiny"})),
+        policy=OPEN,
+    )
+    assert "tiny" not in chosen(decision) and "mid" in chosen(decision)
+    assert {e.model: e.why for e in decision.excluded}["tiny"] == (
+        "model tiny circuit breaker is open"
+    )

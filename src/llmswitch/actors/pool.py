@@ -52,39 +52,60 @@ def _client(backend: BackendConfig) -> httpx.AsyncClient:
 
 
 @dataclass(frozen=True)
-class BackendStats:
+class BreakerStats:
     breaker: str
     next_probe_in_s: float | None
-    in_flight: int
+
+
+@dataclass(frozen=True)
+class BackendStats(BreakerStats):
+    in_flight: int = 0
+
+
+@dataclass(frozen=True)
+class ModelStats(BreakerStats):
+    latency_ms: float | None = None
+    ttfb_ms: float | None = None
+    #: Recent success rate (EWMA of 1 for a success, 0 for a failure); None until used.
+    success: float | None = None
 
 
 @dataclass(frozen=True)
 class PoolView:
     backends: Mapping[str, BackendStats] = field(default_factory=dict)
-    latency_ms: Mapping[str, float] = field(default_factory=dict)
-    ttfb_ms: Mapping[str, float] = field(default_factory=dict)
+    models: Mapping[str, ModelStats] = field(default_factory=dict)
 
     @property
     def open_breakers(self) -> frozenset[str]:
         return frozenset(n for n, s in self.backends.items() if s.breaker == BreakerState.OPEN)
 
+    @property
+    def open_models(self) -> frozenset[str]:
+        return frozenset(n for n, s in self.models.items() if s.breaker == BreakerState.OPEN)
+
 
 @dataclass(eq=False)
 class Lease(Request[bool]):
-    """Ask for a breaker permit for one attempt on ``backend``; replies False if denied."""
+    """Ask for breaker permits (backend and model) for one attempt; False if denied."""
 
     backend: str
+    model: str = ""
 
 
 @dataclass(frozen=True)
 class Outcome:
-    """How an attempt that held a lease ended; ``ok=None`` gives the permit back unused."""
+    """How an attempt that held a lease ended; ``ok=None`` gives the permits back unused.
+
+    ``model_only`` failures (the backend answered that it does not serve the model) count
+    against the model's breaker alone: one missing model must not take its backend down.
+    """
 
     backend: str
     model: str
     ok: bool | None
     latency_ms: float = 0.0
     ttfb_ms: float | None = None
+    model_only: bool = False
 
 
 PoolMsg = Lease | Outcome
@@ -110,9 +131,11 @@ class PoolActor(Actor[PoolMsg]):
             b.cooldown_max_s,
         )
         self._breakers = {be.name: CircuitBreaker(policy) for be in config.backends}
+        self._model_breakers = {m.id: CircuitBreaker(policy) for m in config.models}
         self._in_flight = dict.fromkeys(self._breakers, 0)
         self._latency: dict[str, float] = {}
         self._ttfb: dict[str, float] = {}
+        self._success: dict[str, float] = {}
         self._view = view
         self._publish()
 
@@ -121,32 +144,54 @@ class PoolActor(Actor[PoolMsg]):
 
     async def handle(self, msg: PoolMsg) -> None:
         if isinstance(msg, Lease):
-            granted = self._breakers[msg.backend].allow()
-            if granted:
-                self._in_flight[msg.backend] += 1
-            msg.reply.set(granted)
+            msg.reply.set(self._lease(msg))
         else:
             self._record(msg)
         self._publish()
 
+    def _lease(self, msg: Lease) -> bool:
+        backend = self._breakers[msg.backend]
+        model = self._model_breakers.get(msg.model)
+        if not backend.allow():
+            return False
+        if model is not None and not model.allow():
+            backend.release()
+            return False
+        self._in_flight[msg.backend] += 1
+        return True
+
     def _record(self, out: Outcome) -> None:
-        breaker = self._breakers[out.backend]
+        backend = self._breakers[out.backend]
+        model = self._model_breakers.get(out.model)
         self._in_flight[out.backend] = max(0, self._in_flight[out.backend] - 1)
         if out.ok is None:
-            breaker.release()
+            backend.release()
+            if model is not None:
+                model.release()
             return
+        self._success[out.model] = ewma(self._success.get(out.model), 1.0 if out.ok else 0.0)
         if out.ok:
-            breaker.record_success()
+            backend.record_success()
+            if model is not None:
+                model.record_success()
             self._latency[out.model] = ewma(self._latency.get(out.model), out.latency_ms)
             if out.ttfb_ms is not None:
                 self._ttfb[out.model] = ewma(self._ttfb.get(out.model), out.ttfb_ms)
+            return
+        if model is not None:
+            model.record_failure()
+        if out.model_only:
+            backend.release()
         else:
-            breaker.record_failure()
+            backend.record_failure()
+
+    def _all_breakers(self) -> list[CircuitBreaker]:
+        return [*self._breakers.values(), *self._model_breakers.values()]
 
     async def _republish_on_half_open(self) -> None:
         """An open breaker turns half-open by time alone; tell readers when it does."""
         while True:
-            due = [b.next_probe_at for b in self._breakers.values() if b.next_probe_at]
+            due = [b.next_probe_at for b in self._all_breakers() if b.next_probe_at]
             if due:
                 await trio.sleep_until(min(due))
             else:
@@ -156,20 +201,29 @@ class PoolActor(Actor[PoolMsg]):
 
     def _publish(self) -> None:
         now = trio.current_time()
+
+        def probe_in(br: CircuitBreaker) -> float | None:
+            return None if br.next_probe_at is None else br.next_probe_at - now
+
         backends = {
-            name: BackendStats(
-                breaker=str(br.state),
-                next_probe_in_s=None if br.next_probe_at is None else br.next_probe_at - now,
-                in_flight=self._in_flight[name],
-            )
+            name: BackendStats(str(br.state), probe_in(br), self._in_flight[name])
             for name, br in self._breakers.items()
         }
-        self._view.publish(PoolView(backends, dict(self._latency), dict(self._ttfb)))
+        models = {
+            name: ModelStats(
+                str(br.state),
+                probe_in(br),
+                self._latency.get(name),
+                self._ttfb.get(name),
+                self._success.get(name),
+            )
+            for name, br in self._model_breakers.items()
+        }
+        self._view.publish(PoolView(backends, models))
 
     def summary(self) -> Mapping[str, Any]:
         view = self._view.value
         return {
             "backends": {n: vars(s) for n, s in view.backends.items()},
-            "latency_ms": {m: round(v, 1) for m, v in view.latency_ms.items()},
-            "ttfb_ms": {m: round(v, 1) for m, v in view.ttfb_ms.items()},
+            "models": {n: vars(s) for n, s in view.models.items()},
         }

@@ -109,11 +109,15 @@ class Views:
     budget: Watch[BudgetView]
 
     def availability(self) -> Availability:
+        pool = self.pool.value
         return Availability(
             down=self.health.value.down,
-            open_breakers=self.pool.value.open_breakers,
+            open_breakers=pool.open_breakers,
+            open_models=pool.open_models,
             limited=self.limits.value.limited(trio.current_time()),
             budget_exceeded=self.budget.value.exceeded,
+            ttfb_ms={m: s.ttfb_ms for m, s in pool.models.items() if s.ttfb_ms is not None},
+            success={m: s.success for m, s in pool.models.items() if s.success is not None},
         )
 
 

@@ -253,8 +253,8 @@ async def _reserve(gw: Gateway, cand: Candidate, ex: Exchange) -> str | None:
     """Take a breaker permit and rate-limit tokens; the reason if this candidate is out."""
     backend = cand.backend
     try:
-        if not await gw.pool.call(Lease(backend.name), timeout=LEASE_TIMEOUT_S):
-            return f"backend {backend.name} circuit breaker is open"
+        if not await gw.pool.call(Lease(backend.name, cand.model.id), timeout=LEASE_TIMEOUT_S):
+            return f"circuit breaker open for {backend.name} or {cand.model.id}"
     except (CallTimeout, ActorCrashed) as exc:
         return f"backend pool unavailable ({exc})"
     if backend.rpm or backend.tpm:
@@ -275,6 +275,7 @@ async def _outcome(
     ok: bool | None,
     latency_s: float = 0.0,
     ttfb_s: float | None = None,
+    model_only: bool = False,
 ) -> None:
     out = Outcome(
         cand.backend.name,
@@ -282,14 +283,18 @@ async def _outcome(
         ok,
         latency_s * 1000,
         None if ttfb_s is None else ttfb_s * 1000,
+        model_only,
     )
     with trio.CancelScope(shield=True):
         await gw.pool.cast(out)
 
 
 async def _after_failure(gw: Gateway, cand: Candidate, failure: UpstreamFailure) -> None:
-    # A request the client got wrong says nothing about the backend's health.
-    await _outcome(gw, cand, None if failure.client_fault else False)
+    # A request the client got wrong says nothing about the backend's health; a model
+    # the backend does not serve (404) says something about that model only.
+    await _outcome(
+        gw, cand, None if failure.client_fault else False, model_only=failure.status == 404
+    )
     if failure.status is not None:
         retry = parse_retry_after(failure.retry_after)
         gw.limits.try_cast(Report(cand.backend.name, failure.status, retry))

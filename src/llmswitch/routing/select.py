@@ -7,13 +7,18 @@ itself.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
 
 from llmswitch.config import BackendConfig, Config, ModelConfig, ProfileConfig
 from llmswitch.routing.classify import QUALITY_FLOOR, Classification
 
 LOCALITY_RANK = {"local": 0, "lan": 1, "cloud": 2}
+#: Below this recent success rate a model is demoted behind every healthier candidate.
+POOR_SUCCESS = 0.5
+#: Times to first byte within the same step count as equally fast, so noise does not
+#: reorder candidates on every request.
+TTFB_STEP_MS = 100.0
 #: Output tokens assumed when estimating a request's cost and the client set no limit.
 DEFAULT_OUTPUT_TOKENS = 512
 
@@ -24,8 +29,13 @@ class Availability:
 
     down: frozenset[str] = frozenset()
     open_breakers: frozenset[str] = frozenset()
+    open_models: frozenset[str] = frozenset()
     limited: frozenset[str] = frozenset()
     budget_exceeded: bool = False
+    #: Recent performance per model id, from the pool: time to first byte (ms) and the
+    #: success rate; models not used yet are absent.
+    ttfb_ms: Mapping[str, float] = field(default_factory=dict)
+    success: Mapping[str, float] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -113,6 +123,8 @@ def unavailable_because(
         return f"backend {backend.name} is down"
     if backend.name in avail.open_breakers:
         return f"backend {backend.name} circuit breaker is open"
+    if model.id in avail.open_models:
+        return f"model {model.id} circuit breaker is open"
     if backend.name in avail.limited:
         return f"backend {backend.name} is rate-limited"
     if avail.budget_exceeded and (model.priced or backend.locality == "cloud"):
@@ -180,18 +192,26 @@ def decide_explicit(
     )
 
 
-def rank_key(cand: Candidate, ordering: str = "cost") -> tuple[float, ...]:
-    """``cost``: local, then lan, then cloud; then the cheaper; then the smaller.
-
-    Among models of equal price (free local ones, typically) the least capable one that
-    still meets the floor is the cheapest in compute and the fastest to answer.
+def rank_key(
+    cand: Candidate, ordering: str = "cost", avail: Availability | None = None
+) -> tuple[float, ...]:
+    """``cost``: local, then lan, then cloud; then the cheaper; then the faster to answer
+    lately; then the smaller. Among models of equal price (free local ones, typically)
+    the least capable one that still meets the floor is the cheapest in compute.
     ``quality``: the best model first, then the same order.
+
+    Either way a model whose recent success rate fell below POOR_SUCCESS goes behind the
+    healthy ones, and comes back as soon as its record recovers (seed 003's tracker).
     """
     m = cand.model
+    avail = avail or Availability()
+    demoted = float(avail.success.get(m.id, 1.0) < POOR_SUCCESS)
+    speed = avail.ttfb_ms.get(m.id, 0.0) // TTFB_STEP_MS
     cost = m.cost_input_per_mtok + m.cost_output_per_mtok
+    locality = LOCALITY_RANK[cand.backend.locality]
     if ordering == "quality":
-        return (-m.quality, LOCALITY_RANK[cand.backend.locality], cost)
-    return (LOCALITY_RANK[cand.backend.locality], cost, m.quality)
+        return (demoted, -m.quality, locality, cost, speed)
+    return (demoted, locality, cost, speed, m.quality)
 
 
 def decide_auto(
@@ -219,7 +239,7 @@ def decide_auto(
         else:
             excluded.append(Exclusion(model.id, why))
     kept, unavailable = _filter(fit, avail, cls.token_estimate, max_tokens)
-    kept.sort(key=lambda c: rank_key(c, profile.ordering))
+    kept.sort(key=lambda c: rank_key(c, profile.ordering, avail))
     override = policy.overrides.get(cls.task_type)
     if override is not None:
         kept.sort(key=lambda c: c.model.id != override)

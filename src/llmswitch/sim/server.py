@@ -16,6 +16,7 @@ import trio
 from hypercorn.config import Config
 from hypercorn.trio import serve
 
+from .anthropic_app import AnthropicSimApp
 from .backend import SimBackend
 from .knobs import ModelKnobs
 from .openai_app import OpenAISimApp
@@ -23,6 +24,7 @@ from .openai_app import OpenAISimApp
 #: The wire format a simulator speaks → its ASGI app class (one line per format).
 SIM_APPS: dict[str, Callable[[SimBackend], Any]] = {
     "openai": OpenAISimApp,
+    "anthropic": AnthropicSimApp,
 }
 
 # Our own logger object: handing hypercorn a Logger keeps it from reconfiguring the
