@@ -181,6 +181,8 @@ class ModelConfig(_Section):
     fallbacks: tuple[str, ...] = ()
     aliases: tuple[str, ...] = ()
     enabled: bool = True
+    rpm: int = Field(0, ge=0)
+    tpm: int = Field(0, ge=0)
     #: Task types this model is fit for (see TASK_TYPES); empty means all of them.
     capabilities: tuple[str, ...] = ()
 
@@ -201,6 +203,18 @@ class ModelConfig(_Section):
         ) / 1_000_000
 
 
+class ClientConfig(_Section):
+    """A client known by its API key (read from ``key_env``), with its own limits."""
+
+    name: str = Field(min_length=1)
+    key_env: str
+    rpm: int = Field(0, ge=0)
+    tpm: int = Field(0, ge=0)
+
+    def key(self) -> str | None:
+        return os.environ.get(self.key_env)
+
+
 class Config(_Section):
     server: ServerConfig = ServerConfig()
     store: StoreConfig = StoreConfig()
@@ -210,6 +224,7 @@ class Config(_Section):
     breaker: BreakerConfig = BreakerConfig()
     backends: tuple[BackendConfig, ...] = ()
     models: tuple[ModelConfig, ...] = ()
+    clients: tuple[ClientConfig, ...] = ()
     profiles: dict[str, ProfileConfig] = Field(default_factory=dict)
     rules: tuple[RuleConfig, ...] | None = None
     #: Per task type, the model ``auto`` tries first (e.g. ``code = "coder-14b"``).

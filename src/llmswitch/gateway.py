@@ -6,6 +6,7 @@ beyond counters; every piece of mutable state belongs to one actor.
 
 from __future__ import annotations
 
+import hmac
 import uuid
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
@@ -18,7 +19,7 @@ from llmswitch.actors.ledger import BudgetView, LedgerActor, LedgerMsg, Pending,
 from llmswitch.actors.limits import LimitsActor, LimitsMsg, LimitsView
 from llmswitch.actors.pool import Clients, PoolActor, PoolMsg, PoolView
 from llmswitch.actors.router import RouterActor, RouterMsg, Views
-from llmswitch.config import Config
+from llmswitch.config import ClientConfig, Config
 from llmswitch.front.metrics import Metrics
 from llmswitch.routing.select import Catalog
 from llmswitch.runtime.backoff import Backoff
@@ -85,6 +86,17 @@ class Gateway:
             return self.supervisor.child("classifier").state == "running"
 
         return RouterActor(self.catalog, self.views, self.classifier, classifier_up)
+
+    def client_for(self, authorization: str | None) -> ClientConfig | None:
+        """The ``[[clients]]`` entry whose key is this bearer token, compared in constant time."""
+        if not authorization or not self.config.clients:
+            return None
+        token = authorization.removeprefix("Bearer ").strip().encode()
+        for client in self.config.clients:
+            key = client.key()
+            if key and hmac.compare_digest(token, key.encode()):
+                return client
+        return None
 
     def new_request_id(self) -> str:
         return f"req-{uuid.uuid4().hex[:20]}"

@@ -7,7 +7,15 @@ from typing import Any
 import trio
 
 from llmswitch.actors.health import BackendHealth, after_probe, probe_paths
-from llmswitch.actors.limits import Acquire, LimitsActor, LimitsView, Report, parse_retry_after
+from llmswitch.actors.limits import (
+    Acquire,
+    LimitsActor,
+    LimitsView,
+    Report,
+    cooldown_from_headers,
+    parse_reset,
+    parse_retry_after,
+)
 from llmswitch.actors.pool import Lease, Outcome, PoolActor, PoolView
 from llmswitch.config import Config, parse_config
 from llmswitch.runtime.actor import Actor
@@ -74,8 +82,8 @@ async def test_limits_learn_a_cooldown_from_retry_after(
     view: Watch[LimitsView] = Watch(LimitsView())
     mailbox: Mailbox[Any] = Mailbox("limits")
     await start(nursery, LimitsActor(config(), view), mailbox)
-    await mailbox.cast(Report("b", 429, retry_after_s=30))
-    await mailbox.call(Acquire("b"))
+    await mailbox.cast(Report(("b",), 429, retry_after_s=30))
+    await mailbox.call(Acquire(("b",)))
     assert view.value.limited(trio.current_time()) == {"b"}
     await trio.sleep(30)
     assert view.value.limited(trio.current_time()) == frozenset()
@@ -87,11 +95,11 @@ async def test_limits_rpm_bucket_throttles_and_refills(
     view: Watch[LimitsView] = Watch(LimitsView())
     mailbox: Mailbox[Any] = Mailbox("limits")
     await start(nursery, LimitsActor(config(rpm=2), view), mailbox)
-    assert await mailbox.call(Acquire("b")) == 0.0
-    assert await mailbox.call(Acquire("b")) == 0.0
-    assert await mailbox.call(Acquire("b")) == 30.0
+    assert await mailbox.call(Acquire(("b",))) == 0.0
+    assert await mailbox.call(Acquire(("b",))) == 0.0
+    assert await mailbox.call(Acquire(("b",))) == 30.0
     await trio.sleep(30)
-    assert await mailbox.call(Acquire("b")) == 0.0
+    assert await mailbox.call(Acquire(("b",))) == 0.0
 
 
 def test_retry_after_parsing() -> None:
@@ -120,3 +128,54 @@ def test_ollama_is_probed_on_models_and_tags() -> None:
         "http://127.0.0.1:11434/v1/models",
         "http://127.0.0.1:11434/api/tags",
     ]
+
+
+async def test_limits_take_from_every_scope_or_none(
+    nursery: trio.Nursery, autojump_clock: trio.testing.MockClock
+) -> None:
+    cfg = parse_config(
+        {
+            "backends": [{"name": "b", "base_url": "http://127.0.0.1:9/v1", "rpm": 10}],
+            "models": [{"id": "m", "backend": "b", "tpm": 100}],
+        }
+    )
+    view: Watch[LimitsView] = Watch(LimitsView())
+    mailbox: Mailbox[Any] = Mailbox("limits")
+    await start(nursery, LimitsActor(cfg, view), mailbox)
+    assert await mailbox.call(Acquire(("b", "model:m"), tokens=80)) == 0.0
+    # The model's token bucket refuses: the backend's request token must not be spent.
+    assert await mailbox.call(Acquire(("b", "model:m"), tokens=80)) > 0
+    for _ in range(9):
+        assert await mailbox.call(Acquire(("b",))) == 0.0
+    assert await mailbox.call(Acquire(("b",))) > 0
+
+
+async def test_exhausted_ratelimit_headers_cool_the_backend_down(
+    nursery: trio.Nursery, autojump_clock: trio.testing.MockClock
+) -> None:
+    view: Watch[LimitsView] = Watch(LimitsView())
+    mailbox: Mailbox[Any] = Mailbox("limits")
+    await start(nursery, LimitsActor(config(), view), mailbox)
+    headers = {"x-ratelimit-remaining-requests": "0", "x-ratelimit-reset-requests": "12s"}
+    await mailbox.cast(Report(("b", "model:m"), 200, headers=headers))
+    await mailbox.call(Acquire(("b",)))
+    assert view.value.limited(trio.current_time()) == {"b"}
+    await trio.sleep(12)
+    assert view.value.limited(trio.current_time()) == frozenset()
+
+
+def test_reset_durations() -> None:
+    assert parse_reset("20") == 20.0
+    assert parse_reset("1s") == 1.0
+    assert parse_reset("4m0s") == 240.0
+    assert parse_reset("6m0s") == 300.0  # capped
+    assert parse_reset("2m59.5s") == 179.5
+    assert parse_reset("250ms") == 0.25
+    assert parse_reset("soon") is None
+    assert cooldown_from_headers({"x-ratelimit-remaining-tokens": "5"}) is None
+    assert (
+        cooldown_from_headers(
+            {"x-ratelimit-remaining-tokens": "0", "x-ratelimit-reset-tokens": "3s"}
+        )
+        == 3.0
+    )

@@ -1,19 +1,23 @@
-"""Rate-limit tracker actor: token buckets per backend and cooldowns learnt from 429s.
+"""Rate-limit tracker actor: token buckets and cooldowns, per backend, model and client.
 
-``rpm`` and ``tpm`` from the config become token buckets; a 429 with ``Retry-After``
-puts the backend in cooldown until then. The view lists the backends that should not be
-tried now, so the router can skip them without a round trip.
+A *scope* names what a limit applies to: a backend (``"laptop"``), a model
+(``"model:gpt-4o"``) or a client key (``"client:ide"``). ``rpm``/``tpm`` in the config
+become token buckets; a 429's ``Retry-After`` and exhausted ``x-ratelimit-remaining-*``
+headers put a scope in cooldown until the provider says it resets. The view lists the
+scopes cooling down, so the router skips them without a round trip.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import re
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 import trio
 
 from llmswitch.config import Config
+from llmswitch.routing.select import client_scope, model_scope
 from llmswitch.runtime.actor import Actor
 from llmswitch.runtime.bucket import TokenBucket
 from llmswitch.runtime.mailbox import Request
@@ -21,6 +25,12 @@ from llmswitch.runtime.watch import Watch
 
 DEFAULT_COOLDOWN_S = 5.0
 MAX_COOLDOWN_S = 300.0
+RATELIMIT_HEADERS = (
+    "x-ratelimit-remaining-requests",
+    "x-ratelimit-reset-requests",
+    "x-ratelimit-remaining-tokens",
+    "x-ratelimit-reset-tokens",
+)
 
 
 @dataclass(frozen=True)
@@ -28,25 +38,30 @@ class LimitsView:
     cooldown_until: Mapping[str, float] = field(default_factory=dict)
 
     def limited(self, now: float) -> frozenset[str]:
+        """The scopes cooling down at ``now``."""
         return frozenset(n for n, until in self.cooldown_until.items() if until > now)
 
 
 @dataclass(eq=False)
 class Acquire(Request[float]):
-    """Take one request and ``tokens`` from the backend's buckets; replies 0.0 or a wait."""
+    """Take one request and ``tokens`` from every scope's buckets, all or none.
 
-    backend: str
+    Replies 0.0 when taken, else the seconds until all of them would allow it.
+    """
+
+    scopes: tuple[str, ...]
     tokens: int = 0
 
 
 @dataclass(frozen=True)
 class Report:
-    """What an attempt learnt: its status, Retry-After, and the tokens really used."""
+    """What an attempt learnt: status, Retry-After, rate-limit headers, tokens used."""
 
-    backend: str
+    scopes: tuple[str, ...]
     status: int
     retry_after_s: float | None = None
     tokens: int = 0
+    headers: Mapping[str, str] = field(default_factory=dict)
 
 
 LimitsMsg = Acquire | Report
@@ -63,12 +78,53 @@ def parse_retry_after(value: str | None) -> float | None:
     return min(max(seconds, 0.0), MAX_COOLDOWN_S)
 
 
+_DURATION = re.compile(r"(?:(\d+(?:\.\d+)?)h)?(?:(\d+(?:\.\d+)?)m(?!s))?(?:(\d+(?:\.\d+)?)s)?"
+                       r"(?:(\d+(?:\.\d+)?)ms)?")  # fmt: skip
+
+
+def parse_reset(value: str | None) -> float | None:
+    """Seconds from an ``x-ratelimit-reset-*`` value: ``"20"``, ``"1s"``, ``"6m0s"``, ``"20ms"``."""
+    if not value:
+        return None
+    value = value.strip()
+    try:
+        return min(max(float(value), 0.0), MAX_COOLDOWN_S)
+    except ValueError:
+        pass
+    m = _DURATION.fullmatch(value)
+    if not m or not any(m.groups()):
+        return None
+    h, mins, s, ms = (float(g) if g else 0.0 for g in m.groups())
+    return min(h * 3600 + mins * 60 + s + ms / 1000, MAX_COOLDOWN_S)
+
+
+def cooldown_from_headers(headers: Mapping[str, str]) -> float | None:
+    """How long to leave a backend alone when its headers say a quota is used up."""
+    waits = [
+        parse_reset(headers.get(f"x-ratelimit-reset-{kind}"))
+        for kind in ("requests", "tokens")
+        if headers.get(f"x-ratelimit-remaining-{kind}", "").strip() == "0"
+    ]
+    known = [w for w in waits if w is not None]
+    if known:
+        return max(known)
+    return DEFAULT_COOLDOWN_S if waits else None
+
+
+def ratelimit_headers(headers: Mapping[str, str]) -> dict[str, str]:
+    """The rate-limit headers worth reporting, from a response's (case-insensitive) headers."""
+    return {k: headers[k] for k in RATELIMIT_HEADERS if k in headers}
+
+
 class LimitsActor(Actor[LimitsMsg]):
     name = "limits"
 
     def __init__(self, config: Config, view: Watch[LimitsView]) -> None:
-        self._rpm = {b.name: TokenBucket.per_minute(b.rpm) for b in config.backends if b.rpm}
-        self._tpm = {b.name: TokenBucket.per_minute(b.tpm) for b in config.backends if b.tpm}
+        limits = [(b.name, b.rpm, b.tpm) for b in config.backends]
+        limits += [(model_scope(m.id), m.rpm, m.tpm) for m in config.models]
+        limits += [(client_scope(c.name), c.rpm, c.tpm) for c in config.clients]
+        self._rpm = {scope: TokenBucket.per_minute(rpm) for scope, rpm, _ in limits if rpm}
+        self._tpm = {scope: TokenBucket.per_minute(tpm) for scope, _, tpm in limits if tpm}
         self._cooldown: dict[str, float] = dict(view.value.cooldown_until)
         self._view = view
         self._throttled = 0
@@ -77,29 +133,36 @@ class LimitsActor(Actor[LimitsMsg]):
         if isinstance(msg, Acquire):
             msg.reply.set(self._acquire(msg))
             return
-        if msg.tokens and msg.backend in self._tpm:
-            self._tpm[msg.backend].charge(msg.tokens)
+        for scope in msg.scopes:
+            if msg.tokens and scope in self._tpm:
+                self._tpm[scope].charge(msg.tokens)
+        wait = cooldown_from_headers(msg.headers)
         if msg.status == 429:
-            wait = msg.retry_after_s if msg.retry_after_s is not None else DEFAULT_COOLDOWN_S
-            self._cool(msg.backend, wait)
+            wait = max(wait or 0.0, msg.retry_after_s or 0.0) or DEFAULT_COOLDOWN_S
+        if wait:
+            # Quotas are per account, so the backend (the first scope) cools down.
+            self._cool(msg.scopes[0], wait)
+
+    def _buckets(self, msg: Acquire) -> Iterable[tuple[TokenBucket, float]]:
+        for scope in msg.scopes:
+            if scope in self._rpm:
+                yield self._rpm[scope], 1
+            if scope in self._tpm:
+                yield self._tpm[scope], msg.tokens
 
     def _acquire(self, msg: Acquire) -> float:
-        waits = [
-            bucket.take(amount)
-            for bucket, amount in (
-                (self._rpm.get(msg.backend), 1),
-                (self._tpm.get(msg.backend), msg.tokens),
-            )
-            if bucket is not None
-        ]
-        wait = max(waits, default=0.0)
+        buckets = list(self._buckets(msg))
+        wait = max((bucket.wait_for(amount) for bucket, amount in buckets), default=0.0)
         if wait > 0:
             self._throttled += 1
-        return wait
+            return wait
+        for bucket, amount in buckets:
+            bucket.take(amount)
+        return 0.0
 
-    def _cool(self, backend: str, seconds: float) -> None:
+    def _cool(self, scope: str, seconds: float) -> None:
         until = trio.current_time() + seconds
-        self._cooldown[backend] = max(until, self._cooldown.get(backend, 0.0))
+        self._cooldown[scope] = max(until, self._cooldown.get(scope, 0.0))
         self._view.publish(LimitsView(dict(self._cooldown)))
 
     def summary(self) -> Mapping[str, Any]:

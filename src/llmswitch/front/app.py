@@ -137,6 +137,7 @@ def create_app(gw: Gateway) -> QuartTrio:
         try:
             ex.body = await read_body(gw.config.server.max_body_bytes)
             ex.requested_model = str(ex.body["model"])
+            await chat.admit_client(gw, ex, request.headers.get("authorization"))
             decision = await chat.decide(gw, ex, lower_headers())
             opened = await chat.open_first(gw, ex, decision)
         except GatewayError as err:

@@ -8,6 +8,7 @@ models' output is never spliced into one answer. Every request leaves one ledger
 from __future__ import annotations
 
 import json
+import math
 import time
 from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass, field
@@ -16,7 +17,12 @@ from typing import Any
 import trio
 
 from llmswitch.actors.health import ProbeNow
-from llmswitch.actors.limits import Acquire, Report, parse_retry_after
+from llmswitch.actors.limits import (
+    Acquire,
+    Report,
+    parse_retry_after,
+    ratelimit_headers,
+)
 from llmswitch.actors.pool import Lease, Outcome
 from llmswitch.actors.router import Decide
 from llmswitch.front.errors import GatewayError, unknown_model
@@ -36,7 +42,7 @@ from llmswitch.providers.registry import wire_for
 from llmswitch.routing.brain import Rejected, Signals, UnknownModel
 from llmswitch.routing.profiles import UnknownProfile
 from llmswitch.routing.rules import features_of
-from llmswitch.routing.select import Candidate, Decision
+from llmswitch.routing.select import Candidate, Decision, client_scope, model_scope
 from llmswitch.runtime.mailbox import ActorCrashed, CallTimeout
 from llmswitch.store.request_log import RequestRow
 
@@ -61,6 +67,9 @@ class Exchange:
     ttfb_s: float | None = None
     usage: Usage | None = None
     error: str | None = None
+    #: The ``[[clients]]`` entry whose key the request carried, if any.
+    client_name: str | None = None
+    ratelimit: dict[str, str] = field(default_factory=dict)
 
     def row(self) -> RequestRow:
         cand, cls, usage = self.served_by, None, self.usage or Usage(0, 0, True)
@@ -211,6 +220,7 @@ async def open_first(gw: Gateway, ex: Exchange, decision: Decision) -> Opened:
                 await trio.sleep(wait)
                 continue
             ex.served_by, ex.ttfb_s = cand, opened.ttfb_s
+            ex.ratelimit = ratelimit_headers(opened.response.headers)
             return opened
     raise _exhausted(attempts)
 
@@ -257,16 +267,24 @@ async def _reserve(gw: Gateway, cand: Candidate, ex: Exchange) -> str | None:
             return f"circuit breaker open for {backend.name} or {cand.model.id}"
     except (CallTimeout, ActorCrashed) as exc:
         return f"backend pool unavailable ({exc})"
-    if backend.rpm or backend.tpm:
+    model = cand.model
+    if backend.rpm or backend.tpm or model.rpm or model.tpm:
         tokens = estimate_tokens(prompt_chars(ex.body))
+        scopes = (backend.name, model_scope(model.id))
         try:
-            wait = await gw.limits.call(Acquire(backend.name, tokens), timeout=LEASE_TIMEOUT_S)
+            wait = await gw.limits.call(Acquire(scopes, tokens), timeout=LEASE_TIMEOUT_S)
         except (CallTimeout, ActorCrashed):
             wait = 0.0
         if wait > 0:
             await _outcome(gw, cand, None)
-            return f"backend {backend.name} rate-limited for {wait:.1f}s"
+            return f"rate-limited on {backend.name}/{model.id} for {wait:.1f}s"
     return None
+
+
+def _scopes(ex: Exchange, cand: Candidate) -> tuple[str, ...]:
+    """Where usage counts: the backend (first: quotas are per account), model, client."""
+    scopes = (cand.backend.name, model_scope(cand.model.id))
+    return scopes + ((client_scope(ex.client_name),) if ex.client_name else ())
 
 
 async def _outcome(
@@ -297,7 +315,8 @@ async def _after_failure(gw: Gateway, cand: Candidate, failure: UpstreamFailure)
     )
     if failure.status is not None:
         retry = parse_retry_after(failure.retry_after)
-        gw.limits.try_cast(Report(cand.backend.name, failure.status, retry))
+        scopes = (cand.backend.name, model_scope(cand.model.id))
+        gw.limits.try_cast(Report(scopes, failure.status, retry, headers=failure.headers))
     if failure.connect:
         gw.health.try_cast(ProbeNow(cand.backend.name))
 
@@ -335,9 +354,8 @@ async def _settle(gw: Gateway, ex: Exchange, verdict: bool | None) -> None:
     assert ex.served_by is not None
     cand = ex.served_by
     await _outcome(gw, cand, verdict, trio.current_time() - ex.started, ex.ttfb_s)
-    if ex.usage is not None and cand.backend.tpm:
-        total = ex.usage.prompt_tokens + ex.usage.completion_tokens
-        gw.limits.try_cast(Report(cand.backend.name, 200, tokens=total))
+    total = ex.usage.prompt_tokens + ex.usage.completion_tokens if ex.usage else 0
+    gw.limits.try_cast(Report(_scopes(ex, cand), 200, tokens=total, headers=ex.ratelimit))
 
 
 async def stream_answer(gw: Gateway, ex: Exchange, opened: Opened) -> AsyncIterator[bytes]:
@@ -368,3 +386,26 @@ async def stream_answer(gw: Gateway, ex: Exchange, opened: Opened) -> AsyncItera
         ex.usage = opened.tap.final_usage(prompt_chars(ex.body))
         await _settle(gw, ex, verdict)
         await gw.record(ex.row())
+
+
+async def admit_client(gw: Gateway, ex: Exchange, authorization: str | None) -> None:
+    """Know the client by its key and apply its ``[[clients]]`` limits (429 when over)."""
+    client = gw.client_for(authorization)
+    if client is None:
+        return
+    ex.client_name = ex.client = client.name
+    if not (client.rpm or client.tpm):
+        return
+    tokens = estimate_tokens(prompt_chars(ex.body))
+    try:
+        wait = await gw.limits.call(Acquire((client_scope(client.name),), tokens), LEASE_TIMEOUT_S)
+    except (CallTimeout, ActorCrashed):
+        return
+    if wait > 0:
+        raise GatewayError(
+            429,
+            f"client {client.name} is over its rate limit; retry in {wait:.1f}s",
+            "rate_limit_error",
+            code="client_rate_limited",
+            headers={"Retry-After": str(max(1, math.ceil(wait)))},
+        )

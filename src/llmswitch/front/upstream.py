@@ -8,12 +8,13 @@ whether the failure is the client's (relay it) or the upstream's (try the next m
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
 import trio
 
+from llmswitch.actors.limits import ratelimit_headers
 from llmswitch.config import BackendConfig
 from llmswitch.providers.openai import StreamTap
 from llmswitch.providers.wire import Translator, Wire
@@ -31,6 +32,8 @@ class UpstreamFailure(Exception):
     body: bytes = b""
     #: The request itself is at fault (the provider said so): relay, do not fail over.
     client_fault: bool = False
+    #: The provider's x-ratelimit-* headers, for the limits tracker.
+    headers: dict[str, str] = field(default_factory=dict)
 
     def __str__(self) -> str:
         return self.message
@@ -94,6 +97,7 @@ async def open_answer(
                     retry_after=response.headers.get("retry-after"),
                     body=raw,
                     client_fault=not wire.retryable(status, raw),
+                    headers=ratelimit_headers(response.headers),
                 )
             if tap is None:
                 answer = wire.answer(await response.aread(), upstream_model)

@@ -448,10 +448,10 @@ class AnthropicTranslator:
         if self.finished:
             return b""
         self._buf += chunk
-        head, sep, self._buf = self._buf.rpartition(b"\n")
+        head, sep, rest = self._buf.rpartition(b"\n")
         if not sep:
-            self._buf = head
-            return b""
+            return b""  # no whole line yet: everything stays buffered
+        self._buf = rest
         out: list[bytes] = []
         for line in head.split(b"\n"):
             self._line(line.rstrip(b"\r"), out)

@@ -35,7 +35,7 @@ import re
 import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Final, Literal
+from typing import Any, Final, Literal, TypeGuard
 
 from llmswitch.providers.openai import estimate_tokens
 
@@ -169,7 +169,7 @@ def messages_to_openai(body: Mapping[str, Any]) -> dict[str, Any]:
     return out
 
 
-def _is_list(value: Any) -> bool:
+def _is_list(value: Any) -> TypeGuard[Sequence[Any]]:
     return isinstance(value, Sequence) and not isinstance(value, str | bytes)
 
 
@@ -186,7 +186,7 @@ def _blocks(content: Any, where: str) -> list[Mapping[str, Any]]:
     for j, block in enumerate(content):
         if not isinstance(block, Mapping) or not isinstance(block.get("type"), str):
             raise FrontDoorError(
-                f"{where}.content[{j}]: must be an object with a 'type'",
+                f"{where}.content[{j}].type: each content block needs a string 'type'",
                 f"{where}.content[{j}].type",
             )
         blocks.append(block)
@@ -230,9 +230,10 @@ def _image_part(block: Mapping[str, Any], where: str) -> dict[str, Any]:
             )
         url = f"data:{media_type};base64,{data}"
     elif kind == "url":
-        url = source.get("url")
-        if not isinstance(url, str) or not url:
+        given = source.get("url")
+        if not isinstance(given, str) or not given:
             raise FrontDoorError(f"{where}.source.url: must be a string", f"{where}.source.url")
+        url = given
     else:
         raise FrontDoorError(
             f"{where}.source.type: {kind!r} is not supported here (use 'base64' or 'url')",
@@ -733,7 +734,7 @@ class MessageStreamWriter:
         self._started = True
         if self.message_id is None:
             self.message_id = _message_id(event.get("id"))
-        message = {
+        message: dict[str, Any] = {
             "id": self.message_id,
             "type": "message",
             "role": "assistant",

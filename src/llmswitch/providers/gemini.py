@@ -358,7 +358,9 @@ def _ref_target(ref: str, defs: JSON) -> Any:
     return None
 
 
-def gemini_schema(schema: Any, defs: JSON | None = None, seen: frozenset[str] = frozenset()) -> JSON:
+def gemini_schema(
+    schema: Any, defs: JSON | None = None, seen: frozenset[str] = frozenset()
+) -> JSON:
     """A JSON Schema cut down to the OpenAPI subset Gemini's ``Schema`` accepts."""
     if not isinstance(schema, dict):
         return {}
@@ -642,7 +644,9 @@ def _response_id(response: JSON) -> str:
     return rid if isinstance(rid, str) and rid else secrets.token_hex(12)
 
 
-def completion(response: JSON, upstream_model: str, created: int, signatures: SignatureCache) -> JSON:
+def completion(
+    response: JSON, upstream_model: str, created: int, signatures: SignatureCache
+) -> JSON:
     """An OpenAI ``chat.completion`` for a whole ``GenerateContentResponse``."""
     response_id = _response_id(response)
     candidate = _candidate(response)
@@ -660,7 +664,9 @@ def completion(response: JSON, upstream_model: str, created: int, signatures: Si
     if candidate is None and _blocked(response):
         reason = "content_filter"
     else:
-        reason = finish_reason(candidate.get("finishReason") if candidate else None, bool(tool_calls))
+        reason = finish_reason(
+            candidate.get("finishReason") if candidate else None, bool(tool_calls)
+        )
     message: JSON = {
         "role": "assistant",
         "content": "".join(texts) if texts or not tool_calls else None,
@@ -710,10 +716,10 @@ def _error_detail(err: JSON) -> str:
 
 def _error_reasons(err: JSON) -> set[str]:
     details = err.get("details")
+    if not isinstance(details, list):
+        return set()
     return {
-        d["reason"]
-        for d in details if isinstance(details, list) else ()
-        if isinstance(d, dict) and isinstance(d.get("reason"), str)
+        d["reason"] for d in details if isinstance(d, dict) and isinstance(d.get("reason"), str)
     }
 
 

@@ -23,6 +23,16 @@ TTFB_STEP_MS = 100.0
 DEFAULT_OUTPUT_TOKENS = 512
 
 
+def model_scope(model_id: str) -> str:
+    """The rate-limit scope of one model (a backend's scope is its bare name)."""
+    return f"model:{model_id}"
+
+
+def client_scope(name: str) -> str:
+    """The rate-limit scope of one ``[[clients]]`` entry."""
+    return f"client:{name}"
+
+
 @dataclass(frozen=True)
 class Availability:
     """What the request path knows of the world right now, read from the actors' views."""
@@ -127,6 +137,8 @@ def unavailable_because(
         return f"model {model.id} circuit breaker is open"
     if backend.name in avail.limited:
         return f"backend {backend.name} is rate-limited"
+    if model_scope(model.id) in avail.limited:
+        return f"model {model.id} is rate-limited"
     if avail.budget_exceeded and (model.priced or backend.locality == "cloud"):
         return "budget exceeded"
     if prompt_tokens + max_tokens > model.context_window:

@@ -29,6 +29,12 @@ class TokenBucket:
         self._refill()
         return self._tokens
 
+    def wait_for(self, amount: float = 1.0) -> float:
+        """Seconds until ``amount`` could be taken (0.0 if now), taking nothing."""
+        self._refill()
+        need = min(amount, self.capacity)
+        return 0.0 if self._tokens >= need else (need - self._tokens) / self.rate_per_s
+
     def take(self, amount: float = 1.0) -> float:
         """Take ``amount`` if available and return 0.0, else return seconds until it would be.
 

@@ -18,12 +18,14 @@ from hypercorn.trio import serve
 
 from .anthropic_app import AnthropicSimApp
 from .backend import SimBackend
+from .gemini_app import GeminiSimApp
 from .knobs import ModelKnobs
 from .openai_app import OpenAISimApp
 
 #: The wire format a simulator speaks → its ASGI app class (one line per format).
 SIM_APPS: dict[str, Callable[[SimBackend], Any]] = {
     "openai": OpenAISimApp,
+    "gemini": GeminiSimApp,
     "anthropic": AnthropicSimApp,
 }
 
