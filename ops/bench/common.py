@@ -208,9 +208,7 @@ def spawn(
     return Server(name, port, proc, log)
 
 
-def spawn_sim(
-    name: str, port: int, workdir: Path, models: Sequence[str], *knobs: str
-) -> Server:
+def spawn_sim(name: str, port: int, workdir: Path, models: Sequence[str], *knobs: str) -> Server:
     """`python -m llmswitch.sim` on `port` serving `models`, with extra knob flags."""
     args = ["-m", "llmswitch.sim", "--port", str(port), "--name", name]
     for model in models:

@@ -15,7 +15,7 @@ import trio
 
 from llmswitch.actors.classifier import ClassifierActor, Classify
 from llmswitch.actors.health import HealthActor, HealthView, ProbeNow
-from llmswitch.actors.ledger import BudgetView, LedgerActor, LedgerMsg, Pending, Record
+from llmswitch.actors.ledger import BudgetView, LedgerActor, LedgerMsg
 from llmswitch.actors.limits import LimitsActor, LimitsMsg, LimitsView
 from llmswitch.actors.pool import Clients, PoolActor, PoolMsg, PoolView
 from llmswitch.actors.router import RouterActor, RouterMsg, Views
@@ -27,6 +27,7 @@ from llmswitch.runtime.clock import WallClock
 from llmswitch.runtime.mailbox import Mailbox
 from llmswitch.runtime.supervisor import ChildSpec, RestartPolicy, Supervisor
 from llmswitch.runtime.watch import Watch
+from llmswitch.store.journal import Journal, journal_dir
 from llmswitch.store.request_log import RequestRow
 
 
@@ -55,7 +56,7 @@ class Gateway:
         self.pool: Mailbox[PoolMsg] = Mailbox("pool", 1024)
         self.classifier: Mailbox[Classify] = Mailbox("classifier", 1024)
         self.router: Mailbox[RouterMsg] = Mailbox("router", 1024)
-        self.pending = Pending()
+        self.journal = Journal(journal_dir(config.store.path))
         self.clock = WallClock()
         self.stop_requested = trio.Event()
         self.draining = False
@@ -79,7 +80,7 @@ class Gateway:
         )
 
     def _ledger(self) -> LedgerActor:
-        return LedgerActor(self.config, self.views.budget, self.pending, self.clock)
+        return LedgerActor(self.config, self.views.budget, self.journal, self.clock)
 
     def _router(self) -> RouterActor:
         def classifier_up() -> bool:
@@ -102,9 +103,8 @@ class Gateway:
         return f"req-{uuid.uuid4().hex[:20]}"
 
     async def record(self, row: RequestRow) -> None:
-        """Queue a ledger row; shielded, because a row must survive a cancelled request."""
-        with trio.CancelScope(shield=True):
-            await self.ledger.cast(Record(row))
+        """Journal a request's row before the request is acknowledged (see store.journal)."""
+        self.journal.append(row)
         self.metrics.observe(row)
 
     def debug(self) -> dict[str, Any]:

@@ -76,6 +76,7 @@ async def run_gateway(
             task_status.started((gw, binds[0]))
         # serve() has returned: the drain is over. Stop the actors, newest first.
         await gw.supervisor.stop()
+        gw.journal.close()
         root.cancel_scope.cancel()
     if gw.supervisor.gave_up:
         log.critical("exiting: %s", gw.supervisor.gave_up)

@@ -1,4 +1,4 @@
-"""The ledger: no row lost to a crash or a shutdown; spend adds up into the budget view.
+"""The ledger: no row lost to a crash, a stop or a kill; spend adds up into the budget view.
 
 These run on the real clock: the store works in threads, and an autojumping MockClock
 would leap ahead while a query runs.
@@ -6,6 +6,9 @@ would leap ahead while a query runs.
 
 from __future__ import annotations
 
+import os
+import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -16,8 +19,6 @@ from llmswitch.actors.ledger import (
     Flush,
     LedgerActor,
     LedgerMsg,
-    Pending,
-    Record,
     day_start,
     month_start,
 )
@@ -27,30 +28,29 @@ from llmswitch.runtime.mailbox import Mailbox
 from llmswitch.runtime.supervisor import ChildSpec, Supervisor
 from llmswitch.runtime.watch import Watch
 from llmswitch.store.db import open_db
+from llmswitch.store.journal import Journal, journal_dir, read_segment
 from llmswitch.store.request_log import RequestRow, count_rows
 
 
-def row(n: int, cost: float = 0.0, ts: float | None = None) -> RequestRow:
-    return RequestRow(
-        ts=ts or WallClock().now(), request_id=f"r{n}", status=200, stream=False, cost_usd=cost
-    )
+def row(n: int, cost: float = 0.0) -> RequestRow:
+    return RequestRow(ts=time.time(), request_id=f"r{n}", status=200, stream=False, cost_usd=cost)
 
 
 class Ledger:
     def __init__(self, db: Path, **budget: Any) -> None:
-        # A long flush interval: rows stay pending until a flush, a crash or a stop.
+        # A long flush interval: rows stay journalled until a flush, a restart or a stop.
         self.config = parse_config(
             {"store": {"path": str(db), "flush_interval_s": 3600}, "budget": budget}
         )
         self.view: Watch[BudgetView] = Watch(BudgetView())
-        self.pending = Pending()
+        self.journal = Journal(journal_dir(str(db)))
         self.mailbox: Mailbox[LedgerMsg] = Mailbox("ledger", 64)
         clock = WallClock()
         self.supervisor = Supervisor(
             [
                 ChildSpec(
                     "ledger",
-                    lambda: LedgerActor(self.config, self.view, self.pending, clock),
+                    lambda: LedgerActor(self.config, self.view, self.journal, clock),
                     self.mailbox,
                 )
             ]
@@ -61,41 +61,62 @@ class Ledger:
             return await count_rows(db)
 
 
-async def test_a_row_queued_before_a_crash_is_written_exactly_once(tmp_path: Path) -> None:
+async def test_rows_journalled_around_a_crash_are_written_exactly_once(tmp_path: Path) -> None:
     ledger = Ledger(tmp_path / "l.db")
     async with trio.open_nursery() as nursery:
         await nursery.start(ledger.supervisor.run)
-        await ledger.mailbox.cast(Record(row(1)))
+        ledger.journal.append(row(1))
         ledger.mailbox.try_cast(object())  # type: ignore[arg-type]  # crashes the actor
-        await ledger.mailbox.cast(Record(row(2)))
-        await ledger.mailbox.call(Flush(), timeout=10)
+        ledger.journal.append(row(2))
+        ledger.journal.append(row(1))  # a duplicate is harmless
+        await ledger.mailbox.call(Flush(), timeout=10)  # the restarted actor moved them
         assert ledger.supervisor.child("ledger").restarts == 1
         assert await ledger.rows_on_disk() == 2
+        assert list(ledger.journal.directory.glob("*.jsonl")) == [
+            ledger.journal.directory / f"{ledger.journal._seq:012d}.jsonl"
+        ]
         await ledger.supervisor.stop()
 
 
-async def test_stop_flushes_what_is_pending(tmp_path: Path) -> None:
+async def test_stop_moves_everything_journalled(tmp_path: Path) -> None:
     ledger = Ledger(tmp_path / "l.db")
     async with trio.open_nursery() as nursery:
         await nursery.start(ledger.supervisor.run)
         for n in range(50):
-            await ledger.mailbox.cast(Record(row(n)))
-        with trio.fail_after(10):
-            while ledger.mailbox.depth:  # noqa: ASYNC110 (the mailbox has no drained event)
-                await trio.sleep(0.01)
-        assert ledger.pending.rows
+            ledger.journal.append(row(n))
         await ledger.supervisor.stop()
     assert await ledger.rows_on_disk() == 50
+
+
+async def test_a_killed_process_leaves_its_rows_for_the_next_start(tmp_path: Path) -> None:
+    db = tmp_path / "l.db"
+    script = (
+        "import os, sys, time\n"
+        "from llmswitch.store.journal import Journal, journal_dir\n"
+        "from llmswitch.store.request_log import RequestRow\n"
+        "j = Journal(journal_dir(sys.argv[1]))\n"
+        "for n in range(30):\n"
+        "    j.append(RequestRow(ts=time.time(), request_id=f'k{n}', status=200, stream=False))\n"
+        "os.kill(os.getpid(), 9)\n"
+    )
+    proc = await trio.run_process([sys.executable, "-c", script, str(db)], check=False)
+    assert proc.returncode == -9
+    ledger = Ledger(db)
+    async with trio.open_nursery() as nursery:
+        await nursery.start(ledger.supervisor.run)  # the first flush runs at start
+        assert await ledger.rows_on_disk() == 30
+        await ledger.supervisor.stop()
 
 
 async def test_spend_reaches_the_budget_view_and_survives_a_restart(tmp_path: Path) -> None:
     ledger = Ledger(tmp_path / "l.db", daily_usd=1.0)
     async with trio.open_nursery() as nursery:
         await nursery.start(ledger.supervisor.run)
-        await ledger.mailbox.cast(Record(row(1, cost=0.6)))
+        ledger.journal.append(row(1, cost=0.6))
         await ledger.mailbox.call(Flush(), timeout=10)
         assert not ledger.view.value.exceeded
-        await ledger.mailbox.cast(Record(row(2, cost=0.5)))
+        ledger.journal.append(row(2, cost=0.5))
+        ledger.journal.append(row(2, cost=0.5))  # counted once
         await ledger.mailbox.call(Flush(), timeout=10)
         assert ledger.view.value.exceeded
         await ledger.supervisor.stop()
@@ -105,6 +126,14 @@ async def test_spend_reaches_the_budget_view_and_survives_a_restart(tmp_path: Pa
         assert again.view.value.spent_day_usd == 1.1
         assert again.view.value.exceeded
         await again.supervisor.stop()
+
+
+def test_a_torn_last_line_is_skipped(tmp_path: Path) -> None:
+    journal = Journal(tmp_path / "j")
+    journal.append(row(1))
+    os.write(journal._fd, b'{"ts": 1, "request_id": "half')
+    (segment,) = journal.rotate()
+    assert [r.request_id for r in read_segment(segment)] == ["r1"]
 
 
 def test_periods_are_utc_day_and_month() -> None:

@@ -377,6 +377,11 @@ def test_untranslatable_requests_raise(message: dict[str, Any]) -> None:
         request([message])
 
 
+def test_non_function_tools_raise() -> None:
+    with pytest.raises(UnsupportedRequest):
+        request([{"role": "user", "content": "hi"}], tools=[{"type": "custom", "custom": {}}])
+
+
 # -- non-stream answers ---------------------------------------------------------------
 
 

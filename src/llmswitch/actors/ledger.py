@@ -1,12 +1,11 @@
 """Budget ledger actor: the request log and the spend it adds up to.
 
-The single writer of ``request_log``. Rows arrive as ``Record`` events (cast with
-backpressure: a row must never be dropped) and are written in batched transactions,
-when a batch fills or every ``store.flush_interval_s``, and once more on stop.
-
-Rows not yet committed live in a :class:`Pending` buffer owned by the service, not by
-the actor, so a row queued before a crash is still written by the restarted actor.
-Spend is counted when a row arrives, so the budget view is current before the write.
+The single writer of ``request_log``. The request path appends each finished request's
+row to the :class:`~llmswitch.store.journal.Journal` (microseconds, and it survives a
+SIGKILL); every ``store.flush_interval_s``, on ``Flush`` and once more on stop, this
+actor moves closed journal segments into SQLite in one transaction each, counts the
+spend of the rows that were new, and deletes the segments. A crash of this actor, or of
+the whole process, leaves the segments for the next flush: no acknowledged row is lost.
 """
 
 from __future__ import annotations
@@ -15,7 +14,7 @@ import calendar
 import logging
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import trio
@@ -26,7 +25,8 @@ from llmswitch.runtime.clock import WallClock
 from llmswitch.runtime.mailbox import Request
 from llmswitch.runtime.watch import Watch
 from llmswitch.store.db import Connection, open_db
-from llmswitch.store.request_log import RequestRow, insert_rows, spend_since
+from llmswitch.store.journal import Journal, read_segment
+from llmswitch.store.request_log import insert_new_rows, spend_since
 
 log = logging.getLogger(__name__)
 
@@ -45,25 +45,12 @@ class BudgetView:
         )
 
 
-@dataclass(frozen=True)
-class Record:
-    row: RequestRow
-
-
 @dataclass(eq=False)
 class Flush(Request[int]):
-    """Write everything pending now; replies with the number of rows written."""
+    """Move everything journalled so far into SQLite now; replies with the new rows."""
 
 
-LedgerMsg = Record | Flush
-
-
-@dataclass(eq=False)
-class Pending:
-    """Rows accepted but not yet committed; survives restarts of the ledger actor."""
-
-    rows: list[RequestRow] = field(default_factory=list)
-    written: int = 0
+LedgerMsg = Flush
 
 
 def day_start(ts: float) -> float:
@@ -81,18 +68,19 @@ class LedgerActor(Actor[LedgerMsg]):
     name = "ledger"
 
     def __init__(
-        self, config: Config, view: Watch[BudgetView], pending: Pending, clock: WallClock
+        self, config: Config, view: Watch[BudgetView], journal: Journal, clock: WallClock
     ) -> None:
         self._config = config
         self.stop_timeout_s = config.server.grace_s + 5
         self._view = view
-        self._pending = pending
+        self._journal = journal
         self._clock = clock
         self._db: Connection | None = None
         self._lock = trio.Lock()
         self._day = self._month = 0.0
         self._spent_day = self._spent_month = 0.0
         self._flushes = 0
+        self._written = 0
 
     async def run(
         self,
@@ -103,19 +91,14 @@ class LedgerActor(Actor[LedgerMsg]):
         async with open_db(self._config.store.path) as db:
             self._db = db
             await self._load_spend()
+            await self._flush()
             await super().run(inbox, task_status=task_status)
 
     async def background(self, nursery: trio.Nursery) -> None:
         nursery.start_soon(self._flush_periodically)
 
     async def handle(self, msg: LedgerMsg) -> None:
-        if isinstance(msg, Flush):
-            msg.reply.set(await self._flush())
-            return
-        self._pending.rows.append(msg.row)
-        self._count_spend(msg.row.ts, msg.row.cost_usd)
-        if len(self._pending.rows) >= self._config.store.batch_max:
-            await self._flush()
+        msg.reply.set(await self._flush())
 
     async def on_stop(self) -> None:
         if self._db is not None:
@@ -128,14 +111,19 @@ class LedgerActor(Actor[LedgerMsg]):
 
     async def _flush(self) -> int:
         async with self._lock:
-            rows = list(self._pending.rows)
-            if not rows or self._db is None:
-                return 0
-            await insert_rows(self._db, rows)
-            del self._pending.rows[: len(rows)]
-            self._pending.written += len(rows)
-            self._flushes += 1
-            return len(rows)
+            assert self._db is not None
+            moved = 0
+            for segment in self._journal.rotate():
+                new = await insert_new_rows(self._db, read_segment(segment))
+                segment.unlink()
+                for row in new:
+                    self._count_spend(row.ts, row.cost_usd)
+                moved += len(new)
+            if moved:
+                self._written += moved
+                self._flushes += 1
+                self._publish()
+            return moved
 
     async def _load_spend(self) -> None:
         assert self._db is not None
@@ -143,8 +131,6 @@ class LedgerActor(Actor[LedgerMsg]):
         self._day, self._month = day_start(now), month_start(now)
         self._spent_day = await spend_since(self._db, self._day)
         self._spent_month = await spend_since(self._db, self._month)
-        for row in self._pending.rows:
-            self._count_spend(row.ts, row.cost_usd)
         self._publish()
 
     def _count_spend(self, ts: float, cost: float) -> None:
@@ -152,10 +138,10 @@ class LedgerActor(Actor[LedgerMsg]):
             self._day, self._spent_day = day_start(ts), 0.0
         if month_start(ts) > self._month:
             self._month, self._spent_month = month_start(ts), 0.0
-        if cost:
+        if cost and ts >= self._day:
             self._spent_day += cost
+        if cost and ts >= self._month:
             self._spent_month += cost
-        self._publish()
 
     def _publish(self) -> None:
         budget = self._config.budget
@@ -166,9 +152,9 @@ class LedgerActor(Actor[LedgerMsg]):
     def summary(self) -> Mapping[str, Any]:
         view = self._view.value
         return {
-            "pending_rows": len(self._pending.rows),
-            "written_rows": self._pending.written,
+            "written_rows": self._written,
             "flushes": self._flushes,
+            "journal": str(self._journal.directory),
             "spent_day_usd": round(view.spent_day_usd, 6),
             "spent_month_usd": round(view.spent_month_usd, 6),
             "budget_exceeded": view.exceeded,

@@ -244,9 +244,10 @@ def _tidy(turns: list[dict[str, Any]]) -> None:
 def _tools(tools: Any) -> list[dict[str, Any]]:
     out = []
     for tool in tools or ():
+        kind = tool.get("type", "function") if isinstance(tool, dict) else None
         function = tool.get("function") if isinstance(tool, dict) else None
-        if tool.get("type", "function") != "function" or not isinstance(function, dict):
-            raise UnsupportedRequest(f"tools of type {tool.get('type')!r} are not supported")
+        if kind != "function" or not isinstance(function, dict):
+            raise UnsupportedRequest(f"tools of type {kind!r} are not supported")
         schema = function.get("parameters")
         spec: dict[str, Any] = {
             "name": function.get("name"),

@@ -456,15 +456,16 @@ def _int(value: Any) -> int:
     return value if isinstance(value, int) and not isinstance(value, bool) else 0
 
 
-def _usage(usage: Mapping[str, Any], *, output: bool = True) -> dict[str, Any]:
+def _usage(usage: Mapping[str, Any]) -> dict[str, Any]:
     """OpenAI usage as Anthropic usage; cached prompt tokens are reported apart."""
     prompt = _int(usage.get("prompt_tokens"))
     details = usage.get("prompt_tokens_details")
     cached = _int(details.get("cached_tokens")) if isinstance(details, Mapping) else 0
     cached = min(cached, prompt)
-    out: dict[str, Any] = {"input_tokens": prompt - cached}
-    if output:
-        out["output_tokens"] = _int(usage.get("completion_tokens"))
+    out: dict[str, Any] = {
+        "input_tokens": prompt - cached,
+        "output_tokens": _int(usage.get("completion_tokens")),
+    }
     if cached:
         out["cache_read_input_tokens"] = cached
     return out

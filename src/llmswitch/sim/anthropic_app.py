@@ -1,8 +1,8 @@
 """The simulator's ASGI app for Anthropic's Messages API: /v1/messages and /v1/models.
 
 Same SimBackend, knobs, stats and pacing as the OpenAI app, rendered in Anthropic's wire
-format. The /_sim control routes and ``GET /`` are served by an OpenAISimApp on the same
-backend, so a test drives either format the same way.
+format. The /_sim control routes are served by an OpenAISimApp on the same backend, so a
+test drives either format the same way.
 
 A stream sends its head (message_start, content_block_start, ping) together with the
 first token, after ttft_s, as the OpenAI app does; cut_after drops the connection after
@@ -47,6 +47,7 @@ from .asgi import (
     read_body,
     send_json,
     send_piece,
+    send_response,
     start_stream,
     wait_for_disconnect,
 )
@@ -76,9 +77,7 @@ class AnthropicSimApp:
         self._paths = {path for _, path in self._routes}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http" and (
-            scope["path"].startswith(CONTROL_PREFIX) or scope["path"] == "/"
-        ):
+        if scope["type"] == "http" and scope["path"].startswith(CONTROL_PREFIX):
             await self._control(scope, receive, send)
         elif scope["type"] == "http":
             await self._http(scope, receive, send)
@@ -130,6 +129,10 @@ class AnthropicSimApp:
         path = exchange.path
         if not self._authorized(exchange):
             await _send_error(exchange, 401, "authentication_error", _auth_message(exchange))
+            return
+        if path == "/" and exchange.method == "GET":
+            body = f"llmswitch sim {self.backend.name!r} (anthropic) is running".encode()
+            await send_response(exchange.send, 200, body, b"text/plain; charset=utf-8")
             return
         if not exchange.headers.get("anthropic-version"):
             await _send_error(

@@ -91,6 +91,20 @@ async def insert_rows(conn: Connection, rows: Sequence[RequestRow]) -> None:
                 )
 
 
+async def insert_new_rows(conn: Connection, rows: Sequence[RequestRow]) -> list[RequestRow]:
+    """Insert the rows not stored yet; return those, so their spend is counted once."""
+    if not rows:
+        return []
+    present = await conn.fetchall(
+        "SELECT request_id FROM request_log WHERE request_id IN (SELECT value FROM json_each(?))",
+        (json.dumps([r.request_id for r in rows]),),
+    )
+    stored = {str(p[0]) for p in present}
+    new = [r for r in rows if r.request_id not in stored]
+    await insert_rows(conn, new)
+    return new
+
+
 async def spend_since(conn: Connection, since_ts: float) -> float:
     """Total ``cost_usd`` of rows with ``ts >= since_ts`` (0.0 when none)."""
     row = await conn.fetchone(

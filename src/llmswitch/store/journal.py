@@ -1,0 +1,82 @@
+"""The request journal: every finished request's row, appended before it is acknowledged.
+
+Appending a JSON line to a file costs microseconds and survives the process being
+killed (the bytes are in the kernel's page cache once ``write`` returns), so the request
+path writes here synchronously and never waits for SQLite. The ledger moves rows from
+closed journal segments into ``request_log`` in batched transactions and deletes a
+segment only once its rows are committed; a segment left behind by a crash is simply
+moved on the next start. Rows carry a unique ``request_id`` and are inserted with
+``INSERT OR IGNORE``, so moving a segment twice is harmless.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import logging
+import os
+import tempfile
+from pathlib import Path
+
+from llmswitch.store.request_log import RequestRow
+
+log = logging.getLogger(__name__)
+
+SUFFIX = ".jsonl"
+
+
+def journal_dir(db_path: str) -> Path:
+    """Beside the database (``llmswitch.db.journal/``); a private temp dir for ``:memory:``."""
+    if db_path == ":memory:":
+        return Path(tempfile.mkdtemp(prefix="llmswitch-journal-"))
+    return Path(f"{db_path}.journal")
+
+
+class Journal:
+    def __init__(self, directory: Path) -> None:
+        self.directory = directory
+        directory.mkdir(parents=True, exist_ok=True)
+        existing = [int(p.stem) for p in directory.glob(f"*{SUFFIX}") if p.stem.isdigit()]
+        self._seq = max(existing, default=0)
+        self._fd = -1
+        self._bytes = 0
+        self._open_next()
+
+    def _open_next(self) -> None:
+        self._seq += 1
+        path = self.directory / f"{self._seq:012d}{SUFFIX}"
+        self._fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+        self._bytes = 0
+
+    def append(self, row: RequestRow) -> None:
+        line = json.dumps(dataclasses.asdict(row), separators=(",", ":")) + "\n"
+        self._bytes += os.write(self._fd, line.encode())
+
+    def rotate(self) -> list[Path]:
+        """Close the current segment if it holds anything; every closed segment, oldest first."""
+        if self._bytes:
+            os.close(self._fd)
+            self._open_next()
+        current = self._seq
+        return sorted(
+            p
+            for p in self.directory.glob(f"*{SUFFIX}")
+            if p.stem.isdigit() and int(p.stem) < current
+        )
+
+    def close(self) -> None:
+        if self._fd >= 0:
+            os.close(self._fd)
+            self._fd = -1
+
+
+def read_segment(path: Path) -> list[RequestRow]:
+    """The rows of one segment; a torn last line (a kill mid-write) is skipped."""
+    rows = []
+    with path.open(encoding="utf-8") as f:
+        for n, line in enumerate(f, 1):
+            try:
+                rows.append(RequestRow(**json.loads(line)))
+            except (ValueError, TypeError):
+                log.warning("journal %s line %d is not a row; skipped", path.name, n)
+    return rows
