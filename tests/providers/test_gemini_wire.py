@@ -647,12 +647,7 @@ def test_streamed_function_call() -> None:
         "total_tokens": 159,
         "completion_tokens_details": {"reasoning_tokens": 46},
     }
-    assert (
-        w.signatures.get(
-            call["id"],
-        )
-        is not None
-    )
+    assert w.signatures.get(call["id"]) is not None
 
 
 def test_error_in_the_stream_becomes_an_openai_error_event() -> None:

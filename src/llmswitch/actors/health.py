@@ -16,6 +16,7 @@ import httpx
 import trio
 
 from llmswitch.config import BackendConfig, Config
+from llmswitch.providers.anthropic import API_VERSION as ANTHROPIC_VERSION
 from llmswitch.runtime.actor import Actor
 from llmswitch.runtime.watch import Watch
 
@@ -62,6 +63,11 @@ def probe_paths(backend: BackendConfig) -> list[str]:
         root = base.removesuffix("/v1")
         paths.append(f"{root}/api/tags")
     return paths
+
+
+def probe_headers(backend: BackendConfig) -> dict[str, str]:
+    """Headers a provider wants on every call, the model listing included."""
+    return {"anthropic-version": ANTHROPIC_VERSION} if backend.kind == "anthropic" else {}
 
 
 @dataclass(frozen=True)
@@ -114,7 +120,7 @@ class HealthActor(Actor[ProbeNow]):
         assert self._client is not None
         started = trio.current_time()
         error: str | None = None
-        headers = backend.auth_headers()
+        headers = backend.auth_headers() | probe_headers(backend)
         for url in probe_paths(backend):
             try:
                 resp = await self._client.get(url, headers=headers)

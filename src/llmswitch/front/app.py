@@ -13,6 +13,7 @@ from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 from llmswitch.config import TASK_TYPES
 from llmswitch.front import chat
 from llmswitch.front.admin import register_admin
+from llmswitch.front.doors import ANTHROPIC, OPENAI, FrontDoor
 from llmswitch.front.errors import GatewayError, bad_request
 from llmswitch.gateway import Gateway
 from llmswitch.routing.brain import Signals, describe_decision
@@ -58,8 +59,8 @@ def _field_path(loc: tuple[int | str, ...]) -> str:
     return path
 
 
-async def read_body(max_bytes: int) -> dict[str, Any]:
-    """The request's JSON body, validated; GatewayError (400/413) naming what is wrong."""
+async def read_json(max_bytes: int) -> dict[str, Any]:
+    """The request's JSON object; GatewayError 413 over ``max_bytes``, 400 if not JSON."""
     try:
         raw = await request.get_data(cache=False)
     except RequestEntityTooLarge:
@@ -74,6 +75,11 @@ async def read_body(max_bytes: int) -> dict[str, Any]:
         raise bad_request(f"request body is not valid JSON: {exc}", code="invalid_json") from None
     if not isinstance(body, dict):
         raise bad_request("request body must be a JSON object", code="invalid_json")
+    return body
+
+
+def validate_chat(body: dict[str, Any]) -> dict[str, Any]:
+    """Check what routing relies on; GatewayError 400 naming the field."""
     try:
         ChatBody.model_validate(body)
     except ValidationError as exc:
@@ -81,6 +87,11 @@ async def read_body(max_bytes: int) -> dict[str, Any]:
         param = _field_path(err["loc"])
         raise bad_request(f"{param}: {err['msg']}", param=param) from None
     return body
+
+
+async def read_body(max_bytes: int) -> dict[str, Any]:
+    """The request's OpenAI chat-completions body, validated."""
+    return validate_chat(await read_json(max_bytes))
 
 
 def read_signals(raw: Any) -> Signals:
@@ -111,31 +122,30 @@ def create_app(gw: Gateway) -> QuartTrio:
     app.config["RESPONSE_TIMEOUT"] = None
     app.config["BODY_TIMEOUT"] = 120
 
-    @app.post("/v1/chat/completions")
-    async def chat_completions() -> Response:
+    async def serve(door: FrontDoor) -> Response:
         ex = chat.Exchange(gw.new_request_id(), request.remote_addr or "unknown")
         if gw.in_flight >= gw.config.server.max_in_flight:
             # Shed load at once: queueing without bound would only grow memory and latency.
+            limit = gw.config.server.max_in_flight
             err = GatewayError(
                 503,
-                f"the gateway is at its limit of {gw.config.server.max_in_flight} "
-                "requests in flight; retry shortly",
+                f"the gateway is at its limit of {limit} requests in flight; retry shortly",
                 "server_error",
                 code="overloaded",
                 headers={"Retry-After": "1"},
             )
             ex.status, ex.error = err.status, err.message
             await gw.record(ex.row())
-            return error_response(err, ex.router_headers())
+            return door.error(err, ex.router_headers())
         gw.in_flight += 1
         try:
-            return await _chat(ex)
+            return await _serve(ex, door)
         finally:
             gw.in_flight -= 1
 
-    async def _chat(ex: chat.Exchange) -> Response:
+    async def _serve(ex: chat.Exchange, door: FrontDoor) -> Response:
         try:
-            ex.body = await read_body(gw.config.server.max_body_bytes)
+            ex.body = validate_chat(door.read(await read_json(gw.config.server.max_body_bytes)))
             ex.requested_model = str(ex.body["model"])
             await chat.admit_client(gw, ex, request.headers.get("authorization"))
             decision = await chat.decide(gw, ex, lower_headers())
@@ -143,17 +153,24 @@ def create_app(gw: Gateway) -> QuartTrio:
         except GatewayError as err:
             ex.status, ex.error = err.status, err.message
             await gw.record(ex.row())
-            return error_response(err, ex.router_headers())
+            return door.error(err, ex.router_headers())
         if opened.tap is None:
             payload = await chat.finish_once(gw, ex, opened)
             await gw.record(ex.row())
-            return Response(payload, 200, ex.router_headers(), content_type=JSON)
+            return Response(door.answer(payload, ex), 200, ex.router_headers(), content_type=JSON)
         headers = ex.router_headers() | {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
-        response = Response(
-            chat.stream_answer(gw, ex, opened), 200, headers, content_type="text/event-stream"
-        )
+        events = door.stream(chat.stream_answer(gw, ex, opened), ex)
+        response = Response(events, 200, headers, content_type="text/event-stream")
         response.timeout = None
         return response
+
+    @app.post("/v1/chat/completions")
+    async def chat_completions() -> Response:
+        return await serve(OPENAI)
+
+    @app.post("/v1/messages")
+    async def messages() -> Response:
+        return await serve(ANTHROPIC)
 
     @app.post("/v1/route")
     async def advise() -> Response:

@@ -79,7 +79,12 @@ async def open_answer(
     SSE (through ``wire``'s translator, then ``tap``) for a stream.
     """
     started = trio.current_time()
-    call = wire.call(body, upstream_model)
+    try:
+        call = wire.call(body, upstream_model)
+    except ValueError as exc:
+        # This wire cannot carry something in the request (audio to Anthropic, say):
+        # another candidate may.
+        raise UpstreamFailure(f"{backend.kind} backend cannot take this request: {exc}") from None
     request = client.build_request(
         "POST", call.path, json=call.body, headers=call.headers, params=call.params or None
     )
@@ -100,7 +105,11 @@ async def open_answer(
                     headers=ratelimit_headers(response.headers),
                 )
             if tap is None:
-                answer = wire.answer(await response.aread(), upstream_model)
+                raw = await response.aread()
+                try:
+                    answer = wire.answer(raw, upstream_model)
+                except ValueError as exc:
+                    raise UpstreamFailure(f"unreadable answer from upstream: {exc}") from None
                 return Opened(response, answer, trio.current_time() - started)
             chunks = response.aiter_raw()
             translator = wire.translator(upstream_model)

@@ -84,10 +84,10 @@ class StreamTap:
 
     def feed(self, chunk: bytes) -> bytes:
         self._buf += chunk
-        head, sep, self._buf = self._buf.rpartition(b"\n\n")
+        head, sep, tail = self._buf.rpartition(b"\n\n")
         if not sep:
-            self._buf = head
             return b""
+        self._buf = tail
         out = []
         for event in (head + sep).split(b"\n\n"):
             if event and self._keep(event):

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from llmswitch.providers.anthropic import AnthropicWire
 from llmswitch.providers.openai import OpenAIWire
 from llmswitch.providers.wire import Wire
 
 _WIRES: dict[str, Wire] = {
     "openai": OpenAIWire(),
     "ollama": OpenAIWire(),
+    "anthropic": AnthropicWire(),
 }
 
 

@@ -28,6 +28,9 @@ class ModelKnobs:
     hang: accept the request and never answer until the client or the server gives up.
     cut_after: close the connection after this many content chunks, without [DONE]
         (0: right after the headers; non-stream: mid-body; shorter answers are not cut).
+    stall_after: stop sending after this many content chunks of a stream but keep the
+        connection open (no finish chunk, no [DONE]) until the client leaves; answers
+        with fewer chunks are not stalled. OpenAI wire streams only.
     retry_after_s: sent as Retry-After (and retry-after-ms) on error_status answers.
     The backend-wide default's hang/error_status/error_rate also hit /v1/models and
     /api/tags, so a "broken backend" fails its health probes too.
@@ -43,6 +46,7 @@ class ModelKnobs:
     cut_after: int | None = None
     retry_after_s: float | None = None
     tool_call: bool = False
+    stall_after: int | None = None
 
     def __post_init__(self) -> None:
         _check_float("ttft_s", self.ttft_s, minimum=0.0)
@@ -58,6 +62,8 @@ class ModelKnobs:
             raise KnobError("hang must be a boolean")
         if self.cut_after is not None and (not _is_int(self.cut_after) or self.cut_after < 0):
             raise KnobError("cut_after must be a non-negative integer or null")
+        if self.stall_after is not None and (not _is_int(self.stall_after) or self.stall_after < 0):
+            raise KnobError("stall_after must be a non-negative integer or null")
         if self.retry_after_s is not None:
             _check_float("retry_after_s", self.retry_after_s, minimum=0.0)
         if not isinstance(self.tool_call, bool):

@@ -352,7 +352,8 @@ class OpenAISimApp:
     async def _stream(
         self, exchange: Exchange, request: ChatRequest, knobs: ModelKnobs, plan: ReplyPlan
     ) -> None:
-        """SSE answer paced by ttft_s / tokens_per_s, cut short by cut_after."""
+        """SSE answer paced by ttft_s / tokens_per_s, cut short by cut_after or stalled
+        (connection left open) by stall_after."""
         backend = self.backend
         stats = backend.stats
         started = trio.current_time()
@@ -378,6 +379,10 @@ class OpenAISimApp:
             cut_after = knobs.cut_after
             cut = cut_after is not None and cut_after <= len(pieces)
             count = cut_after if cut_after is not None and cut else len(pieces)
+            stall = knobs.stall_after is not None and knobs.stall_after <= count
+            if knobs.stall_after is not None and stall:
+                # A stall at or before the cut point wins: the connection stays open.
+                count, cut = knobs.stall_after, False
             first_at = started + knobs.ttft_s
             tps = knobs.tokens_per_s
             pending = b""
@@ -402,6 +407,12 @@ class OpenAISimApp:
                 if pending:
                     await send_piece(exchange.send, pending)
                 return  # hypercorn closes the socket: no finish chunk, no [DONE]
+            if stall:
+                stats.faults["stall"] += 1
+                if pending:
+                    await send_piece(exchange.send, pending)
+                backend.notify()
+                await trio.sleep_forever()  # until the client leaves (the watcher cancels)
             tail = encoder.finish(plan.finish_reason)
             if request.include_usage:
                 tail += encoder.usage(usage_object(plan.prompt_tokens, plan.completion_tokens))
