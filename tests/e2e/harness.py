@@ -7,7 +7,9 @@ would buffer whole bodies and hide streaming and disconnect behaviour).
 from __future__ import annotations
 
 import socket
+from collections.abc import Mapping
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -85,12 +87,14 @@ def stack_config(
     *,
     models: list[dict[str, Any]] | None = None,
     extra_backends: list[dict[str, Any]] | None = None,
+    wires: Mapping[str, str] = {},
     **sections: Any,
 ) -> Config:
     backends = [
         {
             "name": name,
-            "base_url": running.openai_base_url,
+            "kind": wires.get(name, "openai"),
+            "base_url": base_url(running, wires.get(name, "openai")),
             "locality": name,
             "first_token_s": 5,
             "idle_s": 5,
@@ -111,21 +115,32 @@ def stack_config(
 
 
 async def start_sims(
-    nursery: trio.Nursery, knobs: ModelKnobs | None = None
+    nursery: trio.Nursery, knobs: ModelKnobs | None = None, wires: Mapping[str, str] = {}
 ) -> dict[str, RunningSim]:
+    """One simulator per locality; ``wires`` picks a backend's wire format (default openai)."""
     sims: dict[str, RunningSim] = {}
     for name, models in SIM_MODELS.items():
         backend = SimBackend(models, name=name, knobs=knobs or ModelKnobs(), seed=1)
-        sims[name] = await nursery.start(serve_sim, backend)
+        sims[name] = await nursery.start(
+            partial(serve_sim, backend, wire=wires.get(name, "openai"))
+        )
     return sims
 
 
+def base_url(running: RunningSim, wire: str) -> str:
+    return running.base_url + "/v1beta" if wire == "gemini" else running.openai_base_url
+
+
 async def start_stack(
-    nursery: trio.Nursery, tmp_path: Path, knobs: ModelKnobs | None = None, **config: Any
+    nursery: trio.Nursery,
+    tmp_path: Path,
+    knobs: ModelKnobs | None = None,
+    wires: Mapping[str, str] = {},
+    **config: Any,
 ) -> Stack:
-    sims = await start_sims(nursery, knobs)
+    sims = await start_sims(nursery, knobs, wires)
     db_path = tmp_path / "ledger.db"
-    cfg = stack_config(sims, db_path, **config)
+    cfg = stack_config(sims, db_path, wires=wires, **config)
     gw, url = await nursery.start(
         lambda task_status: run_gateway(cfg, handle_signals=False, task_status=task_status)
     )

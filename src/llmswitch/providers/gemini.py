@@ -95,7 +95,6 @@ _SCHEMA_KEYS = frozenset(
         "title",
         "description",
         "nullable",
-        "enum",
         "maxItems",
         "minItems",
         "minProperties",
@@ -358,6 +357,11 @@ def _ref_target(ref: str, defs: JSON) -> Any:
     return None
 
 
+def _enum_values(values: list[Any]) -> list[str]:
+    """Gemini enums are strings, also for numbers ({type: INTEGER, enum: ["101"]})."""
+    return [v if isinstance(v, str) else json.dumps(v) for v in values if v is not None]
+
+
 def gemini_schema(
     schema: Any, defs: JSON | None = None, seen: frozenset[str] = frozenset()
 ) -> JSON:
@@ -399,7 +403,11 @@ def gemini_schema(
         elif key == "allOf" and isinstance(value, list) and len(value) == 1:
             out.update(gemini_schema(value[0], defs, seen))
         elif key == "const" and value is not None:
-            out["enum"] = [value]
+            out["enum"] = _enum_values([value])
+        elif key == "enum" and isinstance(value, list):
+            out["enum"] = _enum_values(value)
+            if None in value:
+                out["nullable"] = True
         elif key == "format":
             if value in _SCHEMA_FORMATS:
                 out["format"] = value
@@ -600,7 +608,8 @@ def call_id(response_id: str, index: int, call: JSON) -> str:
     given = call.get("id")
     if isinstance(given, str) and given:
         return given
-    seed = f"{response_id}|{index}|{call.get('name')}|{_dumps(call.get('args'))!r}"
+    args = json.dumps(call.get("args"), sort_keys=True)
+    seed = f"{response_id}|{index}|{call.get('name')}|{args}"
     return f"call_{index}_{hashlib.sha256(seed.encode()).hexdigest()[:16]}"
 
 
@@ -629,7 +638,7 @@ class _Calls:
             "type": "function",
             "function": {
                 "name": str(fn.get("name") or ""),
-                "arguments": json.dumps(args if isinstance(args, dict) else {}),
+                "arguments": json.dumps(args if isinstance(args, dict) else {}, ensure_ascii=False),
             },
         }
 
@@ -763,6 +772,8 @@ class GeminiTranslator:
 
     def feed(self, chunk: bytes) -> bytes:
         self._buf += chunk
+        if b"\n" not in chunk:
+            return b""  # still inside a line: nothing new to look at
         lines = self._buf.split(b"\n")
         self._buf = lines.pop()
         out: list[bytes] = []

@@ -283,7 +283,7 @@ class GeminiSimApp:
             gw.usage_metadata(plan.prompt_tokens, plan.completion_tokens),
             gw.finish_reason(plan.finish_reason),
         )
-        if knobs.cut_after is not None and knobs.cut_after <= len(plan.pieces):
+        if knobs.cut_after is not None and knobs.cut_after <= _event_count(plan):
             await self._cut_json(exchange, body)
             return
         await send_json(exchange.send, 200, body)
@@ -375,6 +375,11 @@ def _split_path(path: str) -> tuple[str | None, str | None, str | None]:
                 return version, model, method
             return version, name, None
     return None, None, None
+
+
+def _event_count(plan: ReplyPlan) -> int:
+    """How many events the answer streams as: one per text token, one for a call."""
+    return 1 if plan.tool_call is not None else max(1, len(plan.text_tokens))
 
 
 def _stream_events(plan: ReplyPlan, model: str) -> list[dict[str, Any]]:

@@ -1,0 +1,434 @@
+"""Can llmswitch hold 1,000 slow streams at once without an error, and at what cost?
+
+A LAN of agents keeps many long answers open at the same time; each one is a client
+socket, an upstream socket and a task in the gateway. This opens N streaming requests
+through llmswitch to a slow simulator (a few tokens per second, so each answer lasts
+tens of seconds), keeps N open for the hold window by re-opening every stream that
+ends, then lets them finish. It counts errors and completed streams, and samples
+llmswitch's RSS and open fds every second: at rest, at peak, and after the load.
+
+Run: .venv/bin/python ops/bench/streams.py [--quick] [--no-record]. Every process is a
+child of this one on 127.0.0.1; every loop is bounded in count and time.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+import trio
+from common import (
+    MODEL,
+    REPO,
+    RESULTS_MD,
+    Server,
+    StartFailed,
+    body,
+    free_port,
+    llmswitch_config,
+    machine_line,
+    now_utc,
+    percentile,
+    raise_fd_limit,
+    record,
+    spawn_llmswitch,
+    spawn_sim,
+    wait_ready,
+)
+
+
+@dataclass(frozen=True)
+class Plan:
+    """Sizes of one run: how many streams, how fast they open, how long they are held."""
+
+    name: str
+    streams: int
+    ramp_s: float  # the streams open evenly over this time
+    hold_s: float  # then N are kept open this long
+    tps: float  # simulator tokens per second
+    reply_words: int  # reply length: a stream lasts about reply_words / tps seconds
+    rest_s: float  # quiet time before and after the load, for the at-rest readings
+    budget_s: float  # hard stop for the whole run
+
+    @property
+    def stream_s(self) -> float:
+        return self.reply_words / self.tps
+
+
+FULL = Plan("full", 1000, 10.0, 60.0, 2.0, 50, 5.0, budget_s=240.0)
+QUICK = Plan("quick", 300, 4.0, 15.0, 2.0, 16, 3.0, budget_s=55.0)
+MAX_ERROR_TEXTS = 8
+
+
+@dataclass
+class Tally:
+    """What the clients saw; the 1 s sampler reads it while the streams run."""
+
+    open_now: int = 0
+    opened: int = 0
+    completed: int = 0
+    cut_by_bench: int = 0  # still open when the drain cap ran out: not an error
+    errors: int = 0
+    error_texts: list[str] = field(default_factory=list)
+    ttfb_ms: list[float] = field(default_factory=list)
+
+    def error(self, text: str) -> None:
+        self.errors += 1
+        if len(self.error_texts) < MAX_ERROR_TEXTS:
+            self.error_texts.append(text[:400])
+
+
+@dataclass
+class Reading:
+    """One 1 s sample: seconds since load start, llmswitch RSS/fds/CPU, open streams."""
+
+    t: float
+    phase: str
+    rss_mib: float | None
+    fds: int | None
+    cpu_s: float | None
+    sim_cpu_s: float | None
+    client_open: int
+    in_flight: int | None
+
+
+async def one_stream(client: httpx.AsyncClient, url: str, payload: bytes, tally: Tally) -> bool:
+    """One streaming request read to its end; False when it failed (counted in tally)."""
+    started = time.perf_counter()
+    first = True
+    tail = b""
+    tally.open_now += 1
+    tally.opened += 1
+    try:
+        headers = {"content-type": "application/json"}
+        async with client.stream("POST", url, content=payload, headers=headers) as response:
+            if response.status_code != 200:
+                text = (await response.aread())[:300].decode(errors="replace")
+                tally.error(f"HTTP {response.status_code}: {text}")
+                return False
+            async for chunk in response.aiter_raw():
+                if first:
+                    tally.ttfb_ms.append((time.perf_counter() - started) * 1000)
+                    first = False
+                if b'"error"' in chunk:
+                    tally.error(f"error event in stream: {chunk[:300].decode(errors='replace')}")
+                    return False
+                tail = (tail + chunk)[-64:]
+    except httpx.HTTPError as exc:
+        tally.error(f"{type(exc).__name__}: {exc!r}")
+        return False
+    finally:
+        tally.open_now -= 1
+    if not tail.rstrip().endswith(b"data: [DONE]"):
+        tally.error(f"stream without [DONE]: ...{tail.decode(errors='replace')}")
+        return False
+    tally.completed += 1
+    return True
+
+
+async def stream_worker(
+    client: httpx.AsyncClient,
+    url: str,
+    payload: bytes,
+    tally: Tally,
+    start_at: float,
+    reopen_until: float,
+    max_streams: int,
+) -> None:
+    """Open a stream at start_at; re-open it while the hold lasts; bounded in count."""
+    await trio.sleep_until(start_at)
+    for _ in range(max_streams):
+        ok = await one_stream(client, url, payload, tally)
+        if not ok:
+            await trio.sleep(0.5)  # a failing gateway is not hammered in a tight loop
+        if trio.current_time() >= reopen_until:
+            return
+
+
+async def debug_in_flight(client: httpx.AsyncClient, switch: Server) -> int | None:
+    try:
+        response = await client.get(switch.base + "/debug", timeout=2.0)
+        value = response.json().get("in_flight")
+    except (httpx.HTTPError, json.JSONDecodeError, AttributeError):
+        return None
+    return value if isinstance(value, int) else None
+
+
+async def sampler(
+    switch: Server,
+    sim: Server,
+    tally: Tally,
+    readings: list[Reading],
+    phase: list[str],
+    started: float,
+    limit: int,
+) -> None:
+    """Every second: llmswitch's VmRSS, fd count, CPU and in-flight count; bounded."""
+    async with httpx.AsyncClient(trust_env=False) as client:
+        for _ in range(limit):
+            in_flight = await debug_in_flight(client, switch)
+            readings.append(
+                Reading(
+                    round(trio.current_time() - started, 1),
+                    phase[0],
+                    switch.rss_mib(),
+                    switch.fd_count(),
+                    switch.cpu_seconds(),
+                    sim.cpu_seconds(),
+                    tally.open_now,
+                    in_flight,
+                )
+            )
+            await trio.sleep(1.0)
+
+
+@dataclass
+class Outcome:
+    """Everything the report needs."""
+
+    plan: Plan
+    tally: Tally
+    readings: list[Reading]
+    hold_min_open: int
+    hold_max_open: int
+    rss_rest: float | None
+    rss_peak_sampled: float | None
+    rss_hwm: float | None
+    rss_after: float | None
+    fds_rest: int | None
+    fds_peak: int | None
+    fds_after: int | None
+    cpu_pct_hold: float | None
+    sim_cpu_pct_hold: float | None
+    switch_alive: bool
+    log_tail: str
+    fd_limit: int
+
+
+def phase_values(readings: list[Reading], phase: str) -> list[Reading]:
+    return [r for r in readings if r.phase == phase]
+
+
+async def measure(plan: Plan, workdir: Path, servers: list[Server], fd_limit: int) -> Outcome:
+    sim_port, switch_port = free_port(), free_port()
+    reply = " ".join(f"word{i}" for i in range(plan.reply_words))
+    sim = spawn_sim("sim", sim_port, workdir, [MODEL], "--tps", str(plan.tps), "--reply", reply)
+    servers.append(sim)
+    config = llmswitch_config(
+        switch_port,
+        sim_port,
+        workdir,
+        max_in_flight=5000,
+        max_connections=plan.streams + 200,
+    )
+    switch = spawn_llmswitch(switch_port, config, workdir)
+    servers.append(switch)
+    async with httpx.AsyncClient(trust_env=False) as client:
+        await wait_ready(client, sim, "/v1/models")
+        await wait_ready(client, switch, "/health")
+        # One request end to end, so the first-use costs are in the at-rest reading.
+        warm = await client.post(
+            switch.base + "/v1/chat/completions",
+            content=body(False),
+            headers={"content-type": "application/json"},
+            timeout=plan.stream_s + 10,
+        )
+        if warm.status_code != 200:
+            raise StartFailed(f"warm-up request failed: HTTP {warm.status_code} {warm.text}")
+
+    tally = Tally()
+    readings: list[Reading] = []
+    phase = ["rest"]
+    url = switch.base + "/v1/chat/completions"
+    payload = body(True)
+    limits = httpx.Limits(max_connections=plan.streams + 100, max_keepalive_connections=100)
+    timeout = httpx.Timeout(connect=10.0, read=30.0, write=10.0, pool=30.0)
+    started = trio.current_time()
+    drain_cap = plan.stream_s + 15
+    total_s = plan.rest_s + plan.ramp_s + plan.hold_s + drain_cap + plan.rest_s + 5
+    max_streams = int(plan.hold_s / plan.stream_s) + 3
+    async with trio.open_nursery() as outer:
+        outer.start_soon(sampler, switch, sim, tally, readings, phase, started, int(total_s) + 1)
+        await trio.sleep(plan.rest_s)
+        load_at = trio.current_time()
+        hold_from = load_at + plan.ramp_s + 1.0
+        hold_until = hold_from + plan.hold_s
+        print(f"[streams] ramping to {plan.streams} streams over {plan.ramp_s:g}s", flush=True)
+        phase[0] = "ramp"
+        async with httpx.AsyncClient(limits=limits, timeout=timeout, trust_env=False) as client:
+            with trio.move_on_after(plan.ramp_s + 1.0 + plan.hold_s + drain_cap) as drain_scope:
+                async with trio.open_nursery() as nursery:
+                    for i in range(plan.streams):
+                        start_at = load_at + plan.ramp_s * i / plan.streams
+                        nursery.start_soon(
+                            stream_worker,
+                            client,
+                            url,
+                            payload,
+                            tally,
+                            start_at,
+                            hold_until,
+                            max_streams,
+                        )
+                    await trio.sleep_until(hold_from)
+                    phase[0] = "hold"
+                    print(f"[streams] holding for {plan.hold_s:g}s", flush=True)
+                    await trio.sleep_until(hold_until)
+                    phase[0] = "drain"
+                    print("[streams] no re-opens now; letting streams finish", flush=True)
+            if drain_scope.cancelled_caught:
+                tally.cut_by_bench = tally.open_now
+        phase[0] = "after"
+        print("[streams] load over; at-rest readings", flush=True)
+        await trio.sleep(plan.rest_s)
+        outer.cancel_scope.cancel()
+
+    rest = phase_values(readings, "rest")
+    hold = phase_values(readings, "hold")
+    after = phase_values(readings, "after")
+    loaded = [r for r in readings if r.phase in ("ramp", "hold", "drain")]
+    rss = [r.rss_mib for r in loaded if r.rss_mib is not None]
+    fds = [r.fds for r in loaded if r.fds is not None]
+
+    def cpu_pct(attr: str) -> float | None:
+        points = [(r.t, getattr(r, attr)) for r in hold if getattr(r, attr) is not None]
+        if len(points) < 2 or points[-1][0] <= points[0][0]:
+            return None
+        return float((points[-1][1] - points[0][1]) * 100 / (points[-1][0] - points[0][0]))
+
+    return Outcome(
+        plan=plan,
+        tally=tally,
+        readings=readings,
+        hold_min_open=min((r.client_open for r in hold), default=0),
+        hold_max_open=max((r.client_open for r in hold), default=0),
+        rss_rest=rest[-1].rss_mib if rest else None,
+        rss_peak_sampled=max(rss) if rss else None,
+        rss_hwm=switch.peak_rss_mib(),
+        rss_after=after[-1].rss_mib if after else switch.rss_mib(),
+        fds_rest=rest[-1].fds if rest else None,
+        fds_peak=max(fds) if fds else None,
+        fds_after=after[-1].fds if after else switch.fd_count(),
+        cpu_pct_hold=cpu_pct("cpu_s"),
+        sim_cpu_pct_hold=cpu_pct("sim_cpu_s"),
+        switch_alive=switch.proc.poll() is None,
+        log_tail=switch.log_tail(15),
+        fd_limit=fd_limit,
+    )
+
+
+def fmt(value: float | None, digits: int = 1) -> str:
+    return "—" if value is None else f"{value:.{digits}f}"
+
+
+def render(out: Outcome) -> str:
+    plan, tally = out.plan, out.tally
+    ok = tally.errors == 0 and out.hold_min_open >= plan.streams and out.switch_alive
+    ttfb = tally.ttfb_ms
+    lines = [
+        "| what | value |",
+        "|---|---:|",
+        f"| streams held (goal) | {plan.streams} |",
+        f"| open streams during the hold, min / max (1 s samples) | "
+        f"{out.hold_min_open} / {out.hold_max_open} |",
+        f"| streams opened / completed | {tally.opened} / {tally.completed} |",
+        f"| errors seen by clients | {tally.errors} |",
+        f"| streams cut by the bench's drain cap (not errors) | {tally.cut_by_bench} |",
+        "| time to first byte p50 / p99 / max (ms), all streams | "
+        + (
+            f"{percentile(ttfb, 50):.1f} / {percentile(ttfb, 99):.1f} / {max(ttfb):.1f}"
+            if ttfb
+            else "—"
+        )
+        + " |",
+        f"| llmswitch RSS at rest (MiB, after one request) | {fmt(out.rss_rest)} |",
+        f"| llmswitch RSS peak, 1 s samples / VmHWM (MiB) | "
+        f"{fmt(out.rss_peak_sampled)} / {fmt(out.rss_hwm)} |",
+        f"| llmswitch RSS after the load (MiB) | {fmt(out.rss_after)} |",
+        f"| llmswitch open fds at rest / peak / after | "
+        f"{out.fds_rest} / {out.fds_peak} / {out.fds_after} |",
+        f"| llmswitch CPU % of one core during the hold | {fmt(out.cpu_pct_hold, 0)} |",
+        f"| simulator CPU % of one core during the hold | {fmt(out.sim_cpu_pct_hold, 0)} |",
+        "",
+        f"Verdict: {'ok' if ok else 'MISS'}"
+        + ("" if out.switch_alive else " (llmswitch exited during the run)"),
+    ]
+    if tally.error_texts:
+        lines += ["", "First errors:", "", "```", *tally.error_texts, "```"]
+    if not out.switch_alive:
+        lines += ["", "llmswitch's last output:", "", "```", out.log_tail, "```"]
+    return "\n".join(lines)
+
+
+def section(out: Outcome, table: str) -> str:
+    plan = out.plan
+    return (
+        f"## {now_utc()}: {plan.streams} concurrent streams (`ops/bench/streams.py`, "
+        f"{plan.name} run)\n\n"
+        f"{machine_line()}\n"
+        f"- workload: {plan.streams} streaming requests through llmswitch to one "
+        f"llmswitch.sim at {plan.tps:g} tokens/s with a {plan.reply_words}-word reply "
+        f"(~{plan.stream_s:.0f} s a stream), opened evenly over {plan.ramp_s:g} s, "
+        f"re-opened as they end for a {plan.hold_s:g} s hold, then left to finish; "
+        f"load from one trio + httpx process; server.max_in_flight 5000, backend "
+        f"max_connections {plan.streams + 200}; RLIMIT_NOFILE {out.fd_limit}\n\n"
+        f"{table}\n"
+    )
+
+
+def write_samples(out: Outcome, path: Path) -> None:
+    lines = ["t_s,phase,rss_mib,fds,cpu_s,client_open,in_flight"]
+    for r in out.readings:
+        lines.append(
+            f"{r.t},{r.phase},{fmt(r.rss_mib)},{r.fds},{fmt(r.cpu_s, 2)},"
+            f"{r.client_open},{r.in_flight}"
+        )
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+
+
+async def run(plan: Plan, write: bool, samples: Path | None) -> int:
+    fd_limit = raise_fd_limit(max(8192, plan.streams * 4 + 1000))
+    print(f"[streams] {plan.name} run; RLIMIT_NOFILE {fd_limit}", flush=True)
+    servers: list[Server] = []
+    with tempfile.TemporaryDirectory(prefix="llmswitch-streams-") as tmp:
+        try:
+            with trio.fail_after(plan.budget_s):
+                out = await measure(plan, Path(tmp), servers, fd_limit)
+        except StartFailed as exc:
+            print(f"[streams] cannot run: {exc}", file=sys.stderr)
+            return 2
+        except trio.TooSlowError:
+            print(f"[streams] gave up: over the {plan.budget_s:g}s budget", file=sys.stderr)
+            return 2
+        finally:
+            for server in reversed(servers):
+                server.stop()
+    table = render(out)
+    print()
+    print(table)
+    if samples is not None:
+        write_samples(out, samples)
+        print(f"\n[streams] 1 s samples in {samples}")
+    if write:
+        record(section(out, table))
+        print(f"\n[streams] appended to {RESULTS_MD.relative_to(REPO)}")
+    return 0 if out.tally.errors == 0 and out.switch_alive else 1
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="300 streams, ~40 s")
+    parser.add_argument("--no-record", action="store_true", help="do not append to RESULTS.md")
+    parser.add_argument("--samples", type=Path, default=None, help="write 1 s samples (CSV)")
+    args = parser.parse_args()
+    return trio.run(run, QUICK if args.quick else FULL, not args.no_record, args.samples)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
