@@ -14,6 +14,7 @@ import math
 import os
 import platform
 import resource
+import shutil
 import socket
 import subprocess
 import sys
@@ -176,6 +177,16 @@ def descendants(pid: int) -> list[int]:
                 found.append(int(child))
                 todo.append(int(child))
     return found
+
+
+def keep_logs(servers: Sequence[Server], dest: Path | None) -> None:
+    """Copy each server's log to dest before its temporary directory goes."""
+    if dest is None:
+        return
+    dest.mkdir(parents=True, exist_ok=True)
+    for server in servers:
+        if server.log.exists():
+            shutil.copyfile(server.log, dest / server.log.name)
 
 
 def free_port() -> int:

@@ -31,6 +31,7 @@ from common import (
     StartFailed,
     body,
     free_port,
+    keep_logs,
     llmswitch_config,
     machine_line,
     now_utc,
@@ -53,7 +54,8 @@ class Plan:
     hold_s: float  # then N are kept open this long
     tps: float  # simulator tokens per second
     reply_words: int  # reply length: a stream lasts about reply_words / tps seconds
-    rest_s: float  # quiet time before and after the load, for the at-rest readings
+    rest_s: float  # quiet time before the load, for the at-rest reading
+    after_s: float  # quiet time after it: past the simulator's 30 s keep-alive when long
     budget_s: float  # hard stop for the whole run
 
     @property
@@ -61,8 +63,8 @@ class Plan:
         return self.reply_words / self.tps
 
 
-FULL = Plan("full", 1000, 10.0, 60.0, 2.0, 50, 5.0, budget_s=240.0)
-QUICK = Plan("quick", 300, 4.0, 15.0, 2.0, 16, 3.0, budget_s=55.0)
+FULL = Plan("full", 1000, 10.0, 60.0, 2.0, 50, 5.0, 40.0, budget_s=240.0)
+QUICK = Plan("quick", 300, 4.0, 15.0, 2.0, 16, 3.0, 6.0, budget_s=58.0)
 MAX_ERROR_TEXTS = 8
 
 
@@ -86,7 +88,10 @@ class Tally:
 
 @dataclass
 class Reading:
-    """One 1 s sample: seconds since load start, llmswitch RSS/fds/CPU, open streams."""
+    """One 1 s sample: seconds since start, llmswitch RSS/fds/CPU, open streams.
+
+    debug_ms is how long llmswitch took to answer GET /debug: its event loop's lag.
+    """
 
     t: float
     phase: str
@@ -96,6 +101,7 @@ class Reading:
     sim_cpu_s: float | None
     client_open: int
     in_flight: int | None
+    debug_ms: float | None
 
 
 async def one_stream(client: httpx.AsyncClient, url: str, payload: bytes, tally: Tally) -> bool:
@@ -151,13 +157,18 @@ async def stream_worker(
             return
 
 
-async def debug_in_flight(client: httpx.AsyncClient, switch: Server) -> int | None:
+async def debug_in_flight(
+    client: httpx.AsyncClient, switch: Server
+) -> tuple[int | None, float | None]:
+    """(in_flight as /debug reports it, milliseconds /debug took to answer)."""
+    started = time.perf_counter()
     try:
-        response = await client.get(switch.base + "/debug", timeout=2.0)
+        response = await client.get(switch.base + "/debug", timeout=5.0)
         value = response.json().get("in_flight")
     except (httpx.HTTPError, json.JSONDecodeError, AttributeError):
-        return None
-    return value if isinstance(value, int) else None
+        return None, None
+    took = (time.perf_counter() - started) * 1000
+    return (value if isinstance(value, int) else None), took
 
 
 async def sampler(
@@ -172,7 +183,7 @@ async def sampler(
     """Every second: llmswitch's VmRSS, fd count, CPU and in-flight count; bounded."""
     async with httpx.AsyncClient(trust_env=False) as client:
         for _ in range(limit):
-            in_flight = await debug_in_flight(client, switch)
+            in_flight, debug_ms = await debug_in_flight(client, switch)
             readings.append(
                 Reading(
                     round(trio.current_time() - started, 1),
@@ -183,6 +194,7 @@ async def sampler(
                     sim.cpu_seconds(),
                     tally.open_now,
                     in_flight,
+                    debug_ms,
                 )
             )
             await trio.sleep(1.0)
@@ -201,10 +213,12 @@ class Outcome:
     rss_peak_sampled: float | None
     rss_hwm: float | None
     rss_after: float | None
+    fds_after_5s: int | None
     fds_rest: int | None
     fds_peak: int | None
     fds_after: int | None
     cpu_pct_hold: float | None
+    debug_ms_hold: list[float]
     sim_cpu_pct_hold: float | None
     switch_alive: bool
     log_tail: str
@@ -251,7 +265,7 @@ async def measure(plan: Plan, workdir: Path, servers: list[Server], fd_limit: in
     timeout = httpx.Timeout(connect=10.0, read=30.0, write=10.0, pool=30.0)
     started = trio.current_time()
     drain_cap = plan.stream_s + 15
-    total_s = plan.rest_s + plan.ramp_s + plan.hold_s + drain_cap + plan.rest_s + 5
+    total_s = plan.rest_s + plan.ramp_s + plan.hold_s + drain_cap + plan.after_s + 5
     max_streams = int(plan.hold_s / plan.stream_s) + 3
     async with trio.open_nursery() as outer:
         outer.start_soon(sampler, switch, sim, tally, readings, phase, started, int(total_s) + 1)
@@ -286,7 +300,7 @@ async def measure(plan: Plan, workdir: Path, servers: list[Server], fd_limit: in
                 tally.cut_by_bench = tally.open_now
         phase[0] = "after"
         print("[streams] load over; at-rest readings", flush=True)
-        await trio.sleep(plan.rest_s)
+        await trio.sleep(plan.after_s)
         outer.cancel_scope.cancel()
 
     rest = phase_values(readings, "rest")
@@ -314,8 +328,10 @@ async def measure(plan: Plan, workdir: Path, servers: list[Server], fd_limit: in
         rss_after=after[-1].rss_mib if after else switch.rss_mib(),
         fds_rest=rest[-1].fds if rest else None,
         fds_peak=max(fds) if fds else None,
+        fds_after_5s=next((r.fds for r in after if r.t >= after[0].t + 5), None) if after else None,
         fds_after=after[-1].fds if after else switch.fd_count(),
         cpu_pct_hold=cpu_pct("cpu_s"),
+        debug_ms_hold=[r.debug_ms for r in hold if r.debug_ms is not None],
         sim_cpu_pct_hold=cpu_pct("sim_cpu_s"),
         switch_alive=switch.proc.poll() is None,
         log_tail=switch.log_tail(15),
@@ -351,8 +367,19 @@ def render(out: Outcome) -> str:
         f"| llmswitch RSS peak, 1 s samples / VmHWM (MiB) | "
         f"{fmt(out.rss_peak_sampled)} / {fmt(out.rss_hwm)} |",
         f"| llmswitch RSS after the load (MiB) | {fmt(out.rss_after)} |",
-        f"| llmswitch open fds at rest / peak / after | "
-        f"{out.fds_rest} / {out.fds_peak} / {out.fds_after} |",
+        f"| llmswitch open fds at rest / peak | {out.fds_rest} / {out.fds_peak} |",
+        f"| llmswitch open fds 5 s / {plan.after_s:g} s after the load | "
+        f"{out.fds_after_5s} / {out.fds_after} |",
+        "| GET /debug answer time during the hold, p50 / max (ms): loop lag | "
+        + (
+            f"{percentile(out.debug_ms_hold, 50):.0f} / {max(out.debug_ms_hold):.0f}"
+            if out.debug_ms_hold
+            else "—"
+        )
+        + " |",
+        "| in_flight reported by /debug during the hold, max | "
+        + str(max((r.in_flight or 0 for r in out.readings if r.phase == "hold"), default=0))
+        + " |",
         f"| llmswitch CPU % of one core during the hold | {fmt(out.cpu_pct_hold, 0)} |",
         f"| simulator CPU % of one core during the hold | {fmt(out.sim_cpu_pct_hold, 0)} |",
         "",
@@ -383,16 +410,16 @@ def section(out: Outcome, table: str) -> str:
 
 
 def write_samples(out: Outcome, path: Path) -> None:
-    lines = ["t_s,phase,rss_mib,fds,cpu_s,client_open,in_flight"]
+    lines = ["t_s,phase,rss_mib,fds,cpu_s,sim_cpu_s,client_open,in_flight,debug_ms"]
     for r in out.readings:
         lines.append(
             f"{r.t},{r.phase},{fmt(r.rss_mib)},{r.fds},{fmt(r.cpu_s, 2)},"
-            f"{r.client_open},{r.in_flight}"
+            f"{fmt(r.sim_cpu_s, 2)},{r.client_open},{r.in_flight},{fmt(r.debug_ms)}"
         )
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
 
 
-async def run(plan: Plan, write: bool, samples: Path | None) -> int:
+async def run(plan: Plan, write: bool, samples: Path | None, logs: Path | None) -> int:
     fd_limit = raise_fd_limit(max(8192, plan.streams * 4 + 1000))
     print(f"[streams] {plan.name} run; RLIMIT_NOFILE {fd_limit}", flush=True)
     servers: list[Server] = []
@@ -409,6 +436,7 @@ async def run(plan: Plan, write: bool, samples: Path | None) -> int:
         finally:
             for server in reversed(servers):
                 server.stop()
+            keep_logs(servers, logs)
     table = render(out)
     print()
     print(table)
@@ -426,8 +454,10 @@ def main() -> int:
     parser.add_argument("--quick", action="store_true", help="300 streams, ~40 s")
     parser.add_argument("--no-record", action="store_true", help="do not append to RESULTS.md")
     parser.add_argument("--samples", type=Path, default=None, help="write 1 s samples (CSV)")
+    parser.add_argument("--keep-logs", type=Path, default=None, help="copy server logs here")
     args = parser.parse_args()
-    return trio.run(run, QUICK if args.quick else FULL, not args.no_record, args.samples)
+    plan = QUICK if args.quick else FULL
+    return trio.run(run, plan, not args.no_record, args.samples, args.keep_logs)
 
 
 if __name__ == "__main__":

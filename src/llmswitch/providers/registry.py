@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from llmswitch.providers.anthropic import AnthropicWire
+from llmswitch.providers.gemini import GeminiWire
 from llmswitch.providers.openai import OpenAIWire
 from llmswitch.providers.wire import Wire
 
@@ -10,6 +11,7 @@ _WIRES: dict[str, Wire] = {
     "openai": OpenAIWire(),
     "ollama": OpenAIWire(),
     "anthropic": AnthropicWire(),
+    "gemini": GeminiWire(),
 }
 
 
