@@ -10,8 +10,8 @@ clients, routed through the same brain to whichever backend is chosen.
 from __future__ import annotations
 
 import json
-from contextlib import aclosing
 from collections.abc import AsyncIterator, Callable
+from contextlib import aclosing
 from dataclasses import dataclass
 from typing import Any
 
