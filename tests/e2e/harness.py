@@ -122,9 +122,17 @@ async def start_sims(
     for name, models in SIM_MODELS.items():
         backend = SimBackend(models, name=name, knobs=knobs or ModelKnobs(), seed=1)
         sims[name] = await nursery.start(
-            partial(serve_sim, backend, wire=wires.get(name, "openai"))
+            partial(
+                serve_sim,
+                backend,
+                wire=SIM_WIRE.get(wires.get(name, ""), wires.get(name, "openai")),
+            )
         )
     return sims
+
+
+# Ollama's chat is its OpenAI-compatible /v1, which the OpenAI simulator serves with /api/tags.
+SIM_WIRE = {"ollama": "openai"}
 
 
 def base_url(running: RunningSim, wire: str) -> str:

@@ -34,7 +34,7 @@ PIXEL = (
     "data:image/png;base64,iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNk"
     "YPhfDwAChwGA60e6kgAAAABJRU5ErkJggg=="
 )
-WIRES = ["openai", "anthropic", "gemini"]
+WIRES = ["openai", "ollama", "anthropic", "gemini"]
 
 
 async def stack_with(nursery: trio.Nursery, tmp_path: Path, wire: str) -> Stack:
