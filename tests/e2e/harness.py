@@ -121,13 +121,8 @@ async def start_sims(
     sims: dict[str, RunningSim] = {}
     for name, models in SIM_MODELS.items():
         backend = SimBackend(models, name=name, knobs=knobs or ModelKnobs(), seed=1)
-        sims[name] = await nursery.start(
-            partial(
-                serve_sim,
-                backend,
-                wire=SIM_WIRE.get(wires.get(name, ""), wires.get(name, "openai")),
-            )
-        )
+        kind = wires.get(name, "openai")
+        sims[name] = await nursery.start(partial(serve_sim, backend, wire=SIM_WIRE.get(kind, kind)))
     return sims
 
 
