@@ -49,8 +49,9 @@ done = function(summary, latency, requests)
   local e = summary.errors
   io.write(string.format(
     'BENCH {"requests": %d, "duration_us": %d, "connect": %d, "read": %d, "write": %d, '
-    .. '"status": %d, "timeout": %d}\\n',
-    summary.requests, summary.duration, e.connect, e.read, e.write, e.status, e.timeout))
+    .. '"status": %d, "timeout": %d, "p50_us": %d, "p99_us": %d}\\n',
+    summary.requests, summary.duration, e.connect, e.read, e.write, e.status, e.timeout,
+    latency:percentile(50), latency:percentile(99)))
 end
 """
 
@@ -335,7 +336,8 @@ async def timed_request(
     started = time.perf_counter()
     first: float | None = None
     parts: list[bytes] = []
-    headers = {"content-type": "application/json"}
+    # identity: a server that compresses (LiteLLM does) is timed on the same bytes.
+    headers = {"content-type": "application/json", "accept-encoding": "identity"}
     try:
         async with client.stream("POST", url, content=payload, headers=headers) as response:
             async for chunk in response.aiter_raw():
@@ -439,6 +441,8 @@ class Load:
     seconds: float
     errors: int
     first_error: str | None = None
+    p50_ms: float | None = None  # per-request latency under this load
+    p99_ms: float | None = None
 
 
 async def wrk_load(
@@ -465,7 +469,15 @@ async def wrk_load(
             f"{k} {data[k]}" for k in ("connect", "read", "write", "status", "timeout")
         )
         first = f"wrk errors: {first}"
-    return Load(data["requests"], data["duration_us"] / 1e6, errors, first)
+    p50, p99 = data.get("p50_us"), data.get("p99_us")
+    return Load(
+        data["requests"],
+        data["duration_us"] / 1e6,
+        errors,
+        first,
+        None if p50 is None else p50 / 1000,
+        None if p99 is None else p99 / 1000,
+    )
 
 
 async def httpx_load(
@@ -474,6 +486,7 @@ async def httpx_load(
     """Fallback without wrk: bounded by count and time; the client competes for CPU."""
     issued = ok = errors = 0
     first_error: str | None = None
+    took: list[float] = []
     limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
     async with httpx.AsyncClient(
         timeout=REQUEST_TIMEOUT_S, limits=limits, trust_env=False
@@ -483,9 +496,10 @@ async def httpx_load(
             nonlocal issued, ok, errors, first_error
             while issued < limit:
                 issued += 1
-                _, _, err = await timed_request(client, url, payload, stream)
+                total, _, err = await timed_request(client, url, payload, stream)
                 if err is None:
                     ok += 1
+                    took.append(total * 1000)
                 else:
                     errors += 1
                     first_error = first_error or err
@@ -496,7 +510,10 @@ async def httpx_load(
                 for _ in range(concurrency):
                     nursery.start_soon(worker)
         elapsed = time.perf_counter() - started
-    return Load(ok, elapsed, errors, first_error)
+    if not took:
+        return Load(ok, elapsed, errors, first_error)
+    p50, p99 = percentile(took, 50), percentile(took, 99)
+    return Load(ok, elapsed, errors, first_error, p50, p99)
 
 
 @dataclass(frozen=True)
@@ -532,8 +549,13 @@ class Totals:
     bench_cpu: float = 0.0
     busy_ticks: int = 0
     ticks: int = 0
+    p50s: list[float] = field(default_factory=list)
+    p99s: list[float] = field(default_factory=list)
 
     def add(self, load: Load, before: Sample, after: Sample) -> None:
+        if load.p50_ms is not None and load.p99_ms is not None:
+            self.p50s.append(load.p50_ms)
+            self.p99s.append(load.p99_ms)
         self.requests += load.requests
         self.seconds += load.seconds
         self.errors += load.errors
@@ -594,6 +616,9 @@ class Bench:
             m[f"{kind}_cpu_ms"] = total.front_cpu * 1000 / total.requests
             m[f"{kind}_cpu_pct"] = total.front_cpu * 100 / total.seconds
             m[f"{kind}_sim_pct"] = total.sim_cpu * 100 / total.seconds
+            if total.p50s:  # the mean over rounds of each round's percentile
+                m[f"{kind}_c32_p50"] = sum(total.p50s) / len(total.p50s)
+                m[f"{kind}_c32_p99"] = sum(total.p99s) / len(total.p99s)
             if total.ticks:
                 # Whatever the machine did beyond our servers and the load generator.
                 busy_cores = total.busy_ticks / total.ticks * (os.cpu_count() or 1)

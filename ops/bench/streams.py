@@ -15,6 +15,8 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
+import resource
 import sys
 import tempfile
 import time
@@ -24,6 +26,7 @@ from pathlib import Path
 import httpx
 import trio
 from common import (
+    BENCH_DIR,
     MODEL,
     REPO,
     RESULTS_MD,
@@ -33,11 +36,13 @@ from common import (
     free_port,
     keep_logs,
     llmswitch_config,
+    machine_cpu,
     machine_line,
     now_utc,
     percentile,
     raise_fd_limit,
     record,
+    spawn,
     spawn_llmswitch,
     spawn_sim,
     wait_ready,
@@ -88,9 +93,10 @@ class Tally:
 
 @dataclass
 class Reading:
-    """One 1 s sample: seconds since start, llmswitch RSS/fds/CPU, open streams.
+    """One 1 s sample: seconds since start, the front's RSS/fds/CPU, open streams.
 
-    debug_ms is how long llmswitch took to answer GET /debug: its event loop's lag.
+    debug_ms is how long the front took to answer GET /debug (llmswitch) or /health (the
+    bare proxy): its event loop's lag.
     """
 
     t: float
@@ -102,6 +108,14 @@ class Reading:
     client_open: int
     in_flight: int | None
     debug_ms: float | None
+    bench_cpu_s: float
+    machine: tuple[int, int]  # (busy, total) jiffies over all cores
+
+
+def bench_cpu_seconds() -> float:
+    """CPU time of this process: the load generator competes for the same 2 cores."""
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
 
 
 async def one_stream(client: httpx.AsyncClient, url: str, payload: bytes, tally: Tally) -> bool:
@@ -157,14 +171,14 @@ async def stream_worker(
             return
 
 
-async def debug_in_flight(
-    client: httpx.AsyncClient, switch: Server
+async def probe(
+    client: httpx.AsyncClient, front: Server, path: str
 ) -> tuple[int | None, float | None]:
-    """(in_flight as /debug reports it, milliseconds /debug took to answer)."""
+    """(in_flight if the answer has it, milliseconds the front took to answer `path`)."""
     started = time.perf_counter()
     try:
-        response = await client.get(switch.base + "/debug", timeout=5.0)
-        value = response.json().get("in_flight")
+        response = await client.get(front.base + path, timeout=5.0)
+        value = response.json().get("in_flight") if path == "/debug" else None
     except (httpx.HTTPError, json.JSONDecodeError, AttributeError):
         return None, None
     took = (time.perf_counter() - started) * 1000
@@ -180,10 +194,11 @@ async def sampler(
     started: float,
     limit: int,
 ) -> None:
-    """Every second: llmswitch's VmRSS, fd count, CPU and in-flight count; bounded."""
+    """Every second: the front's VmRSS, fd count, CPU and in-flight count; bounded."""
+    path = probe_path(switch.name)
     async with httpx.AsyncClient(trust_env=False) as client:
         for _ in range(limit):
-            in_flight, debug_ms = await debug_in_flight(client, switch)
+            in_flight, debug_ms = await probe(client, switch, path)
             readings.append(
                 Reading(
                     round(trio.current_time() - started, 1),
@@ -195,6 +210,8 @@ async def sampler(
                     tally.open_now,
                     in_flight,
                     debug_ms,
+                    bench_cpu_seconds(),
+                    machine_cpu(),
                 )
             )
             await trio.sleep(1.0)
@@ -205,6 +222,7 @@ class Outcome:
     """Everything the report needs."""
 
     plan: Plan
+    front: str
     tally: Tally
     readings: list[Reading]
     hold_min_open: int
@@ -220,28 +238,47 @@ class Outcome:
     cpu_pct_hold: float | None
     debug_ms_hold: list[float]
     sim_cpu_pct_hold: float | None
+    bench_cpu_pct_hold: float | None
+    machine_pct_hold: float | None
     switch_alive: bool
     log_tail: str
     fd_limit: int
+
+
+def machine_pct(readings: list[Reading]) -> float | None:
+    if len(readings) < 2:
+        return None
+    busy = readings[-1].machine[0] - readings[0].machine[0]
+    total = readings[-1].machine[1] - readings[0].machine[1]
+    return busy * 100 / total if total else None
 
 
 def phase_values(readings: list[Reading], phase: str) -> list[Reading]:
     return [r for r in readings if r.phase == phase]
 
 
-async def measure(plan: Plan, workdir: Path, servers: list[Server], fd_limit: int) -> Outcome:
-    sim_port, switch_port = free_port(), free_port()
+def spawn_front(front: str, plan: Plan, workdir: Path, sim_port: int) -> Server:
+    """llmswitch with limits raised for the run, or the bare proxy (the stack's floor)."""
+    port = free_port()
+    if front == "proxy":
+        args = [str(BENCH_DIR / "minimal_proxy.py"), "--port", str(port)]
+        args += ["--upstream", f"http://127.0.0.1:{sim_port}/v1"]
+        args += ["--max-connections", str(plan.streams + 200)]
+        return spawn("proxy", args, port, workdir)
+    config = llmswitch_config(
+        port, sim_port, workdir, max_in_flight=5000, max_connections=plan.streams + 200
+    )
+    return spawn_llmswitch(port, config, workdir)
+
+
+async def measure(
+    plan: Plan, front: str, workdir: Path, servers: list[Server], fd_limit: int
+) -> Outcome:
+    sim_port = free_port()
     reply = " ".join(f"word{i}" for i in range(plan.reply_words))
     sim = spawn_sim("sim", sim_port, workdir, [MODEL], "--tps", str(plan.tps), "--reply", reply)
     servers.append(sim)
-    config = llmswitch_config(
-        switch_port,
-        sim_port,
-        workdir,
-        max_in_flight=5000,
-        max_connections=plan.streams + 200,
-    )
-    switch = spawn_llmswitch(switch_port, config, workdir)
+    switch = spawn_front(front, plan, workdir, sim_port)
     servers.append(switch)
     async with httpx.AsyncClient(trust_env=False) as client:
         await wait_ready(client, sim, "/v1/models")
@@ -276,7 +313,7 @@ async def measure(plan: Plan, workdir: Path, servers: list[Server], fd_limit: in
         print(f"[streams] ramping to {plan.streams} streams over {plan.ramp_s:g}s", flush=True)
         phase[0] = "ramp"
         async with httpx.AsyncClient(limits=limits, timeout=timeout, trust_env=False) as client:
-            with trio.move_on_after(plan.ramp_s + 1.0 + plan.hold_s + drain_cap) as drain_scope:
+            with trio.move_on_after(plan.ramp_s + 1.0 + plan.hold_s + drain_cap):
                 async with trio.open_nursery() as nursery:
                     for i in range(plan.streams):
                         start_at = load_at + plan.ramp_s * i / plan.streams
@@ -296,8 +333,8 @@ async def measure(plan: Plan, workdir: Path, servers: list[Server], fd_limit: in
                     await trio.sleep_until(hold_until)
                     phase[0] = "drain"
                     print("[streams] no re-opens now; letting streams finish", flush=True)
-            if drain_scope.cancelled_caught:
-                tally.cut_by_bench = tally.open_now
+        # Neither completed nor failed: still open when the drain cap ran out.
+        tally.cut_by_bench = tally.opened - tally.completed - tally.errors
         phase[0] = "after"
         print("[streams] load over; at-rest readings", flush=True)
         await trio.sleep(plan.after_s)
@@ -318,6 +355,7 @@ async def measure(plan: Plan, workdir: Path, servers: list[Server], fd_limit: in
 
     return Outcome(
         plan=plan,
+        front=front,
         tally=tally,
         readings=readings,
         hold_min_open=min((r.client_open for r in hold), default=0),
@@ -328,11 +366,13 @@ async def measure(plan: Plan, workdir: Path, servers: list[Server], fd_limit: in
         rss_after=after[-1].rss_mib if after else switch.rss_mib(),
         fds_rest=rest[-1].fds if rest else None,
         fds_peak=max(fds) if fds else None,
-        fds_after_5s=next((r.fds for r in after if r.t >= after[0].t + 5), None) if after else None,
+        fds_after_5s=min(after, key=lambda r: abs(r.t - after[0].t - 5)).fds if after else None,
         fds_after=after[-1].fds if after else switch.fd_count(),
         cpu_pct_hold=cpu_pct("cpu_s"),
         debug_ms_hold=[r.debug_ms for r in hold if r.debug_ms is not None],
         sim_cpu_pct_hold=cpu_pct("sim_cpu_s"),
+        bench_cpu_pct_hold=cpu_pct("bench_cpu_s"),
+        machine_pct_hold=machine_pct(hold),
         switch_alive=switch.proc.poll() is None,
         log_tail=switch.log_tail(15),
         fd_limit=fd_limit,
@@ -363,70 +403,96 @@ def render(out: Outcome) -> str:
             else "—"
         )
         + " |",
-        f"| llmswitch RSS at rest (MiB, after one request) | {fmt(out.rss_rest)} |",
-        f"| llmswitch RSS peak, 1 s samples / VmHWM (MiB) | "
+        f"| {out.front} RSS at rest (MiB, after one request) | {fmt(out.rss_rest)} |",
+        f"| {out.front} RSS peak, 1 s samples / VmHWM (MiB) | "
         f"{fmt(out.rss_peak_sampled)} / {fmt(out.rss_hwm)} |",
-        f"| llmswitch RSS after the load (MiB) | {fmt(out.rss_after)} |",
-        f"| llmswitch open fds at rest / peak | {out.fds_rest} / {out.fds_peak} |",
-        f"| llmswitch open fds 5 s / {plan.after_s:g} s after the load | "
+        f"| {out.front} RSS after the load (MiB) | {fmt(out.rss_after)} |",
+        f"| {out.front} open fds at rest / peak | {out.fds_rest} / {out.fds_peak} |",
+        f"| {out.front} open fds 5 s / {plan.after_s:g} s after the load | "
         f"{out.fds_after_5s} / {out.fds_after} |",
-        "| GET /debug answer time during the hold, p50 / max (ms): loop lag | "
+        f"| GET {probe_path(out.front)} answer time during the hold, p50 / max (ms): "
+        "event-loop lag | "
         + (
             f"{percentile(out.debug_ms_hold, 50):.0f} / {max(out.debug_ms_hold):.0f}"
             if out.debug_ms_hold
             else "—"
         )
         + " |",
-        "| in_flight reported by /debug during the hold, max | "
-        + str(max((r.in_flight or 0 for r in out.readings if r.phase == "hold"), default=0))
-        + " |",
-        f"| llmswitch CPU % of one core during the hold | {fmt(out.cpu_pct_hold, 0)} |",
+        "| in_flight reported by /debug during the hold, min / max | " + in_flight_range(out),
+        f"| {out.front} CPU % of one core during the hold | {fmt(out.cpu_pct_hold, 0)} |",
         f"| simulator CPU % of one core during the hold | {fmt(out.sim_cpu_pct_hold, 0)} |",
+        f"| load generator (this process) CPU % of one core during the hold | "
+        f"{fmt(out.bench_cpu_pct_hold, 0)} |",
+        f"| whole machine busy during the hold (% of all {os.cpu_count()} cores) | "
+        f"{fmt(out.machine_pct_hold, 0)} |",
         "",
         f"Verdict: {'ok' if ok else 'MISS'}"
-        + ("" if out.switch_alive else " (llmswitch exited during the run)"),
+        + ("" if out.switch_alive else f" ({out.front} exited during the run)"),
     ]
     if tally.error_texts:
         lines += ["", "First errors:", "", "```", *tally.error_texts, "```"]
     if not out.switch_alive:
-        lines += ["", "llmswitch's last output:", "", "```", out.log_tail, "```"]
+        lines += ["", f"{out.front}'s last output:", "", "```", out.log_tail, "```"]
     return "\n".join(lines)
+
+
+def probe_path(front: str) -> str:
+    return "/debug" if front == "llmswitch" else "/health"
+
+
+def front_name(front: str) -> str:
+    if front == "llmswitch":
+        return "llmswitch (server.max_in_flight 5000)"
+    return "ops/bench/minimal_proxy.py, the bare quart-trio proxy (the stack's floor)"
+
+
+def in_flight_range(out: Outcome) -> str:
+    values = [r.in_flight for r in out.readings if r.phase == "hold" and r.in_flight is not None]
+    return f"{min(values)} / {max(values)} |" if values else "— |"
 
 
 def section(out: Outcome, table: str) -> str:
     plan = out.plan
     return (
-        f"## {now_utc()}: {plan.streams} concurrent streams (`ops/bench/streams.py`, "
-        f"{plan.name} run)\n\n"
+        f"## {now_utc()}: {plan.streams} concurrent streams through {out.front} "
+        f"(`ops/bench/streams.py`, {plan.name} run)\n\n"
         f"{machine_line()}\n"
-        f"- workload: {plan.streams} streaming requests through llmswitch to one "
+        f"- front: {front_name(out.front)}\n"
+        f"- workload: {plan.streams} streaming requests through the front to one "
         f"llmswitch.sim at {plan.tps:g} tokens/s with a {plan.reply_words}-word reply "
         f"(~{plan.stream_s:.0f} s a stream), opened evenly over {plan.ramp_s:g} s, "
         f"re-opened as they end for a {plan.hold_s:g} s hold, then left to finish; "
-        f"load from one trio + httpx process; server.max_in_flight 5000, backend "
-        f"max_connections {plan.streams + 200}; RLIMIT_NOFILE {out.fd_limit}\n\n"
+        f"load from one trio + httpx process; upstream pool {plan.streams + 200} "
+        f"connections; RLIMIT_NOFILE {out.fd_limit}\n\n"
         f"{table}\n"
     )
 
 
 def write_samples(out: Outcome, path: Path) -> None:
-    lines = ["t_s,phase,rss_mib,fds,cpu_s,sim_cpu_s,client_open,in_flight,debug_ms"]
+    lines = [
+        "t_s,phase,rss_mib,fds,cpu_s,sim_cpu_s,bench_cpu_s,client_open,in_flight,probe_ms,"
+        "machine_busy_pct"
+    ]
+    previous: Reading | None = None
     for r in out.readings:
+        busy = machine_pct([previous, r]) if previous is not None else None
         lines.append(
             f"{r.t},{r.phase},{fmt(r.rss_mib)},{r.fds},{fmt(r.cpu_s, 2)},"
-            f"{fmt(r.sim_cpu_s, 2)},{r.client_open},{r.in_flight},{fmt(r.debug_ms)}"
+            f"{fmt(r.sim_cpu_s, 2)},{r.bench_cpu_s:.2f},{r.client_open},{r.in_flight},"
+            f"{fmt(r.debug_ms)},{fmt(busy, 0)}"
         )
+        previous = r
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
 
 
-async def run(plan: Plan, write: bool, samples: Path | None, logs: Path | None) -> int:
+async def run(plan: Plan, front: str, write: bool, samples: Path | None, logs: Path | None) -> int:
     fd_limit = raise_fd_limit(max(8192, plan.streams * 4 + 1000))
     print(f"[streams] {plan.name} run; RLIMIT_NOFILE {fd_limit}", flush=True)
     servers: list[Server] = []
     with tempfile.TemporaryDirectory(prefix="llmswitch-streams-") as tmp:
         try:
             with trio.fail_after(plan.budget_s):
-                out = await measure(plan, Path(tmp), servers, fd_limit)
+                out = await measure(plan, front, Path(tmp), servers, fd_limit)
         except StartFailed as exc:
             print(f"[streams] cannot run: {exc}", file=sys.stderr)
             return 2
@@ -455,9 +521,15 @@ def main() -> int:
     parser.add_argument("--no-record", action="store_true", help="do not append to RESULTS.md")
     parser.add_argument("--samples", type=Path, default=None, help="write 1 s samples (CSV)")
     parser.add_argument("--keep-logs", type=Path, default=None, help="copy server logs here")
+    parser.add_argument(
+        "--front",
+        choices=("llmswitch", "proxy"),
+        default="llmswitch",
+        help="proxy: the bare quart-trio proxy instead, to see the stack's own floor",
+    )
     args = parser.parse_args()
     plan = QUICK if args.quick else FULL
-    return trio.run(run, plan, not args.no_record, args.samples, args.keep_logs)
+    return trio.run(run, plan, args.front, not args.no_record, args.samples, args.keep_logs)
 
 
 if __name__ == "__main__":

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hmac
 import uuid
+from collections.abc import Awaitable, Callable
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
@@ -39,6 +40,9 @@ def redact_url(url: str) -> str:
     return urlunsplit(parts._replace(netloc="***@" + parts.netloc.rsplit("@", 1)[1]))
 
 
+ASGIApp = Callable[[dict[str, Any], Any, Any], Awaitable[None]]
+
+
 class Gateway:
     def __init__(self, config: Config, clients: Clients) -> None:
         self.config = config
@@ -61,6 +65,8 @@ class Gateway:
         self.stop_requested = trio.Event()
         self.draining = False
         self.in_flight = 0
+        self.http_open = 0
+        self._idle = trio.Event()
         self.started_at = trio.current_time()
         self.metrics = Metrics(self)
         #: Jittered waits between retries of one request on the same backend.
@@ -102,10 +108,41 @@ class Gateway:
     def new_request_id(self) -> str:
         return f"req-{uuid.uuid4().hex[:20]}"
 
+    def begin_exchange(self) -> None:
+        """A request arrived; it is in flight until its ledger row is recorded."""
+        self.in_flight += 1
+
     async def record(self, row: RequestRow) -> None:
-        """Journal a request's row before the request is acknowledged (see store.journal)."""
+        """Journal a request's row before the request is acknowledged (see store.journal).
+
+        Every exchange ends here exactly once, so this also ends its time in flight.
+        """
         self.journal.append(row)
         self.metrics.observe(row)
+        self.in_flight -= 1
+
+    async def drained(self) -> None:
+        """Return once no HTTP request is open (every response sent to its last byte)."""
+        while self.http_open:
+            await self._idle.wait()
+
+    def asgi(self, app: ASGIApp) -> ASGIApp:
+        """``app`` counting open HTTP requests, for :meth:`drained`."""
+
+        async def counted(scope: dict[str, Any], receive: Any, send: Any) -> None:
+            if scope["type"] != "http":
+                await app(scope, receive, send)
+                return
+            self.http_open += 1
+            try:
+                await app(scope, receive, send)
+            finally:
+                self.http_open -= 1
+                if self.http_open == 0:
+                    self._idle.set()
+                    self._idle = trio.Event()
+
+        return counted
 
     def debug(self) -> dict[str, Any]:
         """Everything an operator needs to see inside, and no secret."""

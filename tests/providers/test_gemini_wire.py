@@ -7,7 +7,7 @@ format (GenerateContentResponse, alt=sse streams with CRLF framing, google.rpc e
 from __future__ import annotations
 
 import json
-from pathlib import Path
+from functools import partial
 from typing import Any
 
 import openai.types.chat as oai
@@ -24,55 +24,30 @@ from llmswitch.providers.gemini import (
     retry_delay_s,
 )
 from llmswitch.providers.wire import Translator, Wire
+from tests.providers.samples import (
+    CLOCK_TOOL,
+    STRING,
+    UNIT,
+    data_bytes,
+    object_schema,
+    openai_events,
+    weather_tool,
+)
 
-DATA = Path(__file__).resolve().parent.parent / "data" / "providers" / "gemini"
 MODEL = "gemini-2.5-flash"
 NOW = 1_700_000_000.0
 
-WEATHER_TOOL: dict[str, Any] = {
-    "type": "function",
-    "function": {
-        "name": "get_weather",
-        "description": "Weather for a city",
-        "parameters": {
-            "type": "object",
-            "properties": {
-                "city": {"type": "string"},
-                "unit": {"type": "string", "enum": ["celsius", "fahrenheit"]},
-            },
-            "required": ["city"],
-            "additionalProperties": False,
-        },
-    },
-}
-CLOCK_TOOL: dict[str, Any] = {
-    "type": "function",
-    "function": {"name": "get_time", "parameters": {"type": "object", "properties": {}}},
-}
+WEATHER_TOOL = weather_tool(object_schema("city", closed=True, city=STRING, unit=UNIT))
+fixture_bytes = partial(data_bytes, "gemini")
+events = openai_events
 
 
 def wire() -> GeminiWire:
     return GeminiWire(clock=lambda: NOW)
 
 
-def fixture_bytes(name: str) -> bytes:
-    return (DATA / name).read_bytes()
-
-
 def request(messages: list[dict[str, Any]], **extra: Any) -> dict[str, Any]:
     return wire().call({"model": "auto", "messages": messages, **extra}, MODEL).body
-
-
-def events(sse: bytes) -> list[Any]:
-    """The data of each SSE event, JSON-decoded ("[DONE]" kept as a string)."""
-    out: list[Any] = []
-    for event in sse.split(b"\n\n"):
-        if not event:
-            continue
-        assert event.startswith(b"data: "), event
-        data = event[len(b"data: ") :]
-        out.append("[DONE]" if data == b"[DONE]" else json.loads(data))
-    return out
 
 
 def translate(raw: bytes, step: int | None = None, w: GeminiWire | None = None) -> bytes:

@@ -1,8 +1,12 @@
-"""Fixtures: a simulator on an ephemeral loopback port, and clients pointed at it."""
+"""Fixtures: a simulator on an ephemeral loopback port, and clients pointed at it.
+
+A test module picks the wire format by overriding ``sim_wire`` (and ``sim`` for its models).
+"""
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from functools import partial
 
 import httpx
 import openai
@@ -18,8 +22,13 @@ def sim() -> SimBackend:
 
 
 @pytest.fixture
-async def running(nursery: trio.Nursery, sim: SimBackend) -> RunningSim:
-    started: RunningSim = await nursery.start(serve_sim, sim)
+def sim_wire() -> str:
+    return "openai"
+
+
+@pytest.fixture
+async def running(nursery: trio.Nursery, sim: SimBackend, sim_wire: str) -> RunningSim:
+    started: RunningSim = await nursery.start(partial(serve_sim, sim, wire=sim_wire))
     return started
 
 

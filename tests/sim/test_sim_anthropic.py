@@ -12,56 +12,38 @@ import pytest
 import trio
 
 from llmswitch.providers.anthropic import AnthropicWire
-from llmswitch.sim import RunningSim, SimBackend, serve_sim
+from llmswitch.sim import RunningSim, SimBackend
 from llmswitch.sim.reply import sample_arguments
+from tests.providers.samples import USER, object_schema, weather_schema
 
 KEY = "sk-ant-sim-key"
 MODEL = "claude-sim"
-USER: Any = [{"role": "user", "content": "hello brave new world"}]
 HEADERS = {"x-api-key": KEY, "anthropic-version": "2023-06-01"}
 
 WEATHER_TOOL: Any = {
     "name": "get_weather",
     "description": "Weather for a city",
-    "input_schema": {
-        "type": "object",
-        "properties": {
-            "city": {"type": "string"},
-            "unit": {"type": "string", "enum": ["celsius", "fahrenheit"]},
-            "days": {"type": "integer"},
-        },
-        "required": ["city", "unit"],
-    },
+    "input_schema": weather_schema(),
 }
-CLOCK_TOOL: Any = {"name": "get_time", "input_schema": {"type": "object", "properties": {}}}
+CLOCK_TOOL: Any = {"name": "get_time", "input_schema": object_schema()}
 
 
 @pytest.fixture
-def asim() -> SimBackend:
+def sim() -> SimBackend:
     return SimBackend([MODEL, "claude-big"], name="claude", api_key=KEY, seed=1)
 
 
 @pytest.fixture
-async def arunning(nursery: trio.Nursery, asim: SimBackend) -> RunningSim:
-    async def serve(task_status: trio.TaskStatus[RunningSim]) -> None:
-        await serve_sim(asim, wire="anthropic", task_status=task_status)
-
-    started: RunningSim = await nursery.start(serve)
-    return started
+def sim_wire() -> str:
+    return "anthropic"
 
 
 @pytest.fixture
-async def aclient(arunning: RunningSim) -> AsyncIterator[anthropic.AsyncAnthropic]:
+async def aclient(running: RunningSim) -> AsyncIterator[anthropic.AsyncAnthropic]:
     async with anthropic.AsyncAnthropic(
-        base_url=arunning.base_url, api_key=KEY, max_retries=0, timeout=10
+        base_url=running.base_url, api_key=KEY, max_retries=0, timeout=10
     ) as sdk:
         yield sdk
-
-
-@pytest.fixture
-async def ahttp(arunning: RunningSim) -> AsyncIterator[httpx.AsyncClient]:
-    async with httpx.AsyncClient(base_url=arunning.base_url, timeout=10) as raw:
-        yield raw
 
 
 async def raw_stream(http: httpx.AsyncClient, body: dict[str, Any]) -> bytes:
@@ -93,7 +75,7 @@ def translate(data: bytes, size: int = 7) -> tuple[list[Any], bool]:
 # -- non-stream -------------------------------------------------------------------------
 
 
-async def test_non_stream_echo(asim: SimBackend, aclient: anthropic.AsyncAnthropic) -> None:
+async def test_non_stream_echo(sim: SimBackend, aclient: anthropic.AsyncAnthropic) -> None:
     out = await aclient.messages.create(
         model=MODEL,
         max_tokens=100,
@@ -115,16 +97,16 @@ async def test_non_stream_echo(asim: SimBackend, aclient: anthropic.AsyncAnthrop
     # 4 messages (system included) x 3 overhead + 2 + 2 + 2 + 2 words.
     assert out.usage.input_tokens == 20
     assert out.usage.output_tokens == 3
-    assert asim.stats.by_path["/v1/messages"] == 1
-    assert asim.stats.by_model[MODEL] == 1
-    assert asim.stats.by_status[200] == 1
-    assert asim.stats.in_flight == 0
+    assert sim.stats.by_path["/v1/messages"] == 1
+    assert sim.stats.by_model[MODEL] == 1
+    assert sim.stats.by_status[200] == 1
+    assert sim.stats.in_flight == 0
 
 
 async def test_canned_reply_and_max_tokens(
-    asim: SimBackend, aclient: anthropic.AsyncAnthropic
+    sim: SimBackend, aclient: anthropic.AsyncAnthropic
 ) -> None:
-    asim.set_knobs("claude-big", reply="one two three four five")
+    sim.set_knobs("claude-big", reply="one two three four five")
     full = await aclient.messages.create(model="claude-big", max_tokens=100, messages=USER)
     short = await aclient.messages.create(model="claude-big", max_tokens=2, messages=USER)
     assert [b.type for b in full.content] == ["text"]
@@ -134,8 +116,8 @@ async def test_canned_reply_and_max_tokens(
     assert short.usage.output_tokens == 2
 
 
-async def test_non_stream_tool_use(asim: SimBackend, aclient: anthropic.AsyncAnthropic) -> None:
-    asim.set_knobs(tool_call=True)
+async def test_non_stream_tool_use(sim: SimBackend, aclient: anthropic.AsyncAnthropic) -> None:
+    sim.set_knobs(tool_call=True)
     out = await aclient.messages.create(
         model=MODEL, max_tokens=100, messages=USER, tools=[WEATHER_TOOL, CLOCK_TOOL]
     )
@@ -187,7 +169,7 @@ async def test_count_tokens(aclient: anthropic.AsyncAnthropic) -> None:
 # -- streams --------------------------------------------------------------------------
 
 
-async def test_stream_helper_text(asim: SimBackend, aclient: anthropic.AsyncAnthropic) -> None:
+async def test_stream_helper_text(sim: SimBackend, aclient: anthropic.AsyncAnthropic) -> None:
     async with aclient.messages.stream(model=MODEL, max_tokens=100, messages=USER) as stream:
         pieces = [text async for text in stream.text_stream]
         final = await stream.get_final_message()
@@ -197,7 +179,7 @@ async def test_stream_helper_text(asim: SimBackend, aclient: anthropic.AsyncAnth
     assert final.stop_reason == "end_turn"
     assert final.usage.input_tokens == 7
     assert final.usage.output_tokens == 5
-    assert asim.stats.open_streams == 0
+    assert sim.stats.open_streams == 0
 
 
 async def test_stream_raw_events(aclient: anthropic.AsyncAnthropic) -> None:
@@ -213,8 +195,8 @@ async def test_stream_raw_events(aclient: anthropic.AsyncAnthropic) -> None:
     ]
 
 
-async def test_stream_wire_format_has_ping_and_usage(ahttp: httpx.AsyncClient) -> None:
-    data = await raw_stream(ahttp, {"model": MODEL, "max_tokens": 50, "messages": USER})
+async def test_stream_wire_format_has_ping_and_usage(http: httpx.AsyncClient) -> None:
+    data = await raw_stream(http, {"model": MODEL, "max_tokens": 50, "messages": USER})
     events = [e for e in data.decode().split("\n\n") if e]
     names = [e.split("\n")[0] for e in events]
     assert names[:3] == ["event: message_start", "event: content_block_start", "event: ping"]
@@ -229,8 +211,8 @@ async def test_stream_wire_format_has_ping_and_usage(ahttp: httpx.AsyncClient) -
     assert start["message"]["usage"]["input_tokens"] == 7
 
 
-async def test_stream_tool_use(asim: SimBackend, aclient: anthropic.AsyncAnthropic) -> None:
-    asim.set_knobs(tool_call=True)
+async def test_stream_tool_use(sim: SimBackend, aclient: anthropic.AsyncAnthropic) -> None:
+    sim.set_knobs(tool_call=True)
     async with aclient.messages.stream(
         model=MODEL, max_tokens=100, messages=USER, tools=[WEATHER_TOOL]
     ) as stream:
@@ -246,8 +228,8 @@ async def test_stream_tool_use(asim: SimBackend, aclient: anthropic.AsyncAnthrop
 # -- faults -----------------------------------------------------------------------------
 
 
-async def test_overloaded_529(asim: SimBackend, aclient: anthropic.AsyncAnthropic) -> None:
-    asim.set_knobs(MODEL, error_status=529, retry_after_s=2.5)
+async def test_overloaded_529(sim: SimBackend, aclient: anthropic.AsyncAnthropic) -> None:
+    sim.set_knobs(MODEL, error_status=529, retry_after_s=2.5)
     with pytest.raises(anthropic.InternalServerError) as caught:
         await aclient.messages.create(model=MODEL, max_tokens=10, messages=USER)
     err = caught.value
@@ -257,16 +239,16 @@ async def test_overloaded_529(asim: SimBackend, aclient: anthropic.AsyncAnthropi
     assert err.body["error"]["type"] == "overloaded_error"
     assert err.response.headers["retry-after"] == "3"
     assert err.response.headers["retry-after-ms"] == "2500"
-    assert asim.stats.faults["error_status"] == 1
-    assert asim.stats.by_status[529] == 1
+    assert sim.stats.faults["error_status"] == 1
+    assert sim.stats.by_status[529] == 1
     wire = AnthropicWire()
     payload = err.response.content
     assert wire.retryable(529, payload)
     assert wire.error_message(529, payload) == "HTTP 529: Overloaded (overloaded_error)"
 
 
-async def test_rate_limited_429(asim: SimBackend, aclient: anthropic.AsyncAnthropic) -> None:
-    asim.set_knobs(error_status=429)
+async def test_rate_limited_429(sim: SimBackend, aclient: anthropic.AsyncAnthropic) -> None:
+    sim.set_knobs(error_status=429)
     with pytest.raises(anthropic.RateLimitError) as caught:
         await aclient.messages.create(model=MODEL, max_tokens=10, messages=USER)
     assert caught.value.status_code == 429
@@ -277,9 +259,9 @@ async def test_rate_limited_429(asim: SimBackend, aclient: anthropic.AsyncAnthro
 
 
 async def test_error_rate_answers_api_error(
-    asim: SimBackend, aclient: anthropic.AsyncAnthropic
+    sim: SimBackend, aclient: anthropic.AsyncAnthropic
 ) -> None:
-    asim.set_knobs(MODEL, error_rate=1.0)
+    sim.set_knobs(MODEL, error_rate=1.0)
     with pytest.raises(anthropic.InternalServerError) as caught:
         await aclient.messages.create(model=MODEL, max_tokens=10, messages=USER)
     assert caught.value.status_code == 500
@@ -288,10 +270,10 @@ async def test_error_rate_answers_api_error(
 
 
 async def test_auth_and_version_headers(
-    asim: SimBackend, arunning: RunningSim, ahttp: httpx.AsyncClient
+    sim: SimBackend, running: RunningSim, http: httpx.AsyncClient
 ) -> None:
     async with anthropic.AsyncAnthropic(
-        base_url=arunning.base_url, api_key="wrong", max_retries=0
+        base_url=running.base_url, api_key="wrong", max_retries=0
     ) as bad:
         with pytest.raises(anthropic.AuthenticationError) as caught:
             await bad.messages.create(model=MODEL, max_tokens=10, messages=USER)
@@ -299,18 +281,18 @@ async def test_auth_and_version_headers(
     assert caught.value.body["error"]["type"] == "authentication_error"
 
     body = {"model": MODEL, "max_tokens": 10, "messages": USER}
-    missing = await ahttp.post(
+    missing = await http.post(
         "/v1/messages", json=body, headers={"anthropic-version": "2023-06-01"}
     )
     assert missing.status_code == 401
     assert missing.json()["error"]["message"] == "x-api-key header is required"
-    no_version = await ahttp.post("/v1/messages", json=body, headers={"x-api-key": KEY})
+    no_version = await http.post("/v1/messages", json=body, headers={"x-api-key": KEY})
     assert no_version.status_code == 400
     assert no_version.json()["error"]["type"] == "invalid_request_error"
-    ok = await ahttp.post("/v1/messages", json=body, headers=HEADERS)
+    ok = await http.post("/v1/messages", json=body, headers=HEADERS)
     assert ok.status_code == 200
     assert ok.headers["request-id"].startswith("req_")
-    recorded = asim.last_request()
+    recorded = sim.last_request()
     assert recorded is not None and recorded.model == MODEL
     assert recorded.headers["x-api-key"] == KEY
 
@@ -329,41 +311,41 @@ async def test_auth_and_version_headers(
     ],
 )
 async def test_bad_requests(
-    ahttp: httpx.AsyncClient, body: dict[str, Any], status: int, kind: str
+    http: httpx.AsyncClient, body: dict[str, Any], status: int, kind: str
 ) -> None:
-    response = await ahttp.post("/v1/messages", json=body, headers=HEADERS)
+    response = await http.post("/v1/messages", json=body, headers=HEADERS)
     assert response.status_code == status
     assert response.json()["type"] == "error"
     assert response.json()["error"]["type"] == kind
 
 
-async def test_unparseable_json_and_unknown_route(ahttp: httpx.AsyncClient) -> None:
-    bad = await ahttp.post("/v1/messages", content=b"{nope", headers=HEADERS)
+async def test_unparseable_json_and_unknown_route(http: httpx.AsyncClient) -> None:
+    bad = await http.post("/v1/messages", content=b"{nope", headers=HEADERS)
     assert bad.status_code == 400 and bad.json()["error"]["type"] == "invalid_request_error"
-    missing = await ahttp.get("/v1/nothing", headers=HEADERS)
+    missing = await http.get("/v1/nothing", headers=HEADERS)
     assert missing.status_code == 404 and missing.json()["error"]["type"] == "not_found_error"
-    wrong_method = await ahttp.get("/v1/messages", headers=HEADERS)
+    wrong_method = await http.get("/v1/messages", headers=HEADERS)
     assert wrong_method.status_code == 405
 
 
-async def test_control_routes_are_shared(asim: SimBackend, ahttp: httpx.AsyncClient) -> None:
-    set_knobs = await ahttp.post("/_sim/knobs", json={"model": MODEL, "reply": "from control"})
+async def test_control_routes_are_shared(sim: SimBackend, http: httpx.AsyncClient) -> None:
+    set_knobs = await http.post("/_sim/knobs", json={"model": MODEL, "reply": "from control"})
     assert set_knobs.status_code == 200
-    response = await ahttp.post(
+    response = await http.post(
         "/v1/messages", json={"model": MODEL, "max_tokens": 9, "messages": USER}, headers=HEADERS
     )
     assert response.json()["content"] == [{"type": "text", "text": "from control"}]
-    stats = (await ahttp.get("/_sim/stats")).json()
+    stats = (await http.get("/_sim/stats")).json()
     assert stats["by_path"] == {"/v1/messages": 1}
-    root = await ahttp.get("/", headers={"x-api-key": KEY})
+    root = await http.get("/", headers={"x-api-key": KEY})
     assert root.status_code == 200 and b"anthropic" in root.content
 
 
-async def test_cut_stream_never_ends_well(asim: SimBackend, ahttp: httpx.AsyncClient) -> None:
-    asim.set_knobs(reply="one two three four", cut_after=2)
+async def test_cut_stream_never_ends_well(sim: SimBackend, http: httpx.AsyncClient) -> None:
+    sim.set_knobs(reply="one two three four", cut_after=2)
     chunks: list[bytes] = []
     with pytest.raises(httpx.RemoteProtocolError):
-        async with ahttp.stream(
+        async with http.stream(
             "POST",
             "/v1/messages",
             json={"model": MODEL, "max_tokens": 50, "messages": USER, "stream": True},
@@ -378,33 +360,33 @@ async def test_cut_stream_never_ends_well(asim: SimBackend, ahttp: httpx.AsyncCl
     assert "[DONE]" not in openai_chunks
     text = "".join(c["choices"][0]["delta"].get("content") or "" for c in openai_chunks)
     assert text == "one two"
-    assert asim.stats.faults["cut"] == 1
+    assert sim.stats.faults["cut"] == 1
 
 
-async def test_hang_until_client_gives_up(asim: SimBackend, ahttp: httpx.AsyncClient) -> None:
-    asim.set_knobs(MODEL, hang=True)
+async def test_hang_until_client_gives_up(sim: SimBackend, http: httpx.AsyncClient) -> None:
+    sim.set_knobs(MODEL, hang=True)
     body = {"model": MODEL, "max_tokens": 5, "messages": USER}
     async with trio.open_nursery() as nursery:
 
         async def call() -> None:
             with pytest.raises(httpx.ReadTimeout):
-                await ahttp.post("/v1/messages", json=body, headers=HEADERS, timeout=0.3)
+                await http.post("/v1/messages", json=body, headers=HEADERS, timeout=0.3)
 
         nursery.start_soon(call)
         with trio.fail_after(5):
-            await asim.wait_until(lambda s: s.hanging == 1)
+            await sim.wait_until(lambda s: s.hanging == 1)
     with trio.fail_after(5):
-        await asim.wait_until(lambda s: s.hanging == 0 and s.in_flight == 0)
-    assert asim.stats.disconnects == 1
+        await sim.wait_until(lambda s: s.hanging == 0 and s.in_flight == 0)
+    assert sim.stats.disconnects == 1
 
 
 # -- translator round trip ------------------------------------------------------------
 
 
 @pytest.mark.parametrize("size", [1, 7, 4096])
-async def test_translator_round_trip_text(ahttp: httpx.AsyncClient, size: int) -> None:
+async def test_translator_round_trip_text(http: httpx.AsyncClient, size: int) -> None:
     body = {"model": MODEL, "max_tokens": 50, "messages": USER}
-    data = await raw_stream(ahttp, body)
+    data = await raw_stream(http, body)
     chunks, done = translate(data, size)
     assert done and chunks[-1] == "[DONE]"
     content = "".join(
@@ -417,10 +399,10 @@ async def test_translator_round_trip_text(ahttp: httpx.AsyncClient, size: int) -
 
 
 async def test_translator_round_trip_paced_and_unicode(
-    asim: SimBackend, ahttp: httpx.AsyncClient
+    sim: SimBackend, http: httpx.AsyncClient
 ) -> None:
-    asim.set_knobs(reply="héllo wörld ☕ done", tokens_per_s=500.0, ttft_s=0.01)
-    data = await raw_stream(ahttp, {"model": MODEL, "max_tokens": 50, "messages": USER})
+    sim.set_knobs(reply="héllo wörld ☕ done", tokens_per_s=500.0, ttft_s=0.01)
+    data = await raw_stream(http, {"model": MODEL, "max_tokens": 50, "messages": USER})
     chunks, done = translate(data, 3)
     assert done
     content = "".join(
@@ -429,10 +411,10 @@ async def test_translator_round_trip_paced_and_unicode(
     assert content == "héllo wörld ☕ done"
 
 
-async def test_translator_round_trip_tool_call(asim: SimBackend, ahttp: httpx.AsyncClient) -> None:
-    asim.set_knobs(tool_call=True)
+async def test_translator_round_trip_tool_call(sim: SimBackend, http: httpx.AsyncClient) -> None:
+    sim.set_knobs(tool_call=True)
     data = await raw_stream(
-        ahttp, {"model": MODEL, "max_tokens": 50, "messages": USER, "tools": [WEATHER_TOOL]}
+        http, {"model": MODEL, "max_tokens": 50, "messages": USER, "tools": [WEATHER_TOOL]}
     )
     chunks, done = translate(data)
     assert done
@@ -448,7 +430,7 @@ async def test_translator_round_trip_tool_call(asim: SimBackend, ahttp: httpx.As
     assert chunks[-3]["choices"][0]["finish_reason"] == "tool_calls"
 
 
-async def test_wire_request_is_accepted_by_the_sim(ahttp: httpx.AsyncClient) -> None:
+async def test_wire_request_is_accepted_by_the_sim(http: httpx.AsyncClient) -> None:
     """AnthropicWire.call's body and headers, sent to the sim, answer like the real API."""
     wire = AnthropicWire()
     call = wire.call(
@@ -464,7 +446,7 @@ async def test_wire_request_is_accepted_by_the_sim(ahttp: httpx.AsyncClient) -> 
         },
         MODEL,
     )
-    response = await ahttp.post(
+    response = await http.post(
         "/v1" + call.path, json=call.body, headers={**call.headers, "x-api-key": KEY}
     )
     assert response.status_code == 200

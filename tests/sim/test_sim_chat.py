@@ -10,29 +10,9 @@ import pytest
 import trio
 
 from llmswitch.sim import SimBackend
+from tests.providers.samples import CLOCK_TOOL, USER, weather_schema, weather_tool
 
-USER: Any = [{"role": "user", "content": "hello brave new world"}]
-
-WEATHER_TOOL: Any = {
-    "type": "function",
-    "function": {
-        "name": "get_weather",
-        "description": "Weather for a city",
-        "parameters": {
-            "type": "object",
-            "properties": {
-                "city": {"type": "string"},
-                "unit": {"type": "string", "enum": ["celsius", "fahrenheit"]},
-                "days": {"type": "integer"},
-            },
-            "required": ["city", "unit"],
-        },
-    },
-}
-CLOCK_TOOL: Any = {
-    "type": "function",
-    "function": {"name": "get_time", "parameters": {"type": "object", "properties": {}}},
-}
+WEATHER_TOOL = weather_tool(weather_schema())
 
 
 async def test_non_stream_echoes_last_user_message(client: openai.AsyncOpenAI) -> None:

@@ -18,31 +18,11 @@ import pytest
 import trio
 
 from llmswitch.providers.gemini import GeminiWire, retry_delay_s
-from llmswitch.sim import RunningSim, SimBackend, serve_sim
+from llmswitch.sim import RunningSim, SimBackend
+from tests.providers.samples import CLOCK_TOOL, USER, weather_schema, weather_tool
 
 MODEL = "gemini-sim"
-USER: list[dict[str, Any]] = [{"role": "user", "content": "hello brave new world"}]
-WEATHER_TOOL: dict[str, Any] = {
-    "type": "function",
-    "function": {
-        "name": "get_weather",
-        "description": "Weather for a city",
-        "parameters": {
-            "type": "object",
-            "properties": {
-                "city": {"type": "string"},
-                "unit": {"type": "string", "enum": ["celsius", "fahrenheit"]},
-                "days": {"type": "integer"},
-            },
-            "required": ["city", "unit"],
-            "additionalProperties": False,
-        },
-    },
-}
-CLOCK_TOOL: dict[str, Any] = {
-    "type": "function",
-    "function": {"name": "get_time", "parameters": {"type": "object", "properties": {}}},
-}
+WEATHER_TOOL = weather_tool(weather_schema(closed=True))
 
 
 @pytest.fixture
@@ -51,9 +31,8 @@ def sim() -> SimBackend:
 
 
 @pytest.fixture
-async def running(nursery: trio.Nursery, sim: SimBackend) -> RunningSim:
-    started: RunningSim = await nursery.start(partial(serve_sim, sim, wire="gemini"))
-    return started
+def sim_wire() -> str:
+    return "gemini"
 
 
 @pytest.fixture

@@ -124,39 +124,43 @@ def create_app(gw: Gateway) -> QuartTrio:
 
     async def serve(door: FrontDoor) -> Response:
         ex = chat.Exchange(gw.new_request_id(), request.remote_addr or "unknown")
-        if gw.in_flight >= gw.config.server.max_in_flight:
-            # Shed load at once: queueing without bound would only grow memory and latency.
-            limit = gw.config.server.max_in_flight
-            err = GatewayError(
-                503,
-                f"the gateway is at its limit of {limit} requests in flight; retry shortly",
-                "server_error",
-                code="overloaded",
-                headers={"Retry-After": "1"},
-            )
-            ex.status, ex.error = err.status, err.message
-            await gw.record(ex.row())
-            return door.error(err, ex.router_headers())
-        gw.in_flight += 1
+        gw.begin_exchange()
         try:
-            return await _serve(ex, door)
-        finally:
-            gw.in_flight -= 1
-
-    async def _serve(ex: chat.Exchange, door: FrontDoor) -> Response:
-        try:
-            ex.body = validate_chat(door.read(await read_json(gw.config.server.max_body_bytes)))
-            ex.requested_model = str(ex.body["model"])
-            await chat.admit_client(gw, ex, request.headers.get("authorization"))
-            decision = await chat.decide(gw, ex, lower_headers())
-            opened = await chat.open_first(gw, ex, decision)
+            if gw.in_flight > gw.config.server.max_in_flight:
+                # Shed load at once: queueing without bound only grows memory and latency.
+                limit = gw.config.server.max_in_flight
+                raise GatewayError(
+                    503,
+                    f"the gateway is at its limit of {limit} requests in flight; retry shortly",
+                    "server_error",
+                    code="overloaded",
+                    headers={"Retry-After": "1"},
+                )
+            response = await _serve(ex, door)
         except GatewayError as err:
             ex.status, ex.error = err.status, err.message
-            await gw.record(ex.row())
-            return door.error(err, ex.router_headers())
+            await chat.record(gw, ex)
+            response = door.error(err, ex.router_headers())
+        except BaseException as exc:
+            if not ex.recorded:
+                ex.status, ex.error = 500, f"gateway error: {type(exc).__name__}"
+                await chat.record(gw, ex)
+            raise
+        if gw.draining:
+            # Clients should not reuse this connection: the gateway is going away.
+            response.headers["Connection"] = "close"
+        return response
+
+    async def _serve(ex: chat.Exchange, door: FrontDoor) -> Response:
+        """The exchange up to its answer; GatewayError for every refusal on the way."""
+        ex.body = validate_chat(door.read(await read_json(gw.config.server.max_body_bytes)))
+        ex.requested_model = str(ex.body["model"])
+        await chat.admit_client(gw, ex, request.headers.get("authorization"))
+        decision = await chat.decide(gw, ex, lower_headers())
+        opened = await chat.open_first(gw, ex, decision)
         if opened.tap is None:
             payload = await chat.finish_once(gw, ex, opened)
-            await gw.record(ex.row())
+            await chat.record(gw, ex)
             return Response(door.answer(payload, ex), 200, ex.router_headers(), content_type=JSON)
         headers = ex.router_headers() | {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
         events = door.stream(chat.stream_answer(gw, ex, opened), ex)

@@ -67,6 +67,7 @@ class Exchange:
     ttfb_s: float | None = None
     usage: Usage | None = None
     error: str | None = None
+    recorded: bool = False
     #: The ``[[clients]]`` entry whose key the request carried, if any.
     client_name: str | None = None
     ratelimit: dict[str, str] = field(default_factory=dict)
@@ -114,6 +115,12 @@ class Exchange:
             headers["X-Router-Model"] = self.served_by.model.id
             headers["X-Router-Backend"] = self.served_by.backend.name
         return headers
+
+
+async def record(gw: Gateway, ex: Exchange) -> None:
+    """End the exchange: its one ledger row."""
+    ex.recorded = True
+    await gw.record(ex.row())
 
 
 async def route(
@@ -385,7 +392,7 @@ async def stream_answer(gw: Gateway, ex: Exchange, opened: Opened) -> AsyncItera
         await opened.close()
         ex.usage = opened.tap.final_usage(prompt_chars(ex.body))
         await _settle(gw, ex, verdict)
-        await gw.record(ex.row())
+        await record(gw, ex)
 
 
 async def admit_client(gw: Gateway, ex: Exchange, authorization: str | None) -> None:

@@ -19,14 +19,14 @@ What does not translate:
 
 from __future__ import annotations
 
-import base64
 import json
 import re
 import time
-import urllib.parse
 from collections.abc import Callable
 from typing import Any
 
+from llmswitch.providers import common
+from llmswitch.providers.common import SSE_DONE, UnsupportedRequest, UpstreamFormatError
 from llmswitch.providers.openai import error_text
 from llmswitch.providers.wire import UpstreamCall
 
@@ -53,48 +53,14 @@ _BACKEND_FAULT = frozenset({401, 402, 403, 404, 408, 409, 429})
 _SECRET = re.compile(r"sk-ant-[A-Za-z0-9_\-]+")
 
 
-class UnsupportedRequest(ValueError):
-    """The OpenAI request uses something the Messages API cannot express."""
-
-
-class UpstreamFormatError(ValueError):
-    """The upstream's answer is not a Messages API response."""
-
-
 # -- requests -------------------------------------------------------------------------
-
-
-def _text_of(content: Any) -> str:
-    """The text of a system/developer message: a string or its text parts, joined."""
-    if isinstance(content, str):
-        return content
-    if isinstance(content, list):
-        return "\n".join(
-            part["text"]
-            for part in content
-            if isinstance(part, dict) and isinstance(part.get("text"), str)
-        )
-    return ""
-
-
-def _data_url(url: str) -> tuple[str, str]:
-    """(media_type, base64 data) of a ``data:`` URL."""
-    head, sep, data = url[len("data:") :].partition(",")
-    if not sep:
-        raise UnsupportedRequest("malformed data: URL in an image part")
-    params = head.split(";")
-    media_type = params[0] or "text/plain"
-    if "base64" in (p.strip().lower() for p in params[1:]):
-        return media_type, data
-    raw = urllib.parse.unquote_to_bytes(data)
-    return media_type, base64.b64encode(raw).decode("ascii")
 
 
 def _image_block(url: Any) -> dict[str, Any]:
     if not isinstance(url, str) or not url:
         raise UnsupportedRequest("image part without a URL")
     if url.startswith("data:"):
-        media_type, data = _data_url(url)
+        media_type, data = common.data_url(url, "an image part")
         return {
             "type": "image",
             "source": {"type": "base64", "media_type": media_type, "data": data},
@@ -109,7 +75,7 @@ def _file_block(file: Any) -> dict[str, Any]:
     data = file.get("file_data") if isinstance(file, dict) else None
     if not isinstance(data, str) or not data.startswith("data:"):
         raise UnsupportedRequest("file parts must carry file_data as a data: URL")
-    media_type, encoded = _data_url(data)
+    media_type, encoded = common.data_url(data, "a file part")
     if media_type != "application/pdf":
         raise UnsupportedRequest(f"file parts of type {media_type} are not supported")
     return {
@@ -198,7 +164,7 @@ def _turns(messages: list[Any]) -> tuple[list[str], list[dict[str, Any]]]:
             raise UnsupportedRequest("messages must be objects")
         role = message.get("role")
         if role in ("system", "developer"):
-            text = _text_of(message.get("content"))
+            text = common.text_of(message.get("content"))
             if text:
                 system.append(text)
             continue
@@ -346,10 +312,6 @@ def openai_usage(usage: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-def _dumps(obj: Any) -> bytes:
-    return json.dumps(obj, separators=(",", ":"), ensure_ascii=False).encode()
-
-
 def completion_from_message(message: dict[str, Any], upstream_model: str, created: int) -> Any:
     """An OpenAI ``chat.completion`` object for a Messages API response object."""
     texts: list[str] = []
@@ -409,13 +371,6 @@ def _error_detail(payload: bytes) -> tuple[str | None, str | None]:
         kind if isinstance(kind, str) else None,
         message if isinstance(message, str) else None,
     )
-
-
-def _sse(payload: dict[str, Any]) -> bytes:
-    return b"data: " + _dumps(payload) + b"\n\n"
-
-
-SSE_DONE = b"data: [DONE]\n\n"
 
 
 class AnthropicTranslator:
@@ -506,7 +461,7 @@ class AnthropicTranslator:
     # -- chunks -----------------------------------------------------------------------
 
     def _chunk(self, delta: dict[str, Any], finish: str | None = None) -> bytes:
-        return _sse(
+        return common.sse_data(
             {
                 "id": self._id,
                 "object": "chat.completion.chunk",
@@ -597,7 +552,7 @@ class AnthropicTranslator:
             "choices": [],
             "usage": openai_usage(self._usage),
         }
-        out.append(_sse(usage_chunk))
+        out.append(common.sse_data(usage_chunk))
         out.append(SSE_DONE)
         self.done = True
 
@@ -608,7 +563,9 @@ class AnthropicTranslator:
         message = err.get("message") if isinstance(err.get("message"), str) else kind
         self.error = _scrub(str(message))
         out.append(
-            _sse({"error": {"message": self.error, "type": kind, "param": None, "code": kind}})
+            common.sse_data(
+                {"error": {"message": self.error, "type": kind, "param": None, "code": kind}}
+            )
         )
 
     _HANDLERS: dict[str, Callable[[AnthropicTranslator, dict[str, Any], list[bytes]], None]] = {
@@ -646,7 +603,7 @@ class AnthropicWire:
             raise UpstreamFormatError("the upstream's answer is not JSON") from exc
         if not isinstance(message, dict) or message.get("type") not in ("message", None):
             raise UpstreamFormatError("the upstream's answer is not a Messages API message")
-        return _dumps(completion_from_message(message, upstream_model, int(self._clock())))
+        return common.dumps(completion_from_message(message, upstream_model, int(self._clock())))
 
     def translator(self, upstream_model: str) -> AnthropicTranslator:
         return AnthropicTranslator(upstream_model, int(self._clock()))

@@ -34,7 +34,6 @@ placeholder Google documents for exactly that case.
 
 from __future__ import annotations
 
-import base64
 import hashlib
 import json
 import mimetypes
@@ -46,6 +45,8 @@ from collections import OrderedDict
 from collections.abc import Callable
 from typing import Any
 
+from llmswitch.providers import common
+from llmswitch.providers.common import SSE_DONE, UnsupportedRequest, UpstreamFormatError
 from llmswitch.providers.openai import error_text, sse_error
 from llmswitch.providers.wire import UpstreamCall
 
@@ -53,7 +54,6 @@ JSON = dict[str, Any]
 
 #: Google's documented stand-in for a thought signature the client cannot supply.
 PLACEHOLDER_SIGNATURE = "skip_thought_signature_validator"
-SSE_DONE = b"data: [DONE]\n\n"
 
 _FINISH_REASONS: dict[str, str] = {
     "STOP": "stop",
@@ -112,14 +112,6 @@ _SCHEMA_KEYS = frozenset(
 _SCHEMA_FORMATS = frozenset({"enum", "date-time", "float", "double", "int32", "int64"})
 
 
-class UnsupportedRequest(ValueError):
-    """The OpenAI request uses something the Gemini API cannot express."""
-
-
-class UpstreamFormatError(ValueError):
-    """The upstream's answer is not a GenerateContentResponse."""
-
-
 # -- signatures -------------------------------------------------------------------------
 
 
@@ -154,19 +146,6 @@ def model_path(upstream_model: str) -> str:
     return urllib.parse.quote(name, safe="/")
 
 
-def _text_of(content: Any) -> str:
-    """The text of a message's content: a string, or its text parts joined."""
-    if isinstance(content, str):
-        return content
-    if isinstance(content, list):
-        return "\n".join(
-            part["text"]
-            for part in content
-            if isinstance(part, dict) and isinstance(part.get("text"), str)
-        )
-    return ""
-
-
 def _text_parts(content: Any) -> list[JSON]:
     """Text-only content (system, assistant) as Gemini text parts; empty text left out."""
     if isinstance(content, str):
@@ -193,23 +172,11 @@ def _guess_mime(url: str, default: str) -> str:
     return default
 
 
-def _data_url(url: str) -> tuple[str, str]:
-    """(MIME type, base64 data) of a ``data:`` URL."""
-    head, sep, data = url[len("data:") :].partition(",")
-    if not sep:
-        raise UnsupportedRequest("malformed data: URL in a content part")
-    params = head.split(";")
-    mime = params[0].strip() or "text/plain"
-    if "base64" in (p.strip().lower() for p in params[1:]):
-        return mime, "".join(data.split())
-    return mime, base64.b64encode(urllib.parse.unquote_to_bytes(data)).decode("ascii")
-
-
 def _media_part(url: Any, default_mime: str) -> JSON:
     if not isinstance(url, str) or not url:
         raise UnsupportedRequest("media part without a URL")
     if url.startswith("data:"):
-        mime, data = _data_url(url)
+        mime, data = common.data_url(url, "a content part")
         return {"inlineData": {"mimeType": mime, "data": data}}
     if url.lower().startswith(("http://", "https://")):
         return {"fileData": {"mimeType": _guess_mime(url, default_mime), "fileUri": url}}
@@ -269,7 +236,7 @@ def _call_args(arguments: Any) -> JSON:
 
 
 def _function_response(name: str, content: Any) -> JSON:
-    text = _text_of(content)
+    text = common.text_of(content)
     try:
         value: Any = json.loads(text)
     except ValueError:
@@ -544,10 +511,6 @@ def generate_request(body: JSON, signatures: SignatureCache | None = None) -> JS
 
 
 # -- answers ----------------------------------------------------------------------------
-
-
-def _dumps(obj: Any) -> bytes:
-    return json.dumps(obj, separators=(",", ":"), ensure_ascii=False).encode()
 
 
 def finish_reason(reason: Any, tool_calls: bool) -> str:
@@ -827,7 +790,7 @@ class GeminiTranslator:
             "model": self._model,
             **fields,
         }
-        return b"data: " + _dumps(chunk) + b"\n\n"
+        return common.sse_data(chunk)
 
     def _delta(self, delta: JSON, finish: str | None = None) -> bytes:
         choice = {"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish}
@@ -894,7 +857,7 @@ class GeminiWire:
         if not isinstance(response, dict) or "error" in response:
             raise UpstreamFormatError("the upstream's answer is not a GenerateContentResponse")
         created = int(self._clock())
-        return _dumps(completion(response, upstream_model, created, self.signatures))
+        return common.dumps(completion(response, upstream_model, created, self.signatures))
 
     def translator(self, upstream_model: str) -> GeminiTranslator:
         return GeminiTranslator(upstream_model, int(self._clock()), self.signatures)

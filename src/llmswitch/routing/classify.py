@@ -95,7 +95,8 @@ class _Prompt:
     tool_traffic: bool = False
 
 
-def _content_text(content: Any) -> tuple[str, int]:
+def content_text(content: Any) -> tuple[str, int]:
+    """(text, media part count) of a message's content; the classifiers read both."""
     if isinstance(content, str):
         return content, 0
     if not isinstance(content, Sequence):
@@ -129,7 +130,7 @@ def _flatten(messages: Sequence[Mapping[str, Any]]) -> _Prompt:
     p = _Prompt()
     for message in messages:
         role = message.get("role")
-        text, media = _content_text(message.get("content"))
+        text, media = content_text(message.get("content"))
         calls = _tool_call_text(message)
         if calls or role in ("tool", "function"):
             p.tool_traffic = True

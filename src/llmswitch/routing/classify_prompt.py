@@ -23,6 +23,7 @@ from llmswitch.routing.classify import (
     Classification,
     Complexity,
     TaskType,
+    content_text,
 )
 
 #: How much of the user's text the model sees: the most recent characters.
@@ -53,10 +54,6 @@ personal data (emails, phone numbers, addresses, health or financial details) or
 marked confidential.
 confidence: how sure you are of complexity and task_type, from 0 to 1."""
 
-_TEXT_PARTS: Final = frozenset({"text", "input_text"})
-_MEDIA_PARTS: Final = frozenset(
-    {"image_url", "input_image", "image", "input_audio", "audio", "file", "input_file", "video"}
-)
 _FENCE: Final = re.compile(r"```[a-zA-Z]*\s*(.*?)```", re.DOTALL)
 _THINK: Final = re.compile(r"<think>.*?(?:</think>|$)", re.DOTALL | re.IGNORECASE)
 _DECODER: Final = json.JSONDecoder()
@@ -72,24 +69,6 @@ class UserText:
     tool_traffic: bool
 
 
-def _content(content: Any) -> tuple[str, int]:
-    if isinstance(content, str):
-        return content, 0
-    if not isinstance(content, Sequence):
-        return "", 0
-    texts: list[str] = []
-    media = 0
-    for part in content:
-        if not isinstance(part, Mapping):
-            continue
-        kind = part.get("type")
-        if kind in _TEXT_PARTS and isinstance(part.get("text"), str):
-            texts.append(part["text"])
-        elif kind in _MEDIA_PARTS:
-            media += 1
-    return "\n".join(texts), media
-
-
 def user_text(messages: Sequence[Mapping[str, Any]]) -> UserText:
     turns: list[str] = []
     media = 0
@@ -98,7 +77,7 @@ def user_text(messages: Sequence[Mapping[str, Any]]) -> UserText:
         if not isinstance(message, Mapping):
             continue
         role = message.get("role")
-        text, n = _content(message.get("content"))
+        text, n = content_text(message.get("content"))
         media += n
         if role in ("tool", "function") or message.get("tool_calls"):
             tools = True

@@ -18,103 +18,43 @@ inner :class:`OpenAISimApp` over the same backend.
 from __future__ import annotations
 
 import json
-import math
 import urllib.parse
 from typing import Any
 
-import trio
-
 from . import gemini_wire as gw
-from .asgi import (
-    JSON_TYPE,
-    SSE_TYPE,
-    BodyTooLarge,
-    ClientGone,
-    Headers,
-    Receive,
-    Scope,
-    Send,
-    dumps,
-    end_stream,
-    read_body,
-    send_json,
-    send_piece,
-    send_response,
-    start_stream,
-    wait_for_disconnect,
-)
+from .asgi import SSE_TYPE, Headers, Receive, Scope, Send, dumps, send_json, send_response
 from .backend import SimBackend
 from .chat_request import ChatRequest
+from .exchange import Exchange
 from .gemini_request import GeminiRequestError, parse_generate_request, parse_json
 from .knobs import ModelKnobs
-from .openai_app import CONTROL_PREFIX, DEFAULT_BODY_LIMIT, Exchange, OpenAISimApp
-from .reply import ReplyPlan, plan_reply
-from .stats import RecordedRequest
+from .openai_app import OpenAISimApp
+from .pacing import EncodedStream, send_complete, send_stream, stream_cut
+from .reply import ReplyPlan
+from .serving import DEFAULT_BODY_LIMIT, WireApp, retry_headers
 from .tokens import count_prompt_tokens
 
 _JSON_STREAM_TYPE = b"application/json; charset=UTF-8"
 _METHODS = ("generateContent", "streamGenerateContent")
 
 
-class GeminiSimApp:
+class GeminiSimApp(WireApp):
     """ASGI app serving one SimBackend over the Gemini API wire format."""
 
     def __init__(self, backend: SimBackend, *, body_limit: int = DEFAULT_BODY_LIMIT) -> None:
-        self.backend = backend
-        self.body_limit = body_limit
-        self._control = OpenAISimApp(backend, body_limit=body_limit)
+        super().__init__(backend, body_limit=body_limit)
+        self._openai = OpenAISimApp(backend, body_limit=body_limit)
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http" and not scope["path"].startswith(CONTROL_PREFIX):
-            await self._http(scope, receive, send)
-        else:  # /_sim/* control and lifespan
-            await self._control(scope, receive, send)
+    async def _control(self, scope: Scope, receive: Receive, send: Send) -> None:
+        await self._openai(scope, receive, send)
 
-    async def _http(self, scope: Scope, receive: Receive, send: Send) -> None:
-        exchange = Exchange(scope, send, self.backend)
-        query = urllib.parse.parse_qs(scope.get("query_string", b"").decode("latin-1"))
-        try:
-            try:
-                exchange.set_body(await read_body(receive, self.body_limit))
-            except ClientGone:
-                self.backend.stats.disconnects += 1
-                return
-            except BodyTooLarge:
-                await send_json(exchange.send, 413, gw.error_for_status(413))
-                return
-            self._record(exchange)
-            async with trio.open_nursery() as nursery:
-                nursery.start_soon(self._watch, receive, exchange, nursery.cancel_scope)
-                await self._dispatch(exchange, query)
-                nursery.cancel_scope.cancel()
-        finally:
-            exchange.settle()
-
-    async def _watch(self, receive: Receive, exchange: Exchange, scope: trio.CancelScope) -> None:
-        """Cancel the handler when the client goes away (ends hangs and streams)."""
-        await wait_for_disconnect(receive)
-        if not exchange.finished:
-            self.backend.stats.disconnects += 1
-        scope.cancel()
-
-    def _record(self, exchange: Exchange) -> None:
-        body = exchange.body
-        if not isinstance(body, dict | list):
-            body = exchange.raw.decode("utf-8", "replace") if exchange.raw else None
-        _, model, _ = _split_path(exchange.path)
-        self.backend.requests.append(
-            RecordedRequest(
-                method=exchange.method,
-                path=exchange.path,
-                headers=exchange.headers,
-                body=body,
-                model=model,
-            )
-        )
+    def _model_of(self, exchange: Exchange) -> str | None:
+        return _split_path(exchange.path)[1]
 
     # -- routing ----------------------------------------------------------------
 
-    async def _dispatch(self, exchange: Exchange, query: dict[str, list[str]]) -> None:
+    async def _dispatch(self, exchange: Exchange) -> None:
+        query = _query(exchange)
         if exchange.path == "/" and exchange.method == "GET":
             text = f"llmswitch sim {self.backend.name!r} (gemini) is running".encode()
             await send_response(exchange.send, 200, text, b"text/plain; charset=utf-8")
@@ -143,8 +83,7 @@ class GeminiSimApp:
                 await self._count_tokens(exchange, model, version)
             else:
                 stream = method == "streamGenerateContent"
-                sse = "sse" in query.get("alt", ())
-                await self._generate(exchange, model, version, method, stream, sse)
+                await self._generate(exchange, model, version, method, stream)
         else:
             await self._not_found(exchange)
 
@@ -168,35 +107,9 @@ class GeminiSimApp:
         message = f"Method {exchange.method} not allowed for {exchange.path}."
         await send_json(exchange.send, 405, gw.error_body(405, message, "INVALID_ARGUMENT"))
 
-    # -- faults -----------------------------------------------------------------
-
-    async def _fault(self, exchange: Exchange, knobs: ModelKnobs) -> bool:
-        """Apply hang / error_status / error_rate; True when the request got its answer."""
-        backend = self.backend
-        stats = backend.stats
-        if knobs.hang:
-            stats.faults["hang"] += 1
-            stats.hanging += 1
-            backend.notify()
-            try:
-                await trio.sleep_forever()
-            finally:
-                stats.hanging -= 1
-                backend.notify()
-        if knobs.error_status is not None:
-            stats.faults["error_status"] += 1
-            await send_json(
-                exchange.send,
-                knobs.error_status,
-                gw.error_for_status(knobs.error_status, knobs.retry_after_s),
-                _retry_headers(knobs.retry_after_s),
-            )
-            return True
-        if backend.should_inject_error(knobs):
-            stats.faults["error_rate"] += 1
-            await send_json(exchange.send, 500, gw.error_for_status(500))
-            return True
-        return False
+    def _error(self, status: int, retry_after_s: float | None) -> tuple[Any, Headers]:
+        body = gw.error_for_status(status, retry_after_s)
+        return body, retry_headers(retry_after_s, millis=False)
 
     # -- models -----------------------------------------------------------------
 
@@ -240,7 +153,6 @@ class GeminiSimApp:
         version: str,
         method: str,
         stream: bool,
-        sse: bool,
     ) -> None:
         backend = self.backend
         try:
@@ -253,24 +165,11 @@ class GeminiSimApp:
         if model is None:
             await send_json(exchange.send, 404, gw.model_not_found(requested, version, method))
             return
-        knobs = backend.knobs_for(model)
-        if await self._fault(exchange, knobs):
-            return
-        plan = plan_reply(request, knobs)
-        if stream:
-            await self._stream(exchange, requested, knobs, plan, sse)
-        else:
-            await self._complete(exchange, requested, knobs, plan)
+        await self._answer(exchange, request, model)
 
     async def _complete(
-        self, exchange: Exchange, model: str, knobs: ModelKnobs, plan: ReplyPlan
+        self, exchange: Exchange, request: ChatRequest, knobs: ModelKnobs, plan: ReplyPlan
     ) -> None:
-        """Non-stream answer, sent when the last token would have been generated."""
-        delay = knobs.ttft_s
-        if knobs.tokens_per_s > 0 and len(plan.pieces) > 1:
-            delay += (len(plan.pieces) - 1) / knobs.tokens_per_s
-        if delay > 0:
-            await trio.sleep(delay)
         call = plan.tool_call
         if call is not None:
             parts = [gw.function_call_part(call.name, json.loads(call.arguments))]
@@ -278,88 +177,38 @@ class GeminiSimApp:
             parts = [{"text": plan.text}]
         body = gw.response(
             parts,
-            model,
+            request.model,
             gw.new_response_id(),
             gw.usage_metadata(plan.prompt_tokens, plan.completion_tokens),
             gw.finish_reason(plan.finish_reason),
         )
-        if knobs.cut_after is not None and knobs.cut_after <= _event_count(plan):
-            await self._cut_json(exchange, body)
-            return
-        await send_json(exchange.send, 200, body)
-
-    async def _cut_json(self, exchange: Exchange, body: dict[str, Any]) -> None:
-        """Announce the full length, send half the body, then drop the connection."""
-        data = dumps(body)
-        self.backend.stats.faults["cut"] += 1
-        await start_stream(
-            exchange.send, 200, JSON_TYPE, [(b"content-length", str(len(data)).encode())]
-        )
-        await send_piece(exchange.send, data[: len(data) // 2])
-        # Returning without more_body=False makes hypercorn close the socket mid-body.
+        await send_complete(self.backend, exchange, knobs, plan, body, events=_event_count(plan))
 
     async def _stream(
-        self, exchange: Exchange, model: str, knobs: ModelKnobs, plan: ReplyPlan, sse: bool
+        self, exchange: Exchange, request: ChatRequest, knobs: ModelKnobs, plan: ReplyPlan
     ) -> None:
-        """Events paced by ttft_s / tokens_per_s, the last one carrying finishReason.
+        """Events, the last one carrying finishReason (the tail only closes the array).
 
         Text streams one event per token; a function call comes whole in one event, as
         Gemini sends it. cut_after ends the connection after that many events, before the
         finishReason.
         """
-        backend = self.backend
-        stats = backend.stats
-        started = trio.current_time()
-        await start_stream(
-            exchange.send,
-            200,
+        sse = "sse" in _query(exchange).get("alt", ())  # else Gemini's JSON-array stream
+        events = _stream_events(plan, request.model)
+        shape = stream_cut(knobs, len(events))
+        if not shape.cut:
+            events[-1] = _finished(events[-1], plan)
+        stream = EncodedStream(
             SSE_TYPE if sse else _JSON_STREAM_TYPE,
-            [(b"cache-control", b"no-cache")],
+            [_encode(event, index, sse) for index, event in enumerate(events[: shape.count])],
+            b"" if sse else b"]",
+            tail_with_last=True,
         )
-        stats.open_streams += 1
-        stream_open = True
-        backend.notify()
-        try:
-            events = _stream_events(plan, model)
-            cut_after = knobs.cut_after
-            cut = cut_after is not None and cut_after <= len(events)
-            count = cut_after if cut_after is not None and cut else len(events)
-            if not cut:
-                events[-1] = _finished(events[-1], plan)
-            encoded = [_encode(event, index, sse) for index, event in enumerate(events[:count])]
-            tail = b"" if sse else b"]"
-            first_at = started + knobs.ttft_s
-            tps = knobs.tokens_per_s
-            if first_at > trio.current_time():
-                await trio.sleep_until(first_at)
-            if tps > 0:
-                # Paced: one write per event, on an absolute schedule (no drift).
-                for index, data in enumerate(encoded):
-                    due = first_at + index / tps
-                    if due > trio.current_time():
-                        await trio.sleep_until(due)
-                    if not cut and index == count - 1:
-                        stream_open = False
-                        stats.open_streams -= 1
-                        await end_stream(exchange.send, data + tail)
-                    else:
-                        await send_piece(exchange.send, data)
-                if cut:
-                    stats.faults["cut"] += 1
-                return
-            data = b"".join(encoded)
-            if cut:
-                stats.faults["cut"] += 1
-                if data:
-                    await send_piece(exchange.send, data)
-                return  # hypercorn closes the socket: no finishReason
-            stream_open = False
-            stats.open_streams -= 1
-            await end_stream(exchange.send, data + tail)
-        finally:
-            if stream_open:
-                stats.open_streams -= 1
-            backend.notify()
+        await send_stream(self.backend, exchange, knobs, shape, stream)
+
+
+def _query(exchange: Exchange) -> dict[str, list[str]]:
+    return urllib.parse.parse_qs(exchange.query)
 
 
 def _split_path(path: str) -> tuple[str | None, str | None, str | None]:
@@ -411,9 +260,3 @@ def _encode(event: dict[str, Any], index: int, sse: bool) -> bytes:
     if sse:
         return gw.sse_event(event)
     return (b"[" if index == 0 else b",\r\n") + dumps(event)
-
-
-def _retry_headers(retry_after_s: float | None) -> Headers:
-    if retry_after_s is None:
-        return []
-    return [(b"retry-after", str(math.ceil(retry_after_s)).encode())]

@@ -1,0 +1,57 @@
+"""Helpers every translating wire (Anthropic, Gemini) needs alike.
+
+Both turn OpenAI chat requests into another API's format and its answers back into
+OpenAI JSON and SSE, so they fail the same way and read OpenAI content the same way.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import urllib.parse
+from typing import Any
+
+SSE_DONE = b"data: [DONE]\n\n"
+
+
+class UnsupportedRequest(ValueError):
+    """The OpenAI request uses something the upstream's API cannot express."""
+
+
+class UpstreamFormatError(ValueError):
+    """The upstream's answer is not in its API's response format."""
+
+
+def dumps(obj: Any) -> bytes:
+    """Compact JSON as UTF-8, as OpenAI sends it."""
+    return json.dumps(obj, separators=(",", ":"), ensure_ascii=False).encode()
+
+
+def sse_data(payload: Any) -> bytes:
+    """One SSE event carrying *payload* as its JSON data."""
+    return b"data: " + dumps(payload) + b"\n\n"
+
+
+def text_of(content: Any) -> str:
+    """The text of a message's content: a string, or its text parts joined."""
+    if isinstance(content, str):
+        return content
+    if isinstance(content, list):
+        return "\n".join(
+            part["text"]
+            for part in content
+            if isinstance(part, dict) and isinstance(part.get("text"), str)
+        )
+    return ""
+
+
+def data_url(url: str, part: str) -> tuple[str, str]:
+    """(media type, base64 data) of a ``data:`` URL found in *part* (for the error)."""
+    head, sep, data = url[len("data:") :].partition(",")
+    if not sep:
+        raise UnsupportedRequest(f"malformed data: URL in {part}")
+    params = head.split(";")
+    media_type = params[0].strip() or "text/plain"
+    if "base64" in (p.strip().lower() for p in params[1:]):
+        return media_type, "".join(data.split())
+    return media_type, base64.b64encode(urllib.parse.unquote_to_bytes(data)).decode("ascii")
