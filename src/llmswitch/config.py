@@ -40,7 +40,8 @@ class ServerConfig(_Section):
 
 class StoreConfig(_Section):
     path: str = "llmswitch.db"
-    batch_max: int = Field(200, gt=0)
+    #: How long a write waits for a database another process has locked.
+    busy_timeout_s: float = Field(5.0, gt=0)
     flush_interval_s: float = Field(0.25, gt=0)
 
 

@@ -7,6 +7,7 @@ would leap ahead while a query runs.
 from __future__ import annotations
 
 import os
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -140,3 +141,36 @@ def test_periods_are_utc_day_and_month() -> None:
     ts = 1_795_320_383.0  # 2026-11-22T03:26:23Z
     assert day_start(ts) == 1_795_305_600.0
     assert month_start(ts) == 1_793_491_200.0  # 2026-11-01T00:00:00Z
+
+
+LOCK_HOLDER = """
+import sqlite3, sys, time
+db = sqlite3.connect(sys.argv[1], isolation_level=None)
+db.execute("BEGIN IMMEDIATE")
+print("locked", flush=True)
+time.sleep(float(sys.argv[2]))
+db.execute("COMMIT")
+"""
+
+
+async def test_a_locked_database_delays_the_flush_without_crashing(tmp_path: Path) -> None:
+    db = tmp_path / "l.db"
+    ledger = Ledger(db)
+    ledger.config = parse_config(
+        {"store": {"path": str(db), "flush_interval_s": 3600, "busy_timeout_s": 0.2}}
+    )
+    async with trio.open_nursery() as nursery:
+        await nursery.start(ledger.supervisor.run)
+        ledger.journal.append(row(1))
+        proc = await trio.lowlevel.open_process(
+            [sys.executable, "-c", LOCK_HOLDER, str(db), "1.0"], stdout=subprocess.PIPE
+        )
+        assert proc.stdout is not None
+        with trio.fail_after(10):
+            assert (await proc.stdout.receive_some(16)).startswith(b"locked")
+            assert await ledger.mailbox.call(Flush(), timeout=5) == 0
+            await proc.wait()
+        assert ledger.supervisor.child("ledger").restarts == 0
+        assert await ledger.mailbox.call(Flush(), timeout=5) == 1
+        await ledger.supervisor.stop()
+    assert await ledger.rows_on_disk() == 1

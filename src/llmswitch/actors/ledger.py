@@ -25,6 +25,7 @@ from llmswitch.runtime.clock import WallClock
 from llmswitch.runtime.mailbox import Request
 from llmswitch.runtime.watch import Watch
 from llmswitch.store.db import Connection, open_db
+from llmswitch.store.errors import StoreError
 from llmswitch.store.journal import Journal, read_segment
 from llmswitch.store.request_log import insert_new_rows, spend_since
 
@@ -81,6 +82,7 @@ class LedgerActor(Actor[LedgerMsg]):
         self._spent_day = self._spent_month = 0.0
         self._flushes = 0
         self._written = 0
+        self._flush_errors = 0
 
     async def run(
         self,
@@ -88,7 +90,8 @@ class LedgerActor(Actor[LedgerMsg]):
         *,
         task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED,
     ) -> None:
-        async with open_db(self._config.store.path) as db:
+        store = self._config.store
+        async with open_db(store.path, busy_timeout_s=store.busy_timeout_s) as db:
             self._db = db
             await self._load_spend()
             await self._flush()
@@ -114,7 +117,14 @@ class LedgerActor(Actor[LedgerMsg]):
             assert self._db is not None
             moved = 0
             for segment in self._journal.rotate():
-                new = await insert_new_rows(self._db, read_segment(segment))
+                try:
+                    new = await insert_new_rows(self._db, read_segment(segment))
+                except StoreError as exc:
+                    # The rows are safe in the journal: try again at the next flush rather
+                    # than crash (a crash loop would take the whole gateway down).
+                    self._flush_errors += 1
+                    log.warning("ledger: %s; %s kept for the next flush", exc, segment.name)
+                    break
                 segment.unlink()
                 for row in new:
                     self._count_spend(row.ts, row.cost_usd)
@@ -154,6 +164,7 @@ class LedgerActor(Actor[LedgerMsg]):
         return {
             "written_rows": self._written,
             "flushes": self._flushes,
+            "flush_errors": self._flush_errors,
             "journal": str(self._journal.directory),
             "spent_day_usd": round(view.spent_day_usd, 6),
             "spent_month_usd": round(view.spent_month_usd, 6),
