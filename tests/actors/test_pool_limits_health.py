@@ -16,7 +16,7 @@ from llmswitch.actors.limits import (
     parse_reset,
     parse_retry_after,
 )
-from llmswitch.actors.pool import Lease, Outcome, PoolActor, PoolView
+from llmswitch.actors.pool import Grant, Lease, Outcome, PoolActor, PoolView
 from llmswitch.config import Config, parse_config
 from llmswitch.runtime.actor import Actor
 from llmswitch.runtime.mailbox import Mailbox
@@ -51,9 +51,13 @@ async def test_pool_opens_the_breaker_and_half_opens_after_cooldown(
     assert view.value.backends["b"].in_flight == 0
     await trio.sleep(10.01)  # the actor republishes when the cooldown ends, unprompted
     assert view.value.backends["b"].breaker == "half_open"
-    assert await mailbox.call(Lease("b"))
+    probe = await mailbox.call(Lease("b"))
+    assert probe == Grant(backend_probe=True)
     assert not await mailbox.call(Lease("b"))  # exactly one probe
+    # A stale success (an attempt leased before the breaker opened) decides nothing.
     await mailbox.cast(Outcome("b", "m", ok=True, latency_ms=100, ttfb_ms=20))
+    assert not await mailbox.call(Lease("b"))
+    await mailbox.cast(Outcome("b", "m", ok=True, latency_ms=100, ttfb_ms=20, grant=probe))
     await mailbox.call(Lease("b"))
     assert view.value.backends["b"].breaker == "closed"
     stats = view.value.models["m"]

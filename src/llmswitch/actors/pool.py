@@ -84,9 +84,18 @@ class PoolView:
         return frozenset(n for n, s in self.models.items() if s.breaker == BreakerState.OPEN)
 
 
+@dataclass(frozen=True)
+class Grant:
+    """Permits for one attempt; a probe permit is the single call a half-open breaker lets
+    through, and only its outcome may close or re-open that breaker."""
+
+    backend_probe: bool = False
+    model_probe: bool = False
+
+
 @dataclass(eq=False)
-class Lease(Request[bool]):
-    """Ask for breaker permits (backend and model) for one attempt; False if denied."""
+class Lease(Request[Grant | None]):
+    """Ask for breaker permits (backend and model) for one attempt; None if denied."""
 
     backend: str
     model: str = ""
@@ -106,6 +115,7 @@ class Outcome:
     latency_ms: float = 0.0
     ttfb_ms: float | None = None
     model_only: bool = False
+    grant: Grant = Grant()
 
 
 PoolMsg = Lease | Outcome
@@ -115,6 +125,24 @@ EWMA_ALPHA = 0.2
 
 def ewma(previous: float | None, sample: float, alpha: float = EWMA_ALPHA) -> float:
     return sample if previous is None else previous + alpha * (sample - previous)
+
+
+def _report(breaker: CircuitBreaker, probe: bool, ok: bool | None) -> None:
+    """Tell a breaker how an attempt ended. A probe's outcome decides a half-open breaker;
+    any other attempt counts only while the breaker is closed: one leased before the
+    breaker opened is stale news and must not close, re-open or free the probe slot."""
+    if probe:
+        if ok is None:
+            breaker.release()
+        elif ok:
+            breaker.record_success()
+        else:
+            breaker.record_failure()
+    elif ok is not None and breaker.state is BreakerState.CLOSED:
+        if ok:
+            breaker.record_success()
+        else:
+            breaker.record_failure()
 
 
 class PoolActor(Actor[PoolMsg]):
@@ -149,41 +177,35 @@ class PoolActor(Actor[PoolMsg]):
             self._record(msg)
         self._publish()
 
-    def _lease(self, msg: Lease) -> bool:
+    def _lease(self, msg: Lease) -> Grant | None:
         backend = self._breakers[msg.backend]
         model = self._model_breakers.get(msg.model)
+        backend_probe = backend.state is BreakerState.HALF_OPEN
         if not backend.allow():
-            return False
+            return None
+        model_probe = model is not None and model.state is BreakerState.HALF_OPEN
         if model is not None and not model.allow():
-            backend.release()
-            return False
+            _report(backend, backend_probe, None)
+            return None
         self._in_flight[msg.backend] += 1
-        return True
+        return Grant(backend_probe, model_probe)
 
     def _record(self, out: Outcome) -> None:
         backend = self._breakers[out.backend]
         model = self._model_breakers.get(out.model)
         self._in_flight[out.backend] = max(0, self._in_flight[out.backend] - 1)
-        if out.ok is None:
-            backend.release()
-            if model is not None:
-                model.release()
-            return
-        self._success[out.model] = ewma(self._success.get(out.model), 1.0 if out.ok else 0.0)
+        if out.ok is not None:
+            ok = 1.0 if out.ok else 0.0
+            self._success[out.model] = ewma(self._success.get(out.model), ok)
         if out.ok:
-            backend.record_success()
-            if model is not None:
-                model.record_success()
             self._latency[out.model] = ewma(self._latency.get(out.model), out.latency_ms)
             if out.ttfb_ms is not None:
                 self._ttfb[out.model] = ewma(self._ttfb.get(out.model), out.ttfb_ms)
-            return
         if model is not None:
-            model.record_failure()
-        if out.model_only:
-            backend.release()
-        else:
-            backend.record_failure()
+            _report(model, out.grant.model_probe, out.ok)
+        # A model the backend does not serve says nothing about the backend itself.
+        backend_ok = None if out.model_only and out.ok is False else out.ok
+        _report(backend, out.grant.backend_probe, backend_ok)
 
     def _all_breakers(self) -> list[CircuitBreaker]:
         return [*self._breakers.values(), *self._model_breakers.values()]

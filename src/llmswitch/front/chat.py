@@ -23,7 +23,7 @@ from llmswitch.actors.limits import (
     parse_retry_after,
     ratelimit_headers,
 )
-from llmswitch.actors.pool import Lease, Outcome
+from llmswitch.actors.pool import Grant, Lease, Outcome
 from llmswitch.actors.router import Decide
 from llmswitch.front.errors import GatewayError, unknown_model
 from llmswitch.front.retry import retry_same_in
@@ -71,6 +71,8 @@ class Exchange:
     #: The ``[[clients]]`` entry whose key the request carried, if any.
     client_name: str | None = None
     ratelimit: dict[str, str] = field(default_factory=dict)
+    #: The breaker permits of the attempt in progress.
+    grant: Grant = field(default_factory=Grant)
 
     def row(self) -> RequestRow:
         cand, cls, usage = self.served_by, None, self.usage or Usage(0, 0, True)
@@ -255,14 +257,14 @@ async def _attempt(gw: Gateway, ex: Exchange, cand: Candidate, budget_s: float) 
             budget_s,
         )
     except UpstreamFailure as failure:
-        await _after_failure(gw, cand, failure)
+        await _after_failure(gw, ex, cand, failure)
         if failure.client_fault:
             raise GatewayError(
                 failure.status or 400, failure.message, code="upstream_rejected"
             ) from None
         raise
     except BaseException:
-        await _outcome(gw, cand, None)
+        await _outcome(gw, ex, cand, None)
         raise
 
 
@@ -270,10 +272,12 @@ async def _reserve(gw: Gateway, cand: Candidate, ex: Exchange) -> str | None:
     """Take a breaker permit and rate-limit tokens; the reason if this candidate is out."""
     backend = cand.backend
     try:
-        if not await gw.pool.call(Lease(backend.name, cand.model.id), timeout=LEASE_TIMEOUT_S):
-            return f"circuit breaker open for {backend.name} or {cand.model.id}"
+        grant = await gw.pool.call(Lease(backend.name, cand.model.id), timeout=LEASE_TIMEOUT_S)
     except (CallTimeout, ActorCrashed) as exc:
         return f"backend pool unavailable ({exc})"
+    if grant is None:
+        return f"circuit breaker open for {backend.name} or {cand.model.id}"
+    ex.grant = grant
     model = cand.model
     if backend.rpm or backend.tpm or model.rpm or model.tpm:
         tokens = estimate_tokens(prompt_chars(ex.body))
@@ -283,7 +287,7 @@ async def _reserve(gw: Gateway, cand: Candidate, ex: Exchange) -> str | None:
         except (CallTimeout, ActorCrashed):
             wait = 0.0
         if wait > 0:
-            await _outcome(gw, cand, None)
+            await _outcome(gw, ex, cand, None)
             return f"rate-limited on {backend.name}/{model.id} for {wait:.1f}s"
     return None
 
@@ -296,6 +300,7 @@ def _scopes(ex: Exchange, cand: Candidate) -> tuple[str, ...]:
 
 async def _outcome(
     gw: Gateway,
+    ex: Exchange,
     cand: Candidate,
     ok: bool | None,
     latency_s: float = 0.0,
@@ -309,16 +314,19 @@ async def _outcome(
         latency_s * 1000,
         None if ttfb_s is None else ttfb_s * 1000,
         model_only,
+        ex.grant,
     )
     with trio.CancelScope(shield=True):
         await gw.pool.cast(out)
 
 
-async def _after_failure(gw: Gateway, cand: Candidate, failure: UpstreamFailure) -> None:
+async def _after_failure(
+    gw: Gateway, ex: Exchange, cand: Candidate, failure: UpstreamFailure
+) -> None:
     # A request the client got wrong says nothing about the backend's health; a model
     # the backend does not serve (404) says something about that model only.
     await _outcome(
-        gw, cand, None if failure.client_fault else False, model_only=failure.status == 404
+        gw, ex, cand, None if failure.client_fault else False, model_only=failure.status == 404
     )
     if failure.status is not None:
         retry = parse_retry_after(failure.retry_after)
@@ -360,7 +368,7 @@ async def finish_once(gw: Gateway, ex: Exchange, opened: Opened) -> bytes:
 async def _settle(gw: Gateway, ex: Exchange, verdict: bool | None) -> None:
     assert ex.served_by is not None
     cand = ex.served_by
-    await _outcome(gw, cand, verdict, trio.current_time() - ex.started, ex.ttfb_s)
+    await _outcome(gw, ex, cand, verdict, trio.current_time() - ex.started, ex.ttfb_s)
     total = ex.usage.prompt_tokens + ex.usage.completion_tokens if ex.usage else 0
     gw.limits.try_cast(Report(_scopes(ex, cand), 200, tokens=total, headers=ex.ratelimit))
 
