@@ -691,8 +691,11 @@ def now_utc() -> str:
     return datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M UTC")
 
 
-def machine_line() -> str:
-    """The facts a figure needs beside it: machine, cores, memory, Python, git."""
+def machine_line(git: str | None = None) -> str:
+    """The facts a figure needs beside it: machine, cores, memory, Python, git.
+
+    Pass `git` as read when the servers started: src/ may change during a long run.
+    """
     try:
         mem_kib = int(Path("/proc/meminfo").read_text().split()[1])
         mem = f", {mem_kib / 1024 / 1024:.0f} GiB"
@@ -701,7 +704,7 @@ def machine_line() -> str:
     return (
         f"- machine: {platform.machine()}, {cpu_model()}, {os.cpu_count()} cores{mem}; "
         f"Python {platform.python_version()}\n"
-        f"- llmswitch at git {git_state()}"
+        f"- llmswitch at git {git or git_state()}"
     )
 
 

@@ -21,12 +21,15 @@ from quart import Response, request
 from quart_trio import QuartTrio
 
 
-def create_app(upstream: str, max_connections: int = 100) -> QuartTrio:
+def create_app(
+    upstream: str, max_connections: int = 100, max_keepalive: int | None = None
+) -> QuartTrio:
     """The proxy app; the client opens and closes with the server, like llmswitch's."""
     app = QuartTrio("minimal_proxy")
     app.config["RESPONSE_TIMEOUT"] = None
     limits = httpx.Limits(
-        max_connections=max_connections, max_keepalive_connections=max_connections
+        max_connections=max_connections,
+        max_keepalive_connections=max_connections if max_keepalive is None else max_keepalive,
     )
     timeout = httpx.Timeout(connect=2.0, read=None, write=30.0, pool=30.0)
     client = httpx.AsyncClient(base_url=upstream.rstrip("/"), limits=limits, timeout=timeout)
@@ -86,8 +89,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--port", type=int, required=True)
     parser.add_argument("--upstream", required=True, help="OpenAI base URL, e.g. .../v1")
     parser.add_argument("--max-connections", type=int, default=100, help="upstream pool size")
+    parser.add_argument(
+        "--max-keepalive", type=int, default=None, help="idle upstream connections kept"
+    )
     args = parser.parse_args(argv)
-    trio.run(run, create_app(args.upstream, args.max_connections), args.port)
+    app = create_app(args.upstream, args.max_connections, args.max_keepalive)
+    trio.run(run, app, args.port)
     return 0
 
 

@@ -38,6 +38,7 @@ from common import (
     StartFailed,
     fmt,
     free_port,
+    git_state,
     keep_logs,
     latency_phase,
     llmswitch_config,
@@ -115,7 +116,6 @@ def litellm_env() -> dict[str, str]:
             "LITELLM_LOG": "ERROR",
             # Loopback-only benchmark: no key, as llmswitch has none here either.
             "LITELLM_DANGEROUSLY_PERMIT_WEAK_OR_UNSET_MASTER_KEY": "true",
-            "NO_DOCKER": "1",
         }
     )
     return env
@@ -207,10 +207,10 @@ def render(results: Results) -> str:
     return "\n".join(lines)
 
 
-def section(plan: Plan, version: str, generator: str, table: str, busy: str) -> str:
+def section(plan: Plan, version: str, generator: str, table: str, busy: str, git: str) -> str:
     return (
         f"## {now_utc()}: llmswitch vs LiteLLM proxy (`ops/bench/peer.py`, {plan.name} run)\n\n"
-        f"{machine_line()}\n"
+        f"{machine_line(git)}\n"
         f"- LiteLLM {version} (`litellm --config ... --num_workers 1`, no master key, no "
         f"database, telemetry off, local price map), in ops/bench/.venv-litellm\n"
         f"- workload: model {MODEL!r} on one llmswitch.sim (no pacing) behind both, "
@@ -280,6 +280,7 @@ async def run(plan: Plan, version: str, wrk: str | None, write: bool, logs: Path
     generator = "wrk -t1" if wrk else "httpx in the bench process (wrk not found)"
     print(f"[peer] {plan.name} run against LiteLLM {version}; load by {generator}", flush=True)
     servers: list[Server] = []
+    git = git_state()  # now: src/ may change while this runs
     with tempfile.TemporaryDirectory(prefix="llmswitch-peer-") as tmp:
         try:
             with trio.fail_after(plan.budget_s):
@@ -298,7 +299,7 @@ async def run(plan: Plan, version: str, wrk: str | None, write: bool, logs: Path
     print()
     print(table)
     if write:
-        record(section(plan, version, generator, table, load_note()))
+        record(section(plan, version, generator, table, load_note(), git))
         print(f"\n[peer] appended to {RESULTS_MD.relative_to(REPO)}")
     return 1 if bench.results.error_counts["llmswitch"] else 0
 

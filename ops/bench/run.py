@@ -34,6 +34,7 @@ from common import (
     StartFailed,
     fmt,
     free_port,
+    git_state,
     latency_phase,
     llmswitch_config,
     machine_line,
@@ -135,10 +136,10 @@ def render(results: Results) -> str:
     return "\n".join(lines)
 
 
-def section(plan: Plan, generator: str, table: str) -> str:
+def section(plan: Plan, generator: str, table: str, git: str) -> str:
     return (
         f"## {now_utc()} — {plan.name} run\n\n"
-        f"{machine_line()}\n"
+        f"{machine_line(git)}\n"
         f"- workload: model {MODEL!r} on llmswitch.sim (no pacing), {len(PROMPT)}-char "
         f"prompt echoed back; c=1: {plan.c1_requests} requests per target after "
         f"{plan.c1_warmup} warm-up, targets interleaved; c={plan.concurrency}: "
@@ -215,6 +216,7 @@ async def run(plan: Plan, wrk: str | None, write: bool) -> int:
     generator = "wrk -t1" if wrk else "httpx in the bench process (wrk not found)"
     print(f"[bench] {plan.name} run; c={plan.concurrency} load by {generator}", flush=True)
     servers: list[Server] = []
+    git = git_state()  # now: src/ may change while this runs
     with tempfile.TemporaryDirectory(prefix="llmswitch-bench-") as tmp:
         try:
             with trio.fail_after(plan.budget_s):
@@ -232,7 +234,7 @@ async def run(plan: Plan, wrk: str | None, write: bool) -> int:
     print()
     print(table)
     if write:
-        record(section(plan, generator, table))
+        record(section(plan, generator, table, git))
         print(f"\n[bench] appended to {RESULTS_MD.relative_to(REPO)}")
     return 1 if bench.results.error_counts["llmswitch"] else 0
 

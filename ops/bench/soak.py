@@ -35,6 +35,7 @@ from common import (
     Server,
     StartFailed,
     free_port,
+    git_state,
     keep_logs,
     machine_line,
     now_utc,
@@ -501,12 +502,12 @@ def render(out: Outcome) -> str:
     return "\n".join(lines)
 
 
-def section(out: Outcome, table: str) -> str:
+def section(out: Outcome, table: str, git: str) -> str:
     plan = out.plan
     mix = ", ".join(f"{m} {w}" for m, w in MODELS)
     return (
         f"## {now_utc()}: soak, {plan.name} (`ops/bench/soak.py`)\n\n"
-        f"{machine_line()}\n"
+        f"{machine_line(git)}\n"
         f"- workload: {plan.rate:g} req/s for {plan.soak_s / 60:g} min after a "
         f"{plan.warmup_s:g} s warm-up; half streamed; models by weight: {mix}; "
         f"sims: local (small, medium; 50 tok/s), flaky (flaky-7b; 10% HTTP 500; falls back "
@@ -522,6 +523,7 @@ async def run(plan: Plan, write: bool, csv: Path | None, logs: Path | None) -> i
     raise_fd_limit(8192)
     print(f"[soak] {plan.name} run", flush=True)
     servers: list[Server] = []
+    git = git_state()  # now: src/ may change while this runs
     with tempfile.TemporaryDirectory(prefix="llmswitch-soak-") as tmp:
         try:
             with trio.fail_after(plan.budget_s):
@@ -540,7 +542,7 @@ async def run(plan: Plan, write: bool, csv: Path | None, logs: Path | None) -> i
     print()
     print(table)
     if write:
-        record(section(out, table))
+        record(section(out, table, git))
         print(f"\n[soak] appended to {RESULTS_MD.relative_to(REPO)}")
     flat = all(
         (g or 0) <= 10

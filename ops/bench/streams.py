@@ -7,6 +7,10 @@ tens of seconds), keeps N open for the hold window by re-opening every stream th
 ends, then lets them finish. It counts errors and completed streams, and samples
 llmswitch's RSS and open fds every second: at rest, at peak, and after the load.
 
+Options: --stream-seconds longer than the ramp plus the hold keeps the same N streams
+open with no re-opens; --front proxy runs the bare quart-trio proxy instead (the
+stack's floor); --streams N changes the count.
+
 Run: .venv/bin/python ops/bench/streams.py [--quick] [--no-record]. Every process is a
 child of this one on 127.0.0.1; every loop is bounded in count and time.
 """
@@ -20,7 +24,7 @@ import resource
 import sys
 import tempfile
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import httpx
@@ -34,6 +38,7 @@ from common import (
     StartFailed,
     body,
     free_port,
+    git_state,
     keep_logs,
     llmswitch_config,
     machine_cpu,
@@ -61,15 +66,20 @@ class Plan:
     reply_words: int  # reply length: a stream lasts about reply_words / tps seconds
     rest_s: float  # quiet time before the load, for the at-rest reading
     after_s: float  # quiet time after it: past the simulator's 30 s keep-alive when long
-    budget_s: float  # hard stop for the whole run
+    upstream_keepalive: int | None = None  # the bare proxy's idle pool; None = its size
 
     @property
     def stream_s(self) -> float:
         return self.reply_words / self.tps
 
+    @property
+    def budget_s(self) -> float:
+        """Hard stop for the whole run: every phase at its longest, plus start-up."""
+        return self.rest_s + self.ramp_s + 1 + self.hold_s + self.stream_s + 15 + self.after_s + 45
 
-FULL = Plan("full", 1000, 10.0, 60.0, 2.0, 50, 5.0, 40.0, budget_s=240.0)
-QUICK = Plan("quick", 300, 4.0, 15.0, 2.0, 16, 3.0, 6.0, budget_s=58.0)
+
+FULL = Plan("full", 1000, 10.0, 60.0, 2.0, 50, 5.0, 40.0)
+QUICK = Plan("quick", 300, 4.0, 15.0, 2.0, 16, 3.0, 6.0)
 MAX_ERROR_TEXTS = 8
 
 
@@ -264,6 +274,8 @@ def spawn_front(front: str, plan: Plan, workdir: Path, sim_port: int) -> Server:
         args = [str(BENCH_DIR / "minimal_proxy.py"), "--port", str(port)]
         args += ["--upstream", f"http://127.0.0.1:{sim_port}/v1"]
         args += ["--max-connections", str(plan.streams + 200)]
+        if plan.upstream_keepalive is not None:
+            args += ["--max-keepalive", str(plan.upstream_keepalive)]
         return spawn("proxy", args, port, workdir)
     config = llmswitch_config(
         port, sim_port, workdir, max_in_flight=5000, max_connections=plan.streams + 200
@@ -436,6 +448,12 @@ def render(out: Outcome) -> str:
     return "\n".join(lines)
 
 
+def keepalive_note(plan: Plan) -> str:
+    if plan.upstream_keepalive is None:
+        return " (all of them kept alive when idle)"
+    return f", at most {plan.upstream_keepalive} kept alive when idle"
+
+
 def probe_path(front: str) -> str:
     return "/debug" if front == "llmswitch" else "/health"
 
@@ -451,19 +469,19 @@ def in_flight_range(out: Outcome) -> str:
     return f"{min(values)} / {max(values)} |" if values else "— |"
 
 
-def section(out: Outcome, table: str) -> str:
+def section(out: Outcome, table: str, git: str) -> str:
     plan = out.plan
     return (
         f"## {now_utc()}: {plan.streams} concurrent streams through {out.front} "
         f"(`ops/bench/streams.py`, {plan.name} run)\n\n"
-        f"{machine_line()}\n"
+        f"{machine_line(git)}\n"
         f"- front: {front_name(out.front)}\n"
         f"- workload: {plan.streams} streaming requests through the front to one "
         f"llmswitch.sim at {plan.tps:g} tokens/s with a {plan.reply_words}-word reply "
         f"(~{plan.stream_s:.0f} s a stream), opened evenly over {plan.ramp_s:g} s, "
         f"re-opened as they end for a {plan.hold_s:g} s hold, then left to finish; "
         f"load from one trio + httpx process; upstream pool {plan.streams + 200} "
-        f"connections; RLIMIT_NOFILE {out.fd_limit}\n\n"
+        f"connections{keepalive_note(plan)}; RLIMIT_NOFILE {out.fd_limit}\n\n"
         f"{table}\n"
     )
 
@@ -489,6 +507,7 @@ async def run(plan: Plan, front: str, write: bool, samples: Path | None, logs: P
     fd_limit = raise_fd_limit(max(8192, plan.streams * 4 + 1000))
     print(f"[streams] {plan.name} run; RLIMIT_NOFILE {fd_limit}", flush=True)
     servers: list[Server] = []
+    git = git_state()  # now: src/ may change while this runs
     with tempfile.TemporaryDirectory(prefix="llmswitch-streams-") as tmp:
         try:
             with trio.fail_after(plan.budget_s):
@@ -510,7 +529,7 @@ async def run(plan: Plan, front: str, write: bool, samples: Path | None, logs: P
         write_samples(out, samples)
         print(f"\n[streams] 1 s samples in {samples}")
     if write:
-        record(section(out, table))
+        record(section(out, table, git))
         print(f"\n[streams] appended to {RESULTS_MD.relative_to(REPO)}")
     return 0 if out.tally.errors == 0 and out.switch_alive else 1
 
@@ -527,8 +546,33 @@ def main() -> int:
         default="llmswitch",
         help="proxy: the bare quart-trio proxy instead, to see the stack's own floor",
     )
+    parser.add_argument("--streams", type=int, default=None, help="how many (ramp 100/s)")
+    parser.add_argument(
+        "--stream-seconds",
+        type=float,
+        default=None,
+        help="length of one stream; longer than ramp + hold means no re-opens",
+    )
+    parser.add_argument(
+        "--upstream-keepalive",
+        type=int,
+        default=None,
+        help="with --front proxy: idle upstream connections kept (default: all)",
+    )
     args = parser.parse_args()
     plan = QUICK if args.quick else FULL
+    if args.streams is not None:
+        if not 1 <= args.streams <= 5000:
+            parser.error("--streams must be in 1..5000")
+        plan = replace(plan, streams=args.streams, ramp_s=max(2.0, args.streams / 100))
+    if args.stream_seconds is not None:
+        if not 1 <= args.stream_seconds <= 600:
+            parser.error("--stream-seconds must be in 1..600")
+        plan = replace(plan, reply_words=max(2, round(args.stream_seconds * plan.tps)))
+    if args.upstream_keepalive is not None:
+        if args.front != "proxy":
+            parser.error("--upstream-keepalive needs --front proxy (llmswitch has no such knob)")
+        plan = replace(plan, upstream_keepalive=args.upstream_keepalive)
     return trio.run(run, plan, args.front, not args.no_record, args.samples, args.keep_logs)
 
 
