@@ -395,42 +395,58 @@ class Results:
 
 
 async def latency_phase(
-    urls: dict[str, str], stream: bool, plan: Plan, results: Results, cap_s: float
+    urls: dict[str, str],
+    stream: bool,
+    plan: Plan,
+    results: Results,
+    cap_s: float,
+    block: int = 1,
+    prefix: str = "",
 ) -> None:
-    """Concurrency 1, the targets interleaved request by request so drift hits all alike."""
+    """Concurrency 1, the targets taking turns so drift hits all alike.
+
+    ``block=1`` alternates request by request: every request reaches a server that sat
+    idle while the others ran, its caches cold from their work (a server sharing its
+    host). A larger ``block`` sends that many in a row to each target and leaves out the
+    first of each run, which pays that wake-up: the server's own cost, warm. Metrics are
+    stored under ``prefix`` + their usual keys.
+    """
     payload = body(stream)
     totals: dict[str, list[float]] = {t: [] for t in urls}
     firsts: dict[str, list[float]] = {t: [] for t in urls}
     failures = dict.fromkeys(urls, 0)
     clients = {t: httpx.AsyncClient(timeout=REQUEST_TIMEOUT_S, trust_env=False) for t in urls}
+    rounds = math.ceil((plan.c1_warmup + plan.c1_requests) / block)
     try:
         with trio.move_on_after(cap_s):
             order = list(urls)
-            for i in range(plan.c1_warmup + plan.c1_requests):
-                shift = i % len(order)
+            for r in range(rounds):
+                shift = r % len(order)
                 for target in order[shift:] + order[:shift]:
-                    if failures[target] >= MAX_ERRORS:
-                        continue
-                    total, first, err = await timed_request(
-                        clients[target], urls[target], payload, stream
-                    )
-                    if err is not None:
-                        failures[target] += 1
-                        results.error(target, err)
-                    elif i >= plan.c1_warmup:
-                        totals[target].append(total * 1000)
-                        firsts[target].append(first * 1000)
+                    for k in range(block + (block > 1)):
+                        if failures[target] >= MAX_ERRORS:
+                            break
+                        total, first, err = await timed_request(
+                            clients[target], urls[target], payload, stream
+                        )
+                        if err is not None:
+                            failures[target] += 1
+                            results.error(target, err)
+                        elif r * block >= plan.c1_warmup and (block == 1 or k > 0):
+                            totals[target].append(total * 1000)
+                            firsts[target].append(first * 1000)
     finally:
         for client in clients.values():
             await client.aclose()
-    kind = "st" if stream else "ns"
+    kind = prefix + ("st" if stream else "ns")
     for target in urls:
         if failures[target] >= MAX_ERRORS or len(totals[target]) < plan.c1_requests // 2:
             continue  # too few good answers to call it a measurement
         m = results.metrics[target]
         m[f"{kind}_p50"], m[f"{kind}_p99"] = (percentile(totals[target], q) for q in (50, 99))
         if stream:
-            m["ttfb_p50"], m["ttfb_p99"] = (percentile(firsts[target], q) for q in (50, 99))
+            ttfb = f"{prefix}ttfb"
+            m[f"{ttfb}_p50"], m[f"{ttfb}_p99"] = (percentile(firsts[target], q) for q in (50, 99))
 
 
 @dataclass(frozen=True)

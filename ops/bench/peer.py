@@ -64,6 +64,7 @@ VERSION_SCRIPT = "import importlib.metadata as m; print(m.version('litellm'))"
 GOAL_LATENCY = 0.2  # llmswitch added / LiteLLM added, at most
 GOAL_RPS = 3.0  # llmswitch / LiteLLM, at least
 GOAL_RSS = 1 / 3  # llmswitch / LiteLLM, at most
+WARM_BLOCK = 20  # c=1 requests in a row per target (the first of each not counted)
 
 
 def ensure_litellm() -> str | None:
@@ -154,10 +155,14 @@ def added(m: dict[str, dict[str, float]], target: str, key: str) -> float | None
 LATENCY_ROWS = (
     ("ns_p50", "non-stream latency p50 (ms), c=1"),
     ("ns_p99", "non-stream latency p99 (ms), c=1"),
+    ("cold_ns_p50", "non-stream latency p50 (ms), c=1, cold"),
+    ("cold_ns_p99", "non-stream latency p99 (ms), c=1, cold"),
     ("ns_c32_p50", "non-stream latency p50 (ms), c=32"),
     ("ns_c32_p99", "non-stream latency p99 (ms), c=32"),
     ("ttfb_p50", "stream time to first byte p50 (ms), c=1"),
     ("ttfb_p99", "stream time to first byte p99 (ms), c=1"),
+    ("cold_ttfb_p50", "stream time to first byte p50 (ms), c=1, cold"),
+    ("cold_ttfb_p99", "stream time to first byte p99 (ms), c=1, cold"),
     ("st_p50", "stream full answer p50 (ms), c=1"),
 )
 OTHER_ROWS: tuple[tuple[str, str, int, float | None, bool], ...] = (
@@ -198,7 +203,10 @@ def render(results: Results) -> str:
     lines.append("")
     lines.append(
         "direct = the simulator itself; added = target minus direct (c=32 rows: the "
-        "same load, so the difference is what the front adds under load)."
+        "same load, so the difference is what the front adds under load). c=1 rows: "
+        f"each target takes {WARM_BLOCK} requests in a row, the first of each run not "
+        "counted; 'cold' rows alternate the targets request by request, so each request "
+        "finds its server idle and its caches cold from the others' work."
     )
     for target in TARGETS:
         if results.error_counts[target]:
@@ -215,7 +223,8 @@ def section(plan: Plan, version: str, generator: str, table: str, busy: str, git
         f"database, telemetry off, local price map), in ops/bench/.venv-litellm\n"
         f"- workload: model {MODEL!r} on one llmswitch.sim (no pacing) behind both, "
         f"{len(PROMPT)}-char prompt echoed back; c=1: {plan.c1_requests} requests per "
-        f"target after {plan.c1_warmup} warm-up, targets interleaved; c={plan.concurrency}: "
+        f"target after {plan.c1_warmup} warm-up, in runs of {WARM_BLOCK} and alternating "
+        f"(cold); c={plan.concurrency}: "
         f"{generator}, {plan.c32_rounds} round(s) of {plan.c32_seconds:g} s per target, "
         f"each after {plan.warmup_seconds:g} s warm-up{busy}\n\n"
         f"{table}\n"
@@ -246,13 +255,15 @@ async def measure(plan: Plan, workdir: Path, wrk: str | None, servers: list[Serv
 
     cap = plan.budget_s / 6
     print(f"[peer] c=1 non-stream: {plan.c1_requests} x {len(bench.urls)} targets", flush=True)
-    await latency_phase(bench.urls, False, plan, bench.results, cap)
+    await latency_phase(bench.urls, False, plan, bench.results, cap, WARM_BLOCK)
+    await latency_phase(bench.urls, False, plan, bench.results, cap, prefix="cold_")
     for target, server in fronts.items():
         rss = server.tree_rss_mib()  # LiteLLM could fork workers: count them all
         if rss is not None:
             bench.results.metrics[target]["rss_rest_mib"] = rss
     print("[peer] c=1 stream", flush=True)
-    await latency_phase(bench.urls, True, plan, bench.results, cap)
+    await latency_phase(bench.urls, True, plan, bench.results, cap, WARM_BLOCK)
+    await latency_phase(bench.urls, True, plan, bench.results, cap, prefix="cold_")
     print(f"[peer] c={plan.concurrency} non-stream", flush=True)
     await bench.throughput_phase(False)
     print(f"[peer] c={plan.concurrency} stream", flush=True)

@@ -11,7 +11,6 @@ moved on the next start. Rows carry a unique ``request_id`` and are inserted wit
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import logging
 import os
@@ -49,7 +48,7 @@ class Journal:
         self._bytes = 0
 
     def append(self, row: RequestRow) -> None:
-        line = json.dumps(dataclasses.asdict(row), separators=(",", ":")) + "\n"
+        line = json.dumps(row.as_dict(), separators=(",", ":")) + "\n"
         self._bytes += os.write(self._fd, line.encode())
 
     def rotate(self) -> list[Path]:
