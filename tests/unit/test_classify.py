@@ -105,6 +105,21 @@ def test_long_pasted_log_with_a_simple_ask_is_not_reasoning() -> None:
     assert c.task_type == "analysis"
 
 
+# About 2,800 characters of plain prose, so a long ask is read through its head and tail.
+FILLER = "The team met on Tuesday to look at the garden plans and the new fence colour. " * 36
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        f"Prove that the square root of 2 is irrational.\n\n{FILLER}",
+        f"{FILLER}\n\nProve that the square root of 2 is irrational.",
+    ],
+)
+def test_long_ask_is_read_at_its_head_and_tail(text: str) -> None:
+    assert of(text).complexity == "reasoning"
+
+
 def test_system_prompt_words_do_not_count() -> None:
     system = (
         "You are a rigorous assistant. Prove every claim, derive results step by step, analyze "
@@ -253,6 +268,15 @@ SECRETS = {
 def test_each_sensitive_kind_is_detected(kind: str, text: str) -> None:
     c = of(text)
     assert c.sensitive
+    assert kind in c.sensitive_kinds
+
+
+@pytest.mark.parametrize(("kind", "text"), SECRETS.items())
+def test_sensitive_kind_deep_in_a_long_prompt_is_detected(kind: str, text: str) -> None:
+    """The classifier reads a window of a long message; the sensitive scan reads all of it."""
+    padding = FILLER * 4
+    c = of(f"{padding}{text}\n{padding}Summarize the notes above.")
+    assert len(padding) > 10_000
     assert kind in c.sensitive_kinds
 
 

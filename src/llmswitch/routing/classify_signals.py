@@ -5,7 +5,8 @@ CPython: byte-table translation and str.split for tokenising, one set intersecti
 single-word markers, str.count and `in` for code and stack-trace markers, and regexes that
 either open with a literal or run only over the (short) ask. A long message is read through
 a window of its head and tail, where the instructions are; the middle is pasted material
-that only counts towards length.
+that only counts towards length. A long ask is likewise scored on a narrower window of its
+own head and tail, since the word-level counts cost the most per character.
 """
 
 from __future__ import annotations
@@ -138,6 +139,8 @@ _PASTED_LINE: Final = re.compile(
     r"|(?:INFO|WARN|WARNING|ERROR|DEBUG|TRACE|FATAL|PASS|FAIL|FAILED)\b)"
     r"|\t| {4,}|[!-~]{40,}(?=\n|\Z)).*"
 )
+# Several open with a character prose rarely has (; { } = #): a probe for that one character
+# runs at memchr speed and skips counting a mark that cannot be there.
 _CODE_MARKS: Final = (";\n", "{\n", "}\n", "):\n", "def ", "import ", "return ", "=> ", "#include")
 _TRACE_MARKS: Final = (
     "traceback (most recent call last)",
@@ -153,9 +156,10 @@ _TRACE_MARKS: Final = (
 _LIST_ITEM: Final = re.compile(r"\n[ \t]*(?:\d+[.)]|[-*•])[ \t]+\S")
 # Every number-led signal in one scan: load figures ("100k writes/sec", "10 TB"), the size
 # of the answer asked for ("about 2,000 words") and arithmetic ("17 * 23", "15% of"). The
-# leading digit sits outside the groups so the engine can skip straight between digits.
+# leading digit sits outside the groups so the engine can skip straight between digits, and
+# the number is possessive: no unit needs digits given back, so a long figure fails at once.
 _NUMERIC: Final = re.compile(
-    r"(\d[\d,.]*)\s*(?:"
+    r"(\d[\d,.]*+)\s*(?:"
     r"(?P<scale>(?:k|m|b|million|billion|tb|gb|pb|rps|qps|tps)\b"
     r"|(?:\w+\s*)?(?:/s|/sec|per second)\b)"
     r"|[\s-]*(?P<size>words?\b|palabras|mots|wörter|palavras|字|語)"
@@ -180,6 +184,7 @@ _BREADTH: Final = (
 )
 _SLASH_COMMAND: Final = re.compile(r"/[a-z][\w-]*(?:\s+\S+){0,2}")
 _MAX_ASK_HEAD: Final = 400
+_ASK_CHARS: Final = 1000
 MIN_MATERIAL: Final = 250  # characters of pasted text that count as material
 _MATERIAL_SAMPLE: Final = 1500
 _SHORT_WORDS: Final = 12
@@ -230,10 +235,12 @@ def _split_material(prose: str) -> tuple[str, str]:
     the ask ("Keep it under 100 words.").
     """
     head, sep, rest = prose.strip().partition("\n\n")
-    paragraphs = [p for p in rest.split("\n\n") if p.strip()]
-    if not sep or len(head) > _MAX_ASK_HEAD or sum(map(len, paragraphs)) < MIN_MATERIAL:
+    if not sep or len(head) > _MAX_ASK_HEAD:
         return prose, ""
     if not head.endswith((":", "：", "?", "？")) and _MATERIAL_REF.isdisjoint(tokens(head)):
+        return prose, ""
+    paragraphs = [p for p in rest.split("\n\n") if p.strip()]
+    if sum(map(len, paragraphs)) < MIN_MATERIAL:
         return prose, ""
     if len(paragraphs) > 1 and len(paragraphs[-1]) < MIN_MATERIAL:
         return f"{head}\n\n{paragraphs[-1]}", "\n\n".join(paragraphs[:-1])
@@ -269,20 +276,23 @@ def signals(text: str, limit: int) -> Signals:
     unfenced = _FENCE.sub("\n", win) if "```" in win else win
     # The leading newline lets line patterns open with a literal instead of a ^ anchor.
     prose, material = _split_material(_PASTED_LINE.sub("", "\n" + unfenced)[1:].lower())
-    words = tokens(prose)
+    # A long ask is scored from its head and tail too, where it puts its instructions; its
+    # whole length still counts towards length and away from pasted material.
+    ask = window(prose, _ASK_CHARS)
+    words = tokens(ask)
     uniq = set(words)
     counts = dict.fromkeys(COUNTED, 0)
     _LEXICON.count(words, uniq, counts)
     opening = words[:_OPENING_WORDS]
     _FACT_LEXICON.count(opening, set(opening), counts)
-    math_symbols = sum(map(prose.count, _MATH_MARKS))
+    math_symbols = sum(map(ask.count, _MATH_MARKS))
     cjk = wide_chars(prose)
     if cjk:
-        for marker in set(_CJK_MARKER.findall(prose)):
+        for marker in set(_CJK_MARKER.findall(ask)):
             for dim in _CJK_DIMS[marker]:
                 counts[dim] += 1
     scale = output_words = 0
-    for m in _NUMERIC.finditer(prose):
+    for m in _NUMERIC.finditer(ask):
         if m.lastgroup == "scale":
             scale += 1
         elif m.lastgroup == "size":
@@ -303,13 +313,13 @@ def signals(text: str, limit: int) -> Signals:
         ask_tokens=(len(prose) - cjk) / 4 + cjk * 0.8,
         pasted_chars=max(0, round((len(low) - len(prose)) * scale_up)),
         fences=low.count("```") // 2,
-        code_lines=sum(map(low.count, _CODE_MARKS)),
+        code_lines=sum(low.count(mark) for mark in _CODE_MARKS if mark[0] in low),
         traces=sum(1 for mark in _TRACE_MARKS if mark in low),
-        list_items=len(_LIST_ITEM.findall("\n" + prose)),
-        questions=prose.count("?") + prose.count("？"),
+        list_items=len(_LIST_ITEM.findall("\n" + ask)),
+        questions=ask.count("?") + ask.count("？"),
         math_symbols=math_symbols,
-        percents=prose.count("%"),
-        breadth=sum(map(prose.count, _BREADTH)),
+        percents=ask.count("%"),
+        breadth=sum(map(ask.count, _BREADTH)),
         scale=scale,
         output_words=output_words,
         domain=domain,

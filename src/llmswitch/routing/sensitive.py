@@ -34,7 +34,7 @@ _TOKEN_BYTES: Final = frozenset(
 )
 _RUN_MASK: Final = bytes(0x61 if b in _TOKEN_BYTES else 0x20 for b in range(256))
 _MIN_RUN: Final = 16
-_LONG_RUN: Final = re.compile(b"a" * (_MIN_RUN - 1) + b"a+")
+_RUN: Final = b"a" * _MIN_RUN
 _OPAQUE_MIN: Final = 40
 
 # Vendor key formats: OpenAI/Anthropic, Stripe, GitHub, AWS, Slack, Google, GitLab, Hugging Face.
@@ -110,10 +110,26 @@ def _any(patterns: tuple[_Patterns, _Patterns], data: bytes, is_ascii: bool) -> 
     )
 
 
+def _long_runs(raw: bytes) -> set[bytes]:
+    """The distinct runs of at least _MIN_RUN token bytes.
+
+    bytes.find skips through the masked text several bytes at a time where a regex steps
+    through every b"a"; each find starts on a space, so what it finds is a run's start.
+    """
+    masked = raw.translate(_RUN_MASK)
+    runs: set[bytes] = set()
+    start = masked.find(_RUN)
+    while start >= 0:
+        end = masked.find(b" ", start + _MIN_RUN)
+        end = len(masked) if end < 0 else end
+        runs.add(raw[start:end])
+        start = masked.find(_RUN, end)
+    return runs
+
+
 def _run_kinds(raw: bytes, low: bytes, found: set[str]) -> None:
     """Vendor keys, JWTs and opaque base64 among the long token runs; labelled secrets."""
-    runs = {raw[m.start() : m.end()] for m in _LONG_RUN.finditer(raw.translate(_RUN_MASK))}
-    for run in runs:
+    for run in _long_runs(raw):
         if _API_KEY.search(run):
             found.add("api_key")
         elif _JWT.search(run):
@@ -179,9 +195,10 @@ def sensitive_kinds(text: str, user_text: str) -> tuple[str, ...]:
         found.add("email")
     if _has_phone(raw, low, is_ascii):
         found.add("phone")
-    # Usually there is no such word at all; only a hit pays for re-reading the user's part.
-    if _any(_CONFIDENTIAL, low, is_ascii) and _any(
-        _CONFIDENTIAL, user_text.encode().lower(), user_text.isascii()
+    # Usually there is no such word at all; only a hit pays for re-reading the user's part,
+    # and only when a system prompt makes that part differ.
+    if _any(_CONFIDENTIAL, low, is_ascii) and (
+        user_text == text or _any(_CONFIDENTIAL, user_text.encode().lower(), user_text.isascii())
     ):
         found.add("confidential")
     return tuple(k for k in KINDS if k in found)
