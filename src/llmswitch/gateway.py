@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import hmac
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
@@ -94,11 +94,15 @@ class Gateway:
 
         return RouterActor(self.catalog, self.views, self.classifier, classifier_up)
 
-    def client_for(self, authorization: str | None) -> ClientConfig | None:
-        """The ``[[clients]]`` entry whose key is this bearer token, compared in constant time."""
-        if not authorization or not self.config.clients:
+    def client_for(self, headers: Mapping[str, str]) -> ClientConfig | None:
+        """The ``[[clients]]`` entry whose key the request carries, compared in constant time.
+
+        OpenAI SDKs send the key as a bearer token, Anthropic SDKs as ``x-api-key``.
+        """
+        presented = headers.get("x-api-key") or headers.get("authorization", "")
+        if not presented or not self.config.clients:
             return None
-        token = authorization.removeprefix("Bearer ").strip().encode()
+        token = presented.removeprefix("Bearer ").strip().encode()
         for client in self.config.clients:
             key = client.key()
             if key and hmac.compare_digest(token, key.encode()):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import anthropic
 import openai
 import pytest
 import trio
@@ -33,6 +34,21 @@ async def test_a_client_over_its_rpm_gets_429_with_retry_after(
     assert [r.client for r in rows[:3]] == ["ide", "ide", "ide"]
     assert [r.status for r in rows] == [200, 200, 429, 200]
     assert all("ide-secret-key" not in (r.error or "") for r in rows)
+
+
+async def test_an_anthropic_sdk_client_is_known_by_its_x_api_key(
+    nursery: trio.Nursery, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("IDE_KEY", "ide-secret-key")
+    stack = await start_stack(
+        nursery, tmp_path, clients=[{"name": "ide", "key_env": "IDE_KEY", "rpm": 1}]
+    )
+    ide = anthropic.AsyncAnthropic(base_url=stack.url, api_key="ide-secret-key", max_retries=0)
+    await ide.messages.create(model="small", max_tokens=20, messages=HELLO)  # type: ignore[arg-type]
+    with pytest.raises(anthropic.RateLimitError):
+        await ide.messages.create(model="small", max_tokens=20, messages=HELLO)  # type: ignore[arg-type]
+    rows = await stack.rows()
+    assert [(r.client, r.status) for r in rows] == [("ide", 200), ("ide", 429)]
 
 
 async def test_a_429_storm_cools_the_backend_and_requests_go_elsewhere(

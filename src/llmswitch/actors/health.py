@@ -56,8 +56,14 @@ def after_probe(
 
 
 def probe_paths(backend: BackendConfig) -> list[str]:
-    """OpenAI-compatible servers list models at /models; Ollama also answers /api/tags."""
+    """OpenAI-compatible servers list models at /models; Ollama also answers /api/tags.
+
+    Azure OpenAI (an ``api_version`` backend) lists them beside its deployments, not
+    under the deployment a base URL names.
+    """
     base = backend.base_url.rstrip("/")
+    if backend.api_version:
+        base = base.split("/deployments/", 1)[0]
     paths = [f"{base}/models"]
     if backend.kind == "ollama":
         root = base.removesuffix("/v1")
@@ -121,9 +127,10 @@ class HealthActor(Actor[ProbeNow]):
         started = trio.current_time()
         error: str | None = None
         headers = backend.auth_headers() | probe_headers(backend)
+        params = {"api-version": backend.api_version} if backend.api_version else None
         for url in probe_paths(backend):
             try:
-                resp = await self._client.get(url, headers=headers)
+                resp = await self._client.get(url, headers=headers, params=params)
             except httpx.HTTPError as exc:
                 error = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
                 break

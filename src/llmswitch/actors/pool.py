@@ -26,7 +26,7 @@ class Clients:
 
     def __init__(self, backends: tuple[BackendConfig, ...]) -> None:
         self._stack = AsyncExitStack()
-        self.by_backend = {b.name: _client(b) for b in backends}
+        self.by_backend = {b.name: upstream_client(b) for b in backends}
 
     async def __aenter__(self) -> Clients:
         for client in self.by_backend.values():
@@ -37,7 +37,8 @@ class Clients:
         await self._stack.aclose()
 
 
-def _client(backend: BackendConfig) -> httpx.AsyncClient:
+def upstream_client(backend: BackendConfig) -> httpx.AsyncClient:
+    """The backend's pooled client: its base URL, auth headers and query parameters."""
     return httpx.AsyncClient(
         base_url=backend.base_url.rstrip("/"),
         headers=backend.auth_headers(),

@@ -155,8 +155,9 @@ def create_app(gw: Gateway) -> QuartTrio:
         """The exchange up to its answer; GatewayError for every refusal on the way."""
         ex.body = validate_chat(door.read(await read_json(gw.config.server.max_body_bytes)))
         ex.requested_model = str(ex.body["model"])
-        await chat.admit_client(gw, ex, request.headers.get("authorization"))
-        decision = await chat.decide(gw, ex, lower_headers())
+        headers = lower_headers()
+        await chat.admit_client(gw, ex, headers)
+        decision = await chat.decide(gw, ex, headers)
         opened = await chat.open_first(gw, ex, decision)
         if opened.tap is None:
             payload = await chat.finish_once(gw, ex, opened)

@@ -403,9 +403,9 @@ async def stream_answer(gw: Gateway, ex: Exchange, opened: Opened) -> AsyncItera
         await record(gw, ex)
 
 
-async def admit_client(gw: Gateway, ex: Exchange, authorization: str | None) -> None:
+async def admit_client(gw: Gateway, ex: Exchange, headers: Mapping[str, str]) -> None:
     """Know the client by its key and apply its ``[[clients]]`` limits (429 when over)."""
-    client = gw.client_for(authorization)
+    client = gw.client_for(headers)
     if client is None:
         return
     ex.client_name = ex.client = client.name

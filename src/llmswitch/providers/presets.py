@@ -52,14 +52,27 @@ PRESETS: Final[dict[str, dict[str, Any]]] = {
 }  # fmt: skip
 
 
+#: How each wire format sends its key when neither the backend nor a preset says.
+KIND_AUTH: Final = {
+    "openai": "bearer",
+    "ollama": "bearer",
+    "anthropic": "x-api-key",
+    "gemini": "x-goog-api-key",
+}
+
+
 def apply_preset(backend: dict[str, Any]) -> dict[str, Any]:
-    """The backend's keys on top of its preset's; raises ValueError for an unknown preset."""
+    """The backend's keys on top of its preset's, and the auth style its kind implies.
+
+    Raises ValueError for an unknown preset.
+    """
     name = backend.get("preset")
-    if name is None:
-        return backend
-    if name not in PRESETS:
+    if name is not None and name not in PRESETS:
         raise ValueError(f"unknown preset {name!r}; one of {', '.join(sorted(PRESETS))}")
-    return PRESETS[name] | backend
+    merged = PRESETS[name] | backend if name is not None else backend
+    if "auth" in merged:
+        return merged
+    return merged | {"auth": KIND_AUTH.get(merged.get("kind", "openai"), "bearer")}
 
 
 def auth_headers(auth: str, key: str | None) -> dict[str, str]:
