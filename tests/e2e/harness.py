@@ -88,6 +88,7 @@ def stack_config(
     models: list[dict[str, Any]] | None = None,
     extra_backends: list[dict[str, Any]] | None = None,
     wires: Mapping[str, str] = {},
+    key_envs: Mapping[str, str] = {},
     **sections: Any,
 ) -> Config:
     backends = [
@@ -100,6 +101,7 @@ def stack_config(
             "idle_s": 5,
             "total_s": 10,
         }
+        | ({"api_key_env": key_envs[name]} if name in key_envs else {})
         for name, running in sims.items()
     ] + (extra_backends or [])
     data: dict[str, Any] = {

@@ -45,6 +45,22 @@ async def test_stream_relays_deltas_and_hides_usage_the_client_did_not_ask_for(
     assert row.ttfb_ms is not None and row.ttfb_ms <= row.latency_ms
 
 
+@pytest.mark.parametrize("stream", [False, True])
+async def test_an_upstream_without_usage_gets_an_estimate_marked_in_the_ledger(
+    stack: Stack, stream: bool
+) -> None:
+    stack.sim("local").set_knobs(no_usage=True)
+    answer = await stack.client().chat.completions.with_raw_response.create(
+        model="small", messages=HELLO, stream=stream
+    )
+    await answer.http_response.aread()
+    (row,) = await stack.rows()
+    assert row.status == 200 and row.usage_estimated
+    # About four characters a token, of the prompt ("hello there") and of the answer's
+    # text ("echo: hello there"), not of the JSON around it.
+    assert (row.tokens_in, row.tokens_out) == (2, 4)
+
+
 async def test_stream_usage_is_relayed_when_asked(stack: Stack) -> None:
     stream = await stack.client().chat.completions.create(
         model="small", messages=HELLO, stream=True, stream_options={"include_usage": True}

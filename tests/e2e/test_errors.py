@@ -5,10 +5,11 @@ from __future__ import annotations
 from functools import partial
 from pathlib import Path
 
+import pytest
 import trio
 
 from llmswitch.sim.knobs import ModelKnobs
-from tests.e2e.harness import Stack, start_stack
+from tests.e2e.harness import Stack, model, start_stack
 
 
 async def test_malformed_json_is_400(stack: Stack) -> None:
@@ -86,3 +87,25 @@ async def test_over_max_in_flight_is_shed_at_once_with_retry_after(
     assert shed.status_code == 503
     assert shed.headers["retry-after"] == "1"
     assert shed.json()["error"]["code"] == "overloaded"
+
+
+async def test_a_backend_key_quoted_back_by_the_provider_reaches_no_one(
+    nursery: trio.Nursery, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    secret = "sk-llmswitch-test-0123456789abcdef"
+    monkeypatch.setenv("LOCAL_KEY", secret)
+    stack = await start_stack(
+        nursery, tmp_path, models=[model("small", "local", 20)], key_envs={"local": "LOCAL_KEY"}
+    )
+    stack.sim("local").api_key = "sk-the-right-one"  # it answers 401, quoting what it got
+    async with stack.http() as http:
+        resp = await http.post(
+            "/v1/chat/completions",
+            json={"model": "small", "messages": [{"role": "user", "content": "hi"}]},
+        )
+        debug = (await http.get("/debug")).text
+    assert resp.status_code == 502
+    assert "Incorrect API key provided: ***" in resp.text
+    rows = await stack.rows()
+    assert rows[-1].status == 502 and "Incorrect API key" in (rows[-1].error or "")
+    assert all(secret not in text for text in (resp.text, debug, rows[-1].error or ""))

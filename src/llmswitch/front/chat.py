@@ -33,6 +33,7 @@ from llmswitch.providers.openai import (
     StreamTap,
     Usage,
     client_wants_usage,
+    content_chars,
     estimate_tokens,
     prompt_chars,
     sse_error,
@@ -358,9 +359,10 @@ async def finish_once(gw: Gateway, ex: Exchange, opened: Opened) -> bytes:
     except ValueError:
         payload = None
     usage = usage_of(payload) if isinstance(payload, dict) else None
-    ex.usage = usage or Usage(
-        estimate_tokens(prompt_chars(ex.body)), estimate_tokens(len(opened.first)), True
-    )
+    if usage is None:
+        answered = content_chars(payload) if isinstance(payload, dict) else len(opened.first)
+        usage = Usage(estimate_tokens(prompt_chars(ex.body)), estimate_tokens(answered), True)
+    ex.usage = usage
     await _settle(gw, ex, True)
     return opened.first
 

@@ -97,7 +97,7 @@ async def open_answer(
                 raw = await response.aread()
                 status = response.status_code
                 raise UpstreamFailure(
-                    wire.error_message(status, raw),
+                    _without_key(wire.error_message(status, raw), backend),
                     status=status,
                     retry_after=response.headers.get("retry-after"),
                     body=raw,
@@ -133,6 +133,12 @@ async def open_answer(
     except BaseException:
         await _close(response)
         raise
+
+
+def _without_key(text: str, backend: BackendConfig) -> str:
+    """``text`` without the backend's key: providers quote the key they were sent."""
+    key = backend.api_key()
+    return text.replace(key, "***") if key else text
 
 
 async def _next_chunk(chunks: AsyncIterator[bytes]) -> bytes | None:

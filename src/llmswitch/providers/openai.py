@@ -55,7 +55,8 @@ def estimate_tokens(chars: int) -> int:
     return max(1, chars // 4) if chars else 0
 
 
-def _content_chars(payload: dict[str, Any]) -> int:
+def content_chars(payload: dict[str, Any]) -> int:
+    """Characters of answer text and tool arguments in a completion or chunk."""
     n = 0
     for choice in payload.get("choices") or ():
         delta = choice.get("delta") or choice.get("message") or {}
@@ -110,7 +111,7 @@ class StreamTap:
             return True
         if not isinstance(payload, dict):
             return True
-        self.output_chars += _content_chars(payload)
+        self.output_chars += content_chars(payload)
         usage = usage_of(payload)
         if usage is not None:
             self.usage = usage

@@ -35,6 +35,8 @@ class ModelKnobs:
     The backend-wide default's hang/error_status/error_rate also hit /v1/models and
     /api/tags, so a "broken backend" fails its health probes too.
     tool_call: answer with a call to the first (or the forced) tool of the request.
+    no_usage: report no token usage, as a server that ignores ``stream_options`` does
+        (OpenAI wire only).
     """
 
     ttft_s: float = 0.0
@@ -47,6 +49,7 @@ class ModelKnobs:
     retry_after_s: float | None = None
     tool_call: bool = False
     stall_after: int | None = None
+    no_usage: bool = False
 
     def __post_init__(self) -> None:
         _check_float("ttft_s", self.ttft_s, minimum=0.0)
@@ -58,16 +61,15 @@ class ModelKnobs:
             not _is_int(self.error_status) or not 400 <= self.error_status <= 599
         ):
             raise KnobError("error_status must be an integer in 400..599 or null")
-        if not isinstance(self.hang, bool):
-            raise KnobError("hang must be a boolean")
         if self.cut_after is not None and (not _is_int(self.cut_after) or self.cut_after < 0):
             raise KnobError("cut_after must be a non-negative integer or null")
         if self.stall_after is not None and (not _is_int(self.stall_after) or self.stall_after < 0):
             raise KnobError("stall_after must be a non-negative integer or null")
         if self.retry_after_s is not None:
             _check_float("retry_after_s", self.retry_after_s, minimum=0.0)
-        if not isinstance(self.tool_call, bool):
-            raise KnobError("tool_call must be a boolean")
+        for name in ("hang", "tool_call", "no_usage"):
+            if not isinstance(getattr(self, name), bool):
+                raise KnobError(f"{name} must be a boolean")
 
     def with_changes(self, **changes: Any) -> ModelKnobs:
         """A copy with some knobs changed; unknown names raise KnobError."""

@@ -65,7 +65,11 @@ class OpenAISimApp(WireApp):
     async def _dispatch(self, exchange: Exchange) -> None:
         path = exchange.path
         if not path.startswith(CONTROL_PREFIX) and not self._authorized(exchange):
-            await send_json(exchange.send, 401, error_for_status(401))
+            # Providers quote the key they were given (OpenAI masks its middle; a careless
+            # server may not): the gateway must never pass it on.
+            given = exchange.headers.get("authorization", "").removeprefix("Bearer ")
+            message = f"Incorrect API key provided: {given}." if given else None
+            await send_json(exchange.send, 401, error_for_status(401, message))
             return
         await self._routes.serve(exchange)
 
@@ -138,7 +142,7 @@ class OpenAISimApp(WireApp):
             request.model,
             message,
             plan.finish_reason,
-            usage_object(plan.prompt_tokens, plan.completion_tokens),
+            None if knobs.no_usage else usage_object(plan.prompt_tokens, plan.completion_tokens),
         )
         headers = [(b"x-request-id", _request_id())]
         await send_complete(self.backend, exchange, knobs, plan, body, headers=headers)
@@ -147,9 +151,8 @@ class OpenAISimApp(WireApp):
         self, exchange: Exchange, request: ChatRequest, knobs: ModelKnobs, plan: ReplyPlan
     ) -> None:
         """SSE chunks; stall_after (only this API simulates it) leaves the stream open."""
-        encoder = ChunkEncoder(
-            new_completion_id(), int(time.time()), request.model, request.include_usage
-        )
+        include_usage = request.include_usage and not knobs.no_usage
+        encoder = ChunkEncoder(new_completion_id(), int(time.time()), request.model, include_usage)
         call = plan.tool_call
         head = encoder.role("" if call is None else None)
         if call is not None:
@@ -157,7 +160,7 @@ class OpenAISimApp(WireApp):
         render = encoder.tool_arguments if call is not None else encoder.content
         shape = stream_cut(knobs, len(plan.pieces), stalls=True)
         tail = encoder.finish(plan.finish_reason)
-        if request.include_usage:
+        if include_usage:
             tail += encoder.usage(usage_object(plan.prompt_tokens, plan.completion_tokens))
         stream = EncodedStream(
             SSE_TYPE,

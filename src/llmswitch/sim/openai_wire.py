@@ -89,10 +89,10 @@ def chat_completion(
     model: str,
     message: dict[str, Any],
     finish_reason: str,
-    usage: dict[str, Any],
+    usage: dict[str, Any] | None,
 ) -> dict[str, Any]:
-    """A non-stream `chat.completion` object."""
-    return {
+    """A non-stream `chat.completion` object; without ``usage`` when there is none."""
+    completion = {
         "id": completion_id,
         "object": "chat.completion",
         "created": created,
@@ -101,8 +101,8 @@ def chat_completion(
         "choices": [
             {"index": 0, "message": message, "logprobs": None, "finish_reason": finish_reason}
         ],
-        "usage": usage,
     }
+    return completion if usage is None else completion | {"usage": usage}
 
 
 _SLOT = "__llmswitch_sim_slot__"
