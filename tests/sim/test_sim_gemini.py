@@ -253,7 +253,7 @@ async def test_error_status_with_a_gemini_error_body(
     assert response.status_code == 429
     err = response.json()["error"]
     assert err["code"] == 429 and err["status"] == "RESOURCE_EXHAUSTED"
-    assert retry_delay_s(response.content) == 7.0
+    assert retry_delay_s(response.content) == 7.0 and wire.retry_after(response.content) == "7"
     assert response.headers["retry-after"] == "7"
     assert wire.retryable(429, response.content)
     assert wire.error_message(429, response.content).startswith("HTTP 429: RESOURCE_EXHAUSTED: ")

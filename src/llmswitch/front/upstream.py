@@ -99,7 +99,7 @@ async def open_answer(
                 raise UpstreamFailure(
                     _without_key(wire.error_message(status, raw), backend),
                     status=status,
-                    retry_after=response.headers.get("retry-after"),
+                    retry_after=response.headers.get("retry-after") or wire.retry_after(raw),
                     body=raw,
                     client_fault=not wire.retryable(status, raw),
                     headers=ratelimit_headers(response.headers),

@@ -613,6 +613,9 @@ class AnthropicWire:
         detail = f"{message} ({kind})" if message and kind else message or kind
         return _scrub(error_text(status, payload, detail))
 
+    def retry_after(self, payload: bytes) -> str | None:
+        return None  # said in the Retry-After header, if at all
+
     def retryable(self, status: int, payload: bytes) -> bool:
         """Fail over on overload, rate limits, server errors and backend misconfiguration
         (bad key, no access, unknown model name, billing); not on the request's own faults.

@@ -867,6 +867,10 @@ class GeminiWire:
         detail = _error_detail(err) if err else None
         return _scrub(error_text(status, payload, detail))
 
+    def retry_after(self, payload: bytes) -> str | None:
+        delay = retry_delay_s(payload)
+        return None if delay is None else f"{delay:g}"
+
     def retryable(self, status: int, payload: bytes) -> bool:
         """Fail over on rate limits, overload, server errors and this backend's own setup
         (401/403 key or permission, 404 model name); not on the request's own faults.

@@ -182,5 +182,8 @@ class OpenAIWire:
             detail = None
         return error_text(status, payload, detail)
 
+    def retry_after(self, payload: bytes) -> str | None:
+        return None  # said in the Retry-After header, if at all
+
     def retryable(self, status: int, payload: bytes) -> bool:
         return status not in CLIENT_FAULT

@@ -55,6 +55,11 @@ class Wire(Protocol):
         """A short, secret-free message for a provider error answer."""
         ...
 
+    def retry_after(self, payload: bytes) -> str | None:
+        """A wait the provider asked for in its error body (a ``Retry-After`` value), for
+        providers that say it there rather than in the header."""
+        ...
+
     def retryable(self, status: int, payload: bytes) -> bool:
         """True when another backend may succeed where this one failed (5xx, 429, 529...);
         False when the request itself is at fault and failing over would only repeat it."""
