@@ -45,10 +45,11 @@ metered_cloud = []        # task types that may use priced cloud models; ["*"] f
 # message = "ask a weather app"
 
 # A backend is one server. API keys are never written here: name the environment
-# variable that holds the key (sent as a bearer token).
+# variable that holds the key. How the key is sent follows the kind or preset
+# (anthropic: x-api-key, gemini: x-goog-api-key, others: bearer token); `auth` overrides.
 [[backends]]
 name = "laptop"                         # required
-kind = "ollama"                         # openai | ollama
+kind = "ollama"                         # openai | ollama | anthropic | gemini
 base_url = "http://127.0.0.1:11434/v1"  # required: the OpenAI-compatible base URL
 locality = "local"                      # local | lan | cloud
 rpm = 0                                 # requests per minute, 0 = unlimited

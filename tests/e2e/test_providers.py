@@ -11,8 +11,10 @@ from pathlib import Path
 from typing import Any
 
 import anthropic
+import openai
 import pytest
 import trio
+from anthropic.types import Message
 
 from tests.e2e.harness import Stack, start_stack
 
@@ -35,6 +37,7 @@ PIXEL = (
     "YPhfDwAChwGA60e6kgAAAABJRU5ErkJggg=="
 )
 WIRES = ["openai", "ollama", "anthropic", "gemini"]
+STREAMS = pytest.mark.parametrize("stream", [False, True], ids=["whole", "stream"])
 
 
 async def stack_with(nursery: trio.Nursery, tmp_path: Path, wire: str) -> Stack:
@@ -97,74 +100,146 @@ async def test_streamed_tool_calls(nursery: trio.Nursery, tmp_path: Path, wire: 
     assert call.function.name == "get_weather"
 
 
+@STREAMS
 @pytest.mark.parametrize("wire", WIRES)
-async def test_images_reach_the_backend(nursery: trio.Nursery, tmp_path: Path, wire: str) -> None:
+async def test_images_reach_the_backend(
+    nursery: trio.Nursery, tmp_path: Path, wire: str, stream: bool
+) -> None:
     stack = await stack_with(nursery, tmp_path, wire)
     content: Any = [
         {"type": "text", "text": "what is this?"},
         {"type": "image_url", "image_url": {"url": PIXEL}},
     ]
-    completion = await stack.client().chat.completions.create(
-        model="small", messages=[{"role": "user", "content": content}]
-    )
-    assert completion.choices[0].message.content
+    client = stack.client()
+    messages: Any = [{"role": "user", "content": content}]
+    if stream:
+        chunks = await client.chat.completions.create(model="small", messages=messages, stream=True)
+        text = "".join([c.choices[0].delta.content or "" async for c in chunks if c.choices])
+    else:
+        completion = await client.chat.completions.create(model="small", messages=messages)
+        text = completion.choices[0].message.content or ""
+    assert text == "echo: what is this?"
+    assert_image_sent(backend_saw(stack, wire, stream=stream))
+
+
+def backend_saw(stack: Stack, wire: str, *, stream: bool) -> str:
+    """The body the "local" backend last received, as JSON text, after checking that it
+    came on the wire's own route for model "small", streamed exactly when asked."""
     seen = stack.sim("local").last_request()
-    assert seen is not None and "iVBORw0KGgo" in json.dumps(seen.body)
+    assert seen is not None and seen.method == "POST" and seen.model == "small"
+    if wire == "gemini":
+        method = "streamGenerateContent" if stream else "generateContent"
+        assert seen.path == f"/v1beta/models/small:{method}"
+    else:
+        assert seen.path == ("/v1/messages" if wire == "anthropic" else "/v1/chat/completions")
+        assert seen.body.get("stream", False) is stream
+    return json.dumps(seen.body)
 
 
+def assert_image_sent(body: str) -> None:
+    assert PIXEL.split(",", 1)[1] in body and "image/png" in body
+
+
+# -- the Anthropic door: the official anthropic SDK against /v1/messages ------------------
+
+ANTHROPIC_TOOLS: Any = [
+    {
+        "name": "get_weather",
+        "description": "Weather for a city",
+        "input_schema": TOOLS[0]["function"]["parameters"],
+    }
+]
+ANTHROPIC_IMAGE: Any = {
+    "type": "image",
+    "source": {"type": "base64", "media_type": "image/png", "data": PIXEL.split(",", 1)[1]},
+}
+
+
+def anthropic_client(stack: Stack) -> anthropic.AsyncAnthropic:
+    return anthropic.AsyncAnthropic(base_url=stack.url, api_key="test", max_retries=0)
+
+
+async def ask_messages(stack: Stack, *, stream: bool, **request: Any) -> Message:
+    """One /v1/messages call with model "small"; streamed ones must stream events in order."""
+    client = anthropic_client(stack)
+    if not stream:
+        return await client.messages.create(model="small", max_tokens=100, **request)
+    async with client.messages.stream(model="small", max_tokens=100, **request) as events:
+        kinds = [event.type async for event in events]
+        final = await events.get_final_message()
+    assert kinds[0] == "message_start" and kinds[-1] == "message_stop"
+    assert "content_block_start" in kinds and "content_block_delta" in kinds
+    assert kinds.index("content_block_stop") < kinds.index("message_delta")
+    return final
+
+
+@STREAMS
+@pytest.mark.parametrize("wire", WIRES)
 async def test_anthropic_sdk_through_the_messages_door(
-    nursery: trio.Nursery, tmp_path: Path
+    nursery: trio.Nursery, tmp_path: Path, wire: str, stream: bool
 ) -> None:
-    stack = await stack_with(nursery, tmp_path, "openai")
-    client = anthropic.AsyncAnthropic(base_url=stack.url, api_key="test", max_retries=0)
-    message = await client.messages.create(
-        model="small",
-        max_tokens=100,
+    stack = await stack_with(nursery, tmp_path, wire)
+    message = await ask_messages(
+        stack,
+        stream=stream,
         system="be brief",
         messages=[{"role": "user", "content": "hello there"}],
     )
-    assert message.content[0].type == "text" and message.content[0].text == "echo: hello there"
-    assert message.stop_reason == "end_turn" and message.usage.output_tokens > 0
-    async with client.messages.stream(
-        model="auto", max_tokens=100, messages=[{"role": "user", "content": "hello there"}]
-    ) as stream:
-        text = "".join([t async for t in stream.text_stream])
-        final = await stream.get_final_message()
-    assert text == "echo: hello there" and final.stop_reason == "end_turn"
-    rows = await stack.rows()
-    assert [r.status for r in rows] == [200, 200]
-
-
-async def test_anthropic_sdk_tool_use_through_the_messages_door(
-    nursery: trio.Nursery, tmp_path: Path
-) -> None:
-    stack = await stack_with(nursery, tmp_path, "openai")
-    stack.sim("local").set_knobs(tool_call=True)
-    client = anthropic.AsyncAnthropic(base_url=stack.url, api_key="test", max_retries=0)
-    tools: Any = [
-        {
-            "name": "get_weather",
-            "description": "Weather for a city",
-            "input_schema": TOOLS[0]["function"]["parameters"],
-        }
+    assert [(b.type, getattr(b, "text", None)) for b in message.content] == [
+        ("text", "echo: hello there")
     ]
-    async with client.messages.stream(
-        model="small",
-        max_tokens=100,
-        tools=tools,
+    assert message.stop_reason == "end_turn" and message.model == "small"
+    assert message.usage.input_tokens > 0 and message.usage.output_tokens > 0
+    body = backend_saw(stack, wire, stream=stream)
+    assert "be brief" in body and "hello there" in body
+    rows = await stack.rows()
+    assert [(r.backend, r.chosen_model, r.status, r.stream, r.usage_estimated) for r in rows] == [
+        ("local", "small", 200, stream, False)
+    ]
+
+
+@STREAMS
+@pytest.mark.parametrize("wire", WIRES)
+async def test_anthropic_sdk_tool_use_through_the_messages_door(
+    nursery: trio.Nursery, tmp_path: Path, wire: str, stream: bool
+) -> None:
+    stack = await stack_with(nursery, tmp_path, wire)
+    stack.sim("local").set_knobs(tool_call=True)
+    message = await ask_messages(
+        stack,
+        stream=stream,
+        tools=ANTHROPIC_TOOLS,
         messages=[{"role": "user", "content": "weather in Oslo?"}],
-    ) as stream:
-        final = await stream.get_final_message()
-    (block,) = [b for b in final.content if b.type == "tool_use"]
-    assert block.name == "get_weather" and "city" in block.input  # type: ignore[operator]
-    assert final.stop_reason == "tool_use"
+    )
+    (block,) = message.content
+    assert block.type == "tool_use" and block.id
+    assert block.name == "get_weather" and block.input == {"city": "sample"}
+    assert message.stop_reason == "tool_use"
+    body = backend_saw(stack, wire, stream=stream)
+    assert "get_weather" in body and "Weather for a city" in body and "weather in Oslo?" in body
+
+
+@STREAMS
+@pytest.mark.parametrize("wire", WIRES)
+async def test_anthropic_sdk_images_reach_the_backend(
+    nursery: trio.Nursery, tmp_path: Path, wire: str, stream: bool
+) -> None:
+    stack = await stack_with(nursery, tmp_path, wire)
+    content: Any = [{"type": "text", "text": "what is this?"}, ANTHROPIC_IMAGE]
+    message = await ask_messages(
+        stack, stream=stream, messages=[{"role": "user", "content": content}]
+    )
+    (block,) = message.content
+    assert block.type == "text" and block.text == "echo: what is this?"
+    assert message.stop_reason == "end_turn"
+    assert_image_sent(backend_saw(stack, wire, stream=stream))
 
 
 async def test_anthropic_door_errors_are_anthropic_shaped(
     nursery: trio.Nursery, tmp_path: Path
 ) -> None:
     stack = await stack_with(nursery, tmp_path, "openai")
-    client = anthropic.AsyncAnthropic(base_url=stack.url, api_key="test", max_retries=0)
+    client = anthropic_client(stack)
     with pytest.raises(anthropic.NotFoundError) as err:
         await client.messages.create(
             model="nope", max_tokens=10, messages=[{"role": "user", "content": "hi"}]
@@ -185,3 +260,40 @@ async def test_provider_errors_fail_over(nursery: trio.Nursery, tmp_path: Path, 
     )
     assert completion.choices[0].message.content == "echo: hello there"
     assert completion.model in {"medium", "models/medium"} or completion.model.endswith("medium")
+
+
+async def test_an_anthropic_error_event_before_any_content_fails_over(
+    nursery: trio.Nursery, tmp_path: Path
+) -> None:
+    stack = await stack_with(nursery, tmp_path, "anthropic")
+    stack.sim("local").set_knobs("small", stream_error_after=0)  # right after message_start
+    stream = await stack.client().chat.completions.create(
+        model="small", messages=[{"role": "user", "content": "hello there"}], stream=True
+    )
+    chunks = [chunk async for chunk in stream]
+    assert "".join(c.choices[0].delta.content or "" for c in chunks if c.choices) == (
+        "echo: hello there"
+    )
+    assert {c.model for c in chunks} == {"medium"}
+    (row,) = await stack.rows()
+    assert (row.chosen_model, row.status) == ("medium", 200)
+
+
+async def test_an_anthropic_error_event_after_content_ends_the_stream_unspliced(
+    nursery: trio.Nursery, tmp_path: Path
+) -> None:
+    stack = await stack_with(nursery, tmp_path, "anthropic")
+    # Paced, so the first chunk reaches the client before the error does.
+    stack.sim("local").set_knobs("small", stream_error_after=2, tokens_per_s=50)
+    stream = await stack.client().chat.completions.create(
+        model="small", messages=[{"role": "user", "content": "hello there"}], stream=True
+    )
+    seen: list[str] = []
+    with pytest.raises(openai.APIError, match="Overloaded"):
+        async for chunk in stream:
+            seen += [c.delta.content or "" for c in chunk.choices]
+    assert "".join(seen) and "echo: hello there".startswith("".join(seen))
+    with trio.fail_after(5):  # the row is written as the stream ends, after the error event
+        await stack.gw.drained()
+    (row,) = await stack.rows()
+    assert row.chosen_model == "small" and row.status == 502 and "Overloaded" in (row.error or "")

@@ -394,7 +394,10 @@ async def stream_answer(gw: Gateway, ex: Exchange, opened: Opened) -> AsyncItera
         verdict = False
         ex.status = 504 if failure.timeout else 502
         ex.error = f"after first byte: {failure.message}"
-        yield sse_error(f"the upstream failed mid-stream: {failure.message}", code="upstream_cut")
+        if not failure.announced:
+            yield sse_error(
+                f"the upstream failed mid-stream: {failure.message}", code="upstream_cut"
+            )
     except BaseException:
         ex.status, ex.error = 499, "client disconnected"
         raise

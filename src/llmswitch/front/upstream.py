@@ -34,6 +34,8 @@ class UpstreamFailure(Exception):
     client_fault: bool = False
     #: The provider's x-ratelimit-* headers, for the limits tracker.
     headers: dict[str, str] = field(default_factory=dict)
+    #: The client was already sent this failure, as the provider's own error event.
+    announced: bool = False
 
     def __str__(self) -> str:
         return self.message
@@ -122,6 +124,9 @@ async def open_answer(
                         raise UpstreamFailure("upstream closed the stream before any event")
                     break
                 first = tap.feed(translator.feed(chunk))
+            if translator.error is not None:
+                # The provider failed before any of its answer went out: another may not.
+                raise UpstreamFailure(f"upstream error event: {translator.error}")
             return Opened(response, first, trio.current_time() - started, tap, chunks, translator)
     except trio.TooSlowError:
         await _close(response)
@@ -167,6 +172,10 @@ async def relay_chunks(opened: Opened, idle_s: float) -> AsyncIterator[bytes]:
             )
             if out:
                 yield out
+            if opened.translator.error is not None:
+                raise UpstreamFailure(
+                    f"upstream error event: {opened.translator.error}", announced=True
+                )
             if raw is None:
                 break
     except trio.TooSlowError:

@@ -395,6 +395,7 @@ class AnthropicTranslator:
         self._stop_reason: Any = None
         self.done = False
         self.error: str | None = None
+        self._opening = b""
 
     @property
     def finished(self) -> bool:
@@ -455,8 +456,16 @@ class AnthropicTranslator:
             return
         kind = payload.get("type") or event
         handler = self._HANDLERS.get(kind) if isinstance(kind, str) else None
-        if handler is not None:
-            handler(self, payload, out)
+        if handler is None:
+            return
+        before = len(out)
+        handler(self, payload, out)
+        if self._opening and len(out) > before:
+            # The held-back opening goes out before the first thing that follows it,
+            # unless that is an error: then nothing of this answer has gone out at all.
+            if kind != "error":
+                out.insert(before, self._opening)
+            self._opening = b""
 
     # -- chunks -----------------------------------------------------------------------
 
@@ -487,7 +496,9 @@ class AnthropicTranslator:
                 self._model = message["model"]
             if isinstance(message.get("usage"), dict):
                 self._usage.update(message["usage"])
-        out.append(self._chunk({"role": "assistant", "content": ""}))
+        # Held back until something follows: an error right after message_start then
+        # reaches the relay before any byte has gone out, so it can still fail over.
+        self._opening = self._chunk({"role": "assistant", "content": ""})
 
     def _block_start(self, payload: dict[str, Any], out: list[bytes]) -> None:
         index = payload.get("index")

@@ -155,6 +155,8 @@ def error_text(status: int, payload: bytes, detail: object) -> str:
 class PassThrough:
     """OpenAI SSE needs no translation; the relay's StreamTap sees ``[DONE]`` itself."""
 
+    error: str | None = None
+
     def feed(self, chunk: bytes) -> bytes:
         return chunk
 

@@ -25,6 +25,9 @@ class UpstreamCall:
 class Translator(Protocol):
     """Turns a provider's streamed bytes into OpenAI SSE events, as they arrive."""
 
+    #: The message of an error event the provider sent inside its stream, once it has.
+    error: str | None
+
     def feed(self, chunk: bytes) -> bytes:
         """Provider bytes in; whole OpenAI SSE events out (possibly none yet)."""
         ...

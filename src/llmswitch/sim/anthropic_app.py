@@ -21,7 +21,7 @@ from .chat_request import ChatRequest, RequestError, parse_json
 from .exchange import Exchange
 from .knobs import ModelKnobs
 from .openai_app import OpenAISimApp
-from .pacing import EncodedStream, send_complete, send_stream, stream_cut
+from .pacing import EncodedStream, StreamCut, send_complete, send_stream, stream_cut
 from .reply import ReplyPlan
 from .serving import DEFAULT_BODY_LIMIT, Routes, WireApp, retry_headers
 from .tokens import count_prompt_tokens
@@ -172,10 +172,15 @@ class AnthropicSimApp(WireApp):
         shape = stream_cut(knobs, len(plan.pieces))
         tail = encoder.block_stop()
         tail += encoder.message_delta(aw.STOP_REASONS[plan.finish_reason], plan.completion_tokens)
+        tail += aw.MESSAGE_STOP
+        failing = knobs.stream_error_after
+        if failing is not None and failing <= shape.count:
+            shape = StreamCut(failing, cut=False, stall=False)
+            tail = aw.event("error", aw.error_body("overloaded_error", "Overloaded"))
         stream = EncodedStream(
             SSE_TYPE,
             [render(piece) for piece in plan.pieces[: shape.count]],
-            tail + aw.MESSAGE_STOP,
+            tail,
             head,
             _request_id_header(),
         )

@@ -37,6 +37,8 @@ class ModelKnobs:
     tool_call: answer with a call to the first (or the forced) tool of the request.
     no_usage: report no token usage, as a server that ignores ``stream_options`` does
         (OpenAI wire only).
+    stream_error_after: after this many content chunks of a stream, send the provider's
+        in-stream ``overloaded_error`` event and end it (Anthropic wire only).
     """
 
     ttft_s: float = 0.0
@@ -50,6 +52,7 @@ class ModelKnobs:
     tool_call: bool = False
     stall_after: int | None = None
     no_usage: bool = False
+    stream_error_after: int | None = None
 
     def __post_init__(self) -> None:
         _check_float("ttft_s", self.ttft_s, minimum=0.0)
@@ -61,10 +64,10 @@ class ModelKnobs:
             not _is_int(self.error_status) or not 400 <= self.error_status <= 599
         ):
             raise KnobError("error_status must be an integer in 400..599 or null")
-        if self.cut_after is not None and (not _is_int(self.cut_after) or self.cut_after < 0):
-            raise KnobError("cut_after must be a non-negative integer or null")
-        if self.stall_after is not None and (not _is_int(self.stall_after) or self.stall_after < 0):
-            raise KnobError("stall_after must be a non-negative integer or null")
+        for name in ("cut_after", "stall_after", "stream_error_after"):
+            value = getattr(self, name)
+            if value is not None and (not _is_int(value) or value < 0):
+                raise KnobError(f"{name} must be a non-negative integer or null")
         if self.retry_after_s is not None:
             _check_float("retry_after_s", self.retry_after_s, minimum=0.0)
         for name in ("hang", "tool_call", "no_usage"):
