@@ -247,8 +247,13 @@ async def test_anthropic_door_errors_are_anthropic_shaped(
     assert err.value.body["type"] == "error"  # type: ignore[index]
     async with stack.http() as http:
         bad = await http.post("/v1/messages", json={"model": "small", "messages": []})
+        wrong_method = await http.get("/v1/messages")
     assert bad.status_code == 400
     assert bad.json()["error"]["type"] == "invalid_request_error"
+    # Routing's own refusals answer in the door's dialect too.
+    assert wrong_method.status_code == 405
+    assert wrong_method.json()["type"] == "error"
+    assert wrong_method.json()["error"]["type"] == "invalid_request_error"
 
 
 @pytest.mark.parametrize("wire", ["anthropic", "gemini"])

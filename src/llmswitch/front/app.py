@@ -228,8 +228,10 @@ def create_app(gw: Gateway) -> QuartTrio:
 
     @app.errorhandler(HTTPException)
     async def http_error(exc: HTTPException) -> Response:
+        """404, 405, 413 from routing itself, in the dialect of the door that was asked."""
         status = exc.code or 500
         kind = "invalid_request_error" if status < 500 else "server_error"
-        return error_response(GatewayError(status, exc.description or exc.name, kind))
+        door = ANTHROPIC if request.path.startswith("/v1/messages") else OPENAI
+        return door.error(GatewayError(status, exc.description or exc.name, kind), {})
 
     return app
