@@ -165,9 +165,12 @@ async def ask_messages(stack: Stack, *, stream: bool, **request: Any) -> Message
     if not stream:
         return await client.messages.create(model="small", max_tokens=100, **request)
     async with client.messages.stream(model="small", max_tokens=100, **request) as events:
-        kinds = [event.type async for event in events]
+        seen = [event async for event in events]
         final = await events.get_final_message()
+    kinds = [event.type for event in seen]
     assert kinds[0] == "message_start" and kinds[-1] == "message_stop"
+    # Clients size their context from message_start: it carries the prompt's estimate.
+    assert seen[0].type == "message_start" and seen[0].message.usage.input_tokens > 0
     assert "content_block_start" in kinds and "content_block_delta" in kinds
     assert kinds.index("content_block_stop") < kinds.index("message_delta")
     return final

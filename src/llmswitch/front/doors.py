@@ -26,6 +26,7 @@ from llmswitch.providers.anthropic_front import (
     messages_to_openai,
     openai_to_message,
 )
+from llmswitch.providers.openai import estimate_tokens, prompt_chars
 
 JSON = "application/json"
 
@@ -76,7 +77,12 @@ def _anthropic_answer(payload: bytes, ex: Exchange) -> bytes:
 
 
 async def _anthropic_stream(events: AsyncIterator[bytes], ex: Exchange) -> AsyncIterator[bytes]:
-    writer = MessageStreamWriter(_served_model(ex), message_id=f"msg_{ex.request_id}")
+    # message_start carries the prompt's size before the upstream has reported it.
+    writer = MessageStreamWriter(
+        _served_model(ex),
+        message_id=f"msg_{ex.request_id}",
+        input_tokens=estimate_tokens(prompt_chars(ex.body)),
+    )
     async with aclosing(events):  # type: ignore[type-var]
         async for chunk in events:
             out = writer.feed_sse(chunk)
