@@ -453,3 +453,28 @@ async def test_wire_request_is_accepted_by_the_sim(http: httpx.AsyncClient) -> N
     out = json.loads(wire.answer(response.content, MODEL))
     assert out["choices"][0]["message"]["content"] == "echo: what time is it"
     assert out["usage"]["prompt_tokens"] == 3 + 2 + 3 + 4
+
+
+async def test_stream_error_event_after_n_chunks(sim: SimBackend, http: httpx.AsyncClient) -> None:
+    sim.set_knobs(reply="one two three four", stream_error_after=1)
+    data = await raw_stream(http, {"model": MODEL, "max_tokens": 50, "messages": USER})
+    assert b"event: error" in data and b"overloaded_error" in data
+    assert b"message_stop" not in data
+    translator = AnthropicWire().translator(MODEL)
+    translator.feed(data)
+    assert translator.error == "Overloaded"
+
+
+async def test_stream_stall_keeps_the_stream_open(sim: SimBackend, http: httpx.AsyncClient) -> None:
+    sim.set_knobs(reply="one two three four", stall_after=1)
+    chunks: list[bytes] = []
+    body = {"model": MODEL, "max_tokens": 50, "messages": USER, "stream": True}
+    with trio.move_on_after(0.5) as waited:  # a stalled stream never ends by itself
+        async with http.stream("POST", "/v1/messages", json=body, headers=HEADERS) as r:
+            async for chunk in r.aiter_raw():
+                chunks.append(chunk)
+    assert waited.cancelled_caught
+    data = b"".join(chunks)
+    assert b'"text": "one"' in data or b'"text":"one"' in data
+    assert b"two" not in data and b"message_stop" not in data
+    assert sim.stats.faults["stall"] == 1

@@ -30,7 +30,7 @@ class ModelKnobs:
         (0: right after the headers; non-stream: mid-body; shorter answers are not cut).
     stall_after: stop sending after this many content chunks of a stream but keep the
         connection open (no finish chunk, no [DONE]) until the client leaves; answers
-        with fewer chunks are not stalled. OpenAI wire streams only.
+        with fewer chunks are not stalled.
     retry_after_s: sent as Retry-After (and retry-after-ms) on error_status answers.
     The backend-wide default's hang/error_status/error_rate also hit /v1/models and
     /api/tags, so a "broken backend" fails its health probes too.

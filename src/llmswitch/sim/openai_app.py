@@ -150,7 +150,7 @@ class OpenAISimApp(WireApp):
     async def _stream(
         self, exchange: Exchange, request: ChatRequest, knobs: ModelKnobs, plan: ReplyPlan
     ) -> None:
-        """SSE chunks; stall_after (only this API simulates it) leaves the stream open."""
+        """SSE chunks; stall_after leaves the stream open."""
         include_usage = request.include_usage and not knobs.no_usage
         encoder = ChunkEncoder(new_completion_id(), int(time.time()), request.model, include_usage)
         call = plan.tool_call
@@ -158,7 +158,7 @@ class OpenAISimApp(WireApp):
         if call is not None:
             head += encoder.tool_call_start(new_tool_call_id(), call.name)
         render = encoder.tool_arguments if call is not None else encoder.content
-        shape = stream_cut(knobs, len(plan.pieces), stalls=True)
+        shape = stream_cut(knobs, len(plan.pieces))
         tail = encoder.finish(plan.finish_reason)
         if include_usage:
             tail += encoder.usage(usage_object(plan.prompt_tokens, plan.completion_tokens))

@@ -64,8 +64,8 @@ class StreamCut:
         return not self.cut and not self.stall
 
 
-def stream_cut(knobs: ModelKnobs, total: int, *, stalls: bool = False) -> StreamCut:
-    """Apply cut_after (and stall_after where the API simulates it) to *total* events.
+def stream_cut(knobs: ModelKnobs, total: int) -> StreamCut:
+    """Apply cut_after and stall_after to *total* events.
 
     An answer with fewer events than cut_after is not cut; a stall at or before the cut
     point wins.
@@ -73,7 +73,7 @@ def stream_cut(knobs: ModelKnobs, total: int, *, stalls: bool = False) -> Stream
     cut_after = knobs.cut_after
     cut = cut_after is not None and cut_after <= total
     count = cut_after if cut_after is not None and cut else total
-    stall_after = knobs.stall_after if stalls else None
+    stall_after = knobs.stall_after
     if stall_after is not None and stall_after <= count:
         return StreamCut(stall_after, cut=False, stall=True)
     return StreamCut(count, cut=cut, stall=False)
