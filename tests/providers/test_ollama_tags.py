@@ -20,19 +20,19 @@ from tests.providers.samples import data_bytes, data_json
 NAMES = ["llama3.2:latest", "qwen2.5-coder:7b", "nomic-embed-text:latest"]
 
 
-def backend(name: str = "lan", base_url: str = "http://ollama.lan:11434/v1") -> BackendConfig:
+def backend(name: str = "lan", base_url: str = "http://127.0.0.2:11434/v1") -> BackendConfig:
     return BackendConfig(name=name, kind="ollama", base_url=base_url, auth="none")
 
 
 @pytest.fixture
 def seen(monkeypatch: pytest.MonkeyPatch) -> list[httpx.Request]:
-    """Every /api/tags request; ollama.lan answers with the fixture, others with 404."""
+    """Every /api/tags request; 127.0.0.2 answers with the fixture, others with 404."""
     requests: list[httpx.Request] = []
     real = httpx.AsyncClient
 
     def handler(request: httpx.Request) -> httpx.Response:
         requests.append(request)
-        if request.url.host == "ollama.lan":
+        if request.url.host == "127.0.0.2":
             return httpx.Response(200, content=data_bytes("ollama", "tags.json"))
         return httpx.Response(404, json={"error": "not found"})
 
@@ -53,16 +53,16 @@ def test_the_fixture_is_what_ollama_documents() -> None:
 
 
 def test_tags_url_drops_the_openai_suffix() -> None:
-    assert tags_url(backend()) == "http://ollama.lan:11434/api/tags"
-    assert tags_url(backend(base_url="http://ollama.lan:11434/")) == (
-        "http://ollama.lan:11434/api/tags"
+    assert tags_url(backend()) == "http://127.0.0.2:11434/api/tags"
+    assert tags_url(backend(base_url="http://127.0.0.2:11434/")) == (
+        "http://127.0.0.2:11434/api/tags"
     )
 
 
 async def test_fetch_tags_reads_the_model_names(seen: list[httpx.Request]) -> None:
     found = await fetch_tags([backend()])
     assert found == {"lan": NAMES}
-    assert [str(r.url) for r in seen] == ["http://ollama.lan:11434/api/tags"]
+    assert [str(r.url) for r in seen] == ["http://127.0.0.2:11434/api/tags"]
     assert seen[0].method == "GET"
 
 
@@ -75,7 +75,7 @@ async def test_a_backend_that_fails_gets_its_error_text(seen: list[httpx.Request
 async def test_discovered_names_become_new_model_entries(seen: list[httpx.Request]) -> None:
     config = Config.model_validate(
         {
-            "backends": [{"name": "lan", "kind": "ollama", "base_url": "http://ollama.lan:11434"}],
+            "backends": [{"name": "lan", "kind": "ollama", "base_url": "http://127.0.0.2:11434"}],
             "models": [{"id": "llama3.2", "backend": "lan", "upstream": "llama3.2"}],
         }
     )
