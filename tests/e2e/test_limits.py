@@ -9,19 +9,26 @@ import openai
 import pytest
 import trio
 
-from tests.e2e.harness import model, start_stack
+from tests.e2e.harness import Stack, model, start_stack
 
 HELLO = [{"role": "user", "content": "hello there"}]
+IDE_KEY = "ide-secret-key"
+
+
+async def stack_with_ide_client(
+    nursery: trio.Nursery, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, rpm: int
+) -> Stack:
+    """A gateway with one ``[[clients]]`` entry, "ide", allowed ``rpm`` requests a minute."""
+    monkeypatch.setenv("IDE_KEY", IDE_KEY)
+    clients = [{"name": "ide", "key_env": "IDE_KEY", "rpm": rpm}]
+    return await start_stack(nursery, tmp_path, clients=clients)
 
 
 async def test_a_client_over_its_rpm_gets_429_with_retry_after(
     nursery: trio.Nursery, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setenv("IDE_KEY", "ide-secret-key")
-    stack = await start_stack(
-        nursery, tmp_path, clients=[{"name": "ide", "key_env": "IDE_KEY", "rpm": 2}]
-    )
-    ide = openai.AsyncOpenAI(base_url=stack.url + "/v1", api_key="ide-secret-key", max_retries=0)
+    stack = await stack_with_ide_client(nursery, tmp_path, monkeypatch, rpm=2)
+    ide = openai.AsyncOpenAI(base_url=stack.url + "/v1", api_key=IDE_KEY, max_retries=0)
     for _ in range(2):
         await ide.chat.completions.create(model="small", messages=HELLO)
     with pytest.raises(openai.RateLimitError) as err:
@@ -33,17 +40,14 @@ async def test_a_client_over_its_rpm_gets_429_with_retry_after(
     rows = await stack.rows()
     assert [r.client for r in rows[:3]] == ["ide", "ide", "ide"]
     assert [r.status for r in rows] == [200, 200, 429, 200]
-    assert all("ide-secret-key" not in (r.error or "") for r in rows)
+    assert all(IDE_KEY not in (r.error or "") for r in rows)
 
 
 async def test_an_anthropic_sdk_client_is_known_by_its_x_api_key(
     nursery: trio.Nursery, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setenv("IDE_KEY", "ide-secret-key")
-    stack = await start_stack(
-        nursery, tmp_path, clients=[{"name": "ide", "key_env": "IDE_KEY", "rpm": 1}]
-    )
-    ide = anthropic.AsyncAnthropic(base_url=stack.url, api_key="ide-secret-key", max_retries=0)
+    stack = await stack_with_ide_client(nursery, tmp_path, monkeypatch, rpm=1)
+    ide = anthropic.AsyncAnthropic(base_url=stack.url, api_key=IDE_KEY, max_retries=0)
     await ide.messages.create(model="small", max_tokens=20, messages=HELLO)  # type: ignore[arg-type]
     with pytest.raises(anthropic.RateLimitError):
         await ide.messages.create(model="small", max_tokens=20, messages=HELLO)  # type: ignore[arg-type]
