@@ -1,7 +1,7 @@
 """``llmswitch models --discover`` reading an Ollama ``/api/tags`` answer.
 
 The answer is a fixture written from Ollama's documented ``GET /api/tags`` response;
-cli_discover has no separate parser, so :func:`fetch_tags` is driven through an httpx
+cli.models has no separate parser, so :func:`fetch_tags` is driven through an httpx
 mock transport (no network).
 """
 
@@ -13,7 +13,7 @@ from typing import Any
 import httpx
 import pytest
 
-from llmswitch.cli_discover import fetch_tags, new_models, tags_url
+from llmswitch.cli.models import fetch_tags, new_models, tags_url
 from llmswitch.config import BackendConfig, Config
 from tests.providers.samples import data_bytes, data_json
 

@@ -1,11 +1,13 @@
-"""``llmswitch models --discover``: what an Ollama box on the LAN offers, and adding it.
+"""``llmswitch models``: the configured models, and what an Ollama box on the LAN offers.
 
-Asks each Ollama backend's ``/api/tags``; ``--write`` appends a ``[[models]]`` entry to
-the config file for every model not configured yet (quality left for the user to judge).
+``--discover`` asks each Ollama backend's ``/api/tags``; ``--write`` appends a
+``[[models]]`` entry to the config file for every model not configured yet (quality left
+for the user to judge).
 """
 
 from __future__ import annotations
 
+import argparse
 import json
 from pathlib import Path
 from typing import Any
@@ -13,8 +15,10 @@ from typing import Any
 import httpx
 import trio
 
-from llmswitch.cli_table import table
-from llmswitch.config import BackendConfig, Config
+from llmswitch.cli.common import SubParsers, config_command, offline
+from llmswitch.cli.routing import print_json, refuse
+from llmswitch.cli.table import table
+from llmswitch.config import BackendConfig, Config, ModelConfig
 
 DISCOVER_TIMEOUT_S = 5.0
 DISCOVERED_QUALITY = 30
@@ -106,3 +110,68 @@ def discover(
         if not as_json:
             print(f"added {len(entries)} model(s) to {config_path}")
     return 0 if all(not isinstance(v, str) for v in found.values()) else 1
+
+
+def model_row(config: Config, m: ModelConfig) -> dict[str, Any]:
+    return {
+        "id": m.id,
+        "backend": m.backend,
+        "locality": config.backend(m.backend).locality,
+        "upstream": m.upstream_name,
+        "quality": m.quality,
+        "context_window": m.context_window,
+        "cost_input_per_mtok": m.cost_input_per_mtok,
+        "cost_output_per_mtok": m.cost_output_per_mtok,
+        "aliases": list(m.aliases),
+        "capabilities": list(m.capabilities),
+        "enabled": m.enabled,
+    }
+
+
+def models(config: Config, backend: str | None = None, as_json: bool = False) -> int:
+    if backend is not None and backend not in {b.name for b in config.backends}:
+        names = ", ".join(b.name for b in config.backends) or "none configured"
+        return refuse(f"no backend named {backend!r}; one of {names}", as_json, "bad_backend")
+    rows = [model_row(config, m) for m in config.models if backend in (None, m.backend)]
+    if as_json:
+        print_json(rows)
+        return 0
+    headers = ["ID", "BACKEND", "LOCALITY", "UPSTREAM", "QUALITY", "CONTEXT"]
+    headers += ["$IN/MTOK", "$OUT/MTOK", "ALIASES", "CAPABILITIES", "ENABLED"]
+    cells = [
+        (
+            r["id"],
+            r["backend"],
+            r["locality"],
+            r["upstream"],
+            r["quality"],
+            r["context_window"],
+            r["cost_input_per_mtok"],
+            r["cost_output_per_mtok"],
+            ", ".join(r["aliases"]) or "-",
+            ", ".join(r["capabilities"]) or "all",
+            r["enabled"],
+        )
+        for r in rows
+    ]
+    print(table(headers, cells, empty="no models configured"))
+    return 0
+
+
+@offline
+def cmd_models(config: Config, args: argparse.Namespace) -> int:
+    if args.discover:
+        return discover(config, Path(args.config), args.backend, args.write, args.json)
+    return models(config, args.backend, args.json)
+
+
+def register(sub: SubParsers) -> None:
+    p = config_command(sub, "models", "the configured models")
+    p.add_argument("--backend", help="only this backend's models")
+    p.add_argument(
+        "--discover", action="store_true", help="ask Ollama backends what they serve (network)"
+    )
+    p.add_argument(
+        "--write", action="store_true", help="with --discover: add new models to the config"
+    )
+    p.set_defaults(func=cmd_models)

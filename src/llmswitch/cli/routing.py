@@ -1,4 +1,4 @@
-"""The offline routing commands: ``route``, ``profile``, ``override`` and ``models``.
+"""The offline routing commands: ``route``, ``profile`` and ``override``.
 
 They need no running gateway: they read the config file and the SQLite store the gateway
 uses (``store.path``). ``profile set`` and ``override`` write the same settings rows the
@@ -11,6 +11,7 @@ Each command returns the process exit code: 0, or 1 when a request or a change i
 
 from __future__ import annotations
 
+import argparse
 import json
 import sys
 from dataclasses import dataclass
@@ -19,8 +20,9 @@ from typing import Any
 import trio
 
 from llmswitch.actors.classifier import classify_or_default
-from llmswitch.cli_table import fields, table
-from llmswitch.config import TASK_TYPES, Config, ModelConfig
+from llmswitch.cli.common import SubParsers, config_command, offline
+from llmswitch.cli.table import fields, table
+from llmswitch.config import TASK_TYPES, Config
 from llmswitch.providers.openai import estimate_tokens, prompt_chars
 from llmswitch.routing.brain import (
     Rejected,
@@ -44,13 +46,13 @@ OFFLINE_NOTE = (
 PICKED_UP = "a running gateway picks it up within a few seconds"
 
 
-def _print_json(payload: Any) -> None:
+def print_json(payload: Any) -> None:
     print(json.dumps(payload, indent=2, ensure_ascii=False))
 
 
-def _refuse(message: str, as_json: bool, code: str, **details: Any) -> int:
+def refuse(message: str, as_json: bool, code: str, **details: Any) -> int:
     if as_json:
-        _print_json({"error": {"message": message, "code": code, **details}})
+        print_json({"error": {"message": message, "code": code, **details}})
     else:
         print(f"llmswitch: {message}", file=sys.stderr)
     return 1
@@ -205,25 +207,25 @@ def route(
     try:
         decision = decide(Catalog.build(config), stored.settings, body, req)
     except UnknownModel:
-        return _refuse(
+        return refuse(
             f"no model named {model!r} (`llmswitch models` lists them)", as_json, "model_not_found"
         )
     except UnknownProfile as exc:
         names = ", ".join(config.all_profiles)
-        return _refuse(
+        return refuse(
             f"no routing profile named {exc.args[0]!r}; one of {names}",
             as_json,
             "profile_not_found",
         )
     except Rejected as rej:
-        return _refuse(
+        return refuse(
             f"rejected by rule {rej.rule}: {rej.message}",
             as_json,
             "rejected_by_rule",
             rule=rej.rule,
         )
     if as_json:
-        _print_json(describe_decision(decision))
+        print_json(describe_decision(decision))
     else:
         print(render_decision(decision))
     return 0 if decision.candidates else 1
@@ -238,7 +240,7 @@ def show_profiles(config: Config, as_json: bool = False) -> int:
     origin = "stored" if stored.profile == active else "config routing.profile"
     profiles = config.all_profiles
     if as_json:
-        _print_json(
+        print_json(
             {
                 "active": active,
                 "from": "stored" if stored.profile == active else "config",
@@ -270,10 +272,10 @@ def show_profiles(config: Config, as_json: bool = False) -> int:
 def set_profile(config: Config, name: str, as_json: bool = False) -> int:
     if name not in config.all_profiles:
         names = ", ".join(config.all_profiles)
-        return _refuse(f"no profile named {name!r}; one of {names}", as_json, "profile_not_found")
+        return refuse(f"no profile named {name!r}; one of {names}", as_json, "profile_not_found")
     trio.run(_write, config, "profile", name)
     if as_json:
-        _print_json({"active": name, "from": "stored"})
+        print_json({"active": name, "from": "stored"})
     else:
         print(f"active profile: {name} (stored in {config.store.path}; {PICKED_UP})")
     return 0
@@ -286,7 +288,7 @@ def show_overrides(config: Config, as_json: bool = False) -> int:
     stored = trio.run(read_stored, config)
     merged = stored.settings.overrides
     if as_json:
-        _print_json(
+        print_json(
             {"overrides": merged, "stored": stored.overrides, "configured": dict(config.overrides)}
         )
         return 0
@@ -302,10 +304,10 @@ def change_override(config: Config, task: str, model: str | None, as_json: bool 
     """Store ``task → model`` (an id or alias, stored as the id); None clears the stored one."""
     if task not in TASK_TYPES:
         tasks = ", ".join(TASK_TYPES)
-        return _refuse(f"unknown task type {task!r}; one of {tasks}", as_json, "bad_task")
+        return refuse(f"unknown task type {task!r}; one of {tasks}", as_json, "bad_task")
     target = None if model is None else Catalog.build(config).by_name.get(model)
     if model is not None and target is None:
-        return _refuse(
+        return refuse(
             f"no model named {model!r} (`llmswitch models` lists them)", as_json, "model_not_found"
         )
     changed = trio.run(_update_override, config, task, None if target is None else target.id)
@@ -322,50 +324,63 @@ def change_override(config: Config, task: str, model: str | None, as_json: bool 
     return 0
 
 
-# --- models --------------------------------------------------------------------------------
+# --- the commands --------------------------------------------------------------------------
 
 
-def model_row(config: Config, m: ModelConfig) -> dict[str, Any]:
-    return {
-        "id": m.id,
-        "backend": m.backend,
-        "locality": config.backend(m.backend).locality,
-        "upstream": m.upstream_name,
-        "quality": m.quality,
-        "context_window": m.context_window,
-        "cost_input_per_mtok": m.cost_input_per_mtok,
-        "cost_output_per_mtok": m.cost_output_per_mtok,
-        "aliases": list(m.aliases),
-        "capabilities": list(m.capabilities),
-        "enabled": m.enabled,
-    }
+@offline
+def cmd_route(config: Config, args: argparse.Namespace) -> int:
+    return route(
+        config,
+        args.prompt,
+        model=args.model,
+        profile=args.profile,
+        source=args.source,
+        channel=args.channel,
+        system=args.system,
+        as_json=args.json,
+    )
 
 
-def models(config: Config, backend: str | None = None, as_json: bool = False) -> int:
-    if backend is not None and backend not in {b.name for b in config.backends}:
-        names = ", ".join(b.name for b in config.backends) or "none configured"
-        return _refuse(f"no backend named {backend!r}; one of {names}", as_json, "bad_backend")
-    rows = [model_row(config, m) for m in config.models if backend in (None, m.backend)]
-    if as_json:
-        _print_json(rows)
-        return 0
-    headers = ["ID", "BACKEND", "LOCALITY", "UPSTREAM", "QUALITY", "CONTEXT"]
-    headers += ["$IN/MTOK", "$OUT/MTOK", "ALIASES", "CAPABILITIES", "ENABLED"]
-    cells = [
-        (
-            r["id"],
-            r["backend"],
-            r["locality"],
-            r["upstream"],
-            r["quality"],
-            r["context_window"],
-            r["cost_input_per_mtok"],
-            r["cost_output_per_mtok"],
-            ", ".join(r["aliases"]) or "-",
-            ", ".join(r["capabilities"]) or "all",
-            r["enabled"],
-        )
-        for r in rows
-    ]
-    print(table(headers, cells, empty="no models configured"))
-    return 0
+@offline
+def cmd_profile(config: Config, args: argparse.Namespace) -> int:
+    if args.action is None:
+        return show_profiles(config, args.json)
+    if args.action != "set" or args.name is None:
+        print("llmswitch: usage: llmswitch profile [set NAME]", file=sys.stderr)
+        return 2
+    return set_profile(config, args.name, args.json)
+
+
+@offline
+def cmd_override(config: Config, args: argparse.Namespace) -> int:
+    usage = "llmswitch: usage: llmswitch override [TASK MODEL | TASK --clear]"
+    if args.task is None and not args.clear:
+        return show_overrides(config, args.json)
+    if args.task is None or (args.model is None) != args.clear:
+        print(usage, file=sys.stderr)
+        return 2
+    return change_override(config, args.task, args.model, args.json)
+
+
+def register(sub: SubParsers) -> None:
+    route_p = config_command(sub, "route", "which model would serve a prompt, and why (offline)")
+    route_p.add_argument("prompt")
+    route_p.add_argument("--model", default="auto", help="auto, auto:PROFILE, a model id or alias")
+    route_p.add_argument("--profile", help="the profile for auto (as the X-Router-Profile header)")
+    route_p.add_argument("--source", help="as the X-Source header (heartbeat, cron, ...)")
+    route_p.add_argument("--channel", help="as the X-Channel header")
+    route_p.add_argument("--system", help="a system message before the prompt")
+    route_p.set_defaults(func=cmd_route)
+
+    profile = config_command(sub, "profile", "show the routing profiles, or set the active one")
+    profile.add_argument("action", nargs="?", choices=["set"])
+    profile.add_argument("name", nargs="?")
+    profile.set_defaults(func=cmd_profile)
+
+    override = config_command(
+        sub, "override", "list, set or clear the model auto tries first per task"
+    )
+    override.add_argument("task", nargs="?", help="a task type: code, math, ...")
+    override.add_argument("model", nargs="?", help="a model id or alias")
+    override.add_argument("--clear", action="store_true", help="remove the stored override")
+    override.set_defaults(func=cmd_override)
