@@ -3,39 +3,22 @@
 from __future__ import annotations
 
 import json
-from typing import Any, Literal
+from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from quart import Response, request
 from quart_trio import QuartTrio
 from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 
 from llmswitch.config import TASK_TYPES
+from llmswitch.doors.door import ANTHROPIC, OPENAI, FrontDoor
+from llmswitch.doors.openai_chat import validate_chat
 from llmswitch.front import chat
 from llmswitch.front.admin import register_admin
-from llmswitch.front.doors import ANTHROPIC, OPENAI, FrontDoor
 from llmswitch.front.errors import GatewayError, bad_request
 from llmswitch.gateway import Gateway
 from llmswitch.routing.brain import Signals, describe_decision
 
 JSON = "application/json"
-
-
-class Message(BaseModel):
-    model_config = ConfigDict(extra="allow")
-    role: Literal["system", "developer", "user", "assistant", "tool", "function"]
-    content: str | list[dict[str, Any]] | None = None
-
-
-class ChatBody(BaseModel):
-    """Only what routing relies on is checked; everything else passes through upstream."""
-
-    model_config = ConfigDict(extra="allow")
-    model: str = Field(min_length=1)
-    messages: list[Message] = Field(min_length=1)
-    stream: bool = False
-    max_tokens: int | None = Field(None, ge=1)
-    max_completion_tokens: int | None = Field(None, ge=1)
 
 
 def json_response(
@@ -50,13 +33,6 @@ def error_response(err: GatewayError, extra: dict[str, str] | None = None) -> Re
 
 def lower_headers() -> dict[str, str]:
     return {k.lower(): v for k, v in request.headers.items()}
-
-
-def _field_path(loc: tuple[int | str, ...]) -> str:
-    path = ""
-    for part in loc:
-        path += f"[{part}]" if isinstance(part, int) else (f".{part}" if path else str(part))
-    return path
 
 
 async def read_json(max_bytes: int) -> dict[str, Any]:
@@ -75,17 +51,6 @@ async def read_json(max_bytes: int) -> dict[str, Any]:
         raise bad_request(f"request body is not valid JSON: {exc}", code="invalid_json") from None
     if not isinstance(body, dict):
         raise bad_request("request body must be a JSON object", code="invalid_json")
-    return body
-
-
-def validate_chat(body: dict[str, Any]) -> dict[str, Any]:
-    """Check what routing relies on; GatewayError 400 naming the field."""
-    try:
-        ChatBody.model_validate(body)
-    except ValidationError as exc:
-        err = exc.errors()[0]
-        param = _field_path(err["loc"])
-        raise bad_request(f"{param}: {err['msg']}", param=param) from None
     return body
 
 

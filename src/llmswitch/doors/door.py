@@ -1,8 +1,6 @@
-"""Front doors: the API dialects clients speak, over one OpenAI-shaped pipeline.
+"""The doors as the front end uses them: read, answer, stream and error per dialect.
 
-Inside, a request is an OpenAI chat-completions body and an answer is OpenAI JSON or
-SSE. A door reads its dialect into that and writes the answer (and errors) back out in
-its dialect. ``/v1/chat/completions`` is the OpenAI door (the identity);
+``/v1/chat/completions`` is the OpenAI door (the identity);
 ``/v1/messages`` is the Anthropic one, for the ``anthropic`` SDK and Claude-Code-style
 clients, routed through the same brain to whichever backend is chosen.
 """
@@ -17,15 +15,15 @@ from typing import Any
 
 from quart import Response
 
-from llmswitch.front.chat import Exchange
-from llmswitch.front.errors import GatewayError
-from llmswitch.providers.anthropic_front import (
-    FrontDoorError,
+from llmswitch.doors.anthropic import (
     MessageStreamWriter,
     anthropic_error,
     messages_to_openai,
     openai_to_message,
 )
+from llmswitch.doors.common import DoorError
+from llmswitch.front.chat import Exchange
+from llmswitch.front.errors import GatewayError
 from llmswitch.providers.openai import estimate_tokens, prompt_chars
 
 JSON = "application/json"
@@ -64,7 +62,7 @@ OPENAI = FrontDoor(
 def _read_anthropic(body: dict[str, Any]) -> dict[str, Any]:
     try:
         return messages_to_openai(body)
-    except FrontDoorError as exc:
+    except DoorError as exc:
         raise GatewayError(400, str(exc), param=exc.param, code="invalid_request") from None
 
 

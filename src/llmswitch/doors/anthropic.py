@@ -1,4 +1,4 @@
-"""The Anthropic Messages API as a front door: ``POST /v1/messages`` in, Anthropic out.
+"""The Anthropic Messages dialect: ``POST /v1/messages`` in, Anthropic out.
 
 Clients that speak the Anthropic Messages API (the ``anthropic`` SDK, Claude-Code-style
 agents) are served by the same brain as OpenAI clients: their request becomes an OpenAI
@@ -33,13 +33,13 @@ from __future__ import annotations
 import json
 import re
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, Final, Literal, TypeGuard
+from typing import Any, Final
 
+from llmswitch.doors.common import DoorError, int_or_zero, is_list
+from llmswitch.doors.sse import OpenAISSEReader, sse_event
 from llmswitch.providers.openai import estimate_tokens
-
-DONE: Final = "[DONE]"
 
 _ID_UNSAFE = re.compile(r"[^A-Za-z0-9_-]")
 
@@ -60,19 +60,8 @@ _STATUS_ERROR_TYPES: Final[dict[int, str]] = {
 }
 
 
-class FrontDoorError(ValueError):
-    """A malformed Anthropic Messages request: answer 400 ``invalid_request_error``.
-
-    ``param`` names the offending field the way the gateway's OpenAI errors do
-    (``messages[1].content[0].type``).
-    """
-
-    status: Final = 400
-
-    def __init__(self, message: str, param: str | None = None) -> None:
-        super().__init__(message)
-        self.message = message
-        self.param = param
+class FrontDoorError(DoorError):
+    """A malformed Anthropic Messages request: answer 400 ``invalid_request_error``."""
 
     def body(self) -> dict[str, Any]:
         return anthropic_error(self.status, self.message)
@@ -116,7 +105,7 @@ def messages_to_openai(body: Mapping[str, Any]) -> dict[str, Any]:
     if isinstance(max_tokens, bool) or not isinstance(max_tokens, int) or max_tokens < 1:
         raise FrontDoorError("max_tokens: a positive integer is required", "max_tokens")
     raw_messages = body.get("messages")
-    if not _is_list(raw_messages) or not raw_messages:
+    if not is_list(raw_messages) or not raw_messages:
         raise FrontDoorError("messages: a non-empty array of messages is required", "messages")
 
     messages: list[dict[str, Any]] = []
@@ -144,7 +133,7 @@ def messages_to_openai(body: Mapping[str, Any]) -> dict[str, Any]:
         _tool_choice(body.get("tool_choice"), out)
     stop = body.get("stop_sequences")
     if stop is not None:
-        if not _is_list(stop) or not all(isinstance(s, str) for s in stop):
+        if not is_list(stop) or not all(isinstance(s, str) for s in stop):
             raise FrontDoorError("stop_sequences: must be an array of strings", "stop_sequences")
         if stop:
             out["stop"] = list(stop)
@@ -169,15 +158,11 @@ def messages_to_openai(body: Mapping[str, Any]) -> dict[str, Any]:
     return out
 
 
-def _is_list(value: Any) -> TypeGuard[Sequence[Any]]:
-    return isinstance(value, Sequence) and not isinstance(value, str | bytes)
-
-
 def _blocks(content: Any, where: str) -> list[Mapping[str, Any]]:
     """A message's content as typed blocks (a string is one text block)."""
     if isinstance(content, str):
         return [{"type": "text", "text": content}]
-    if not _is_list(content):
+    if not is_list(content):
         raise FrontDoorError(
             f"{where}.content: must be a string or an array of content blocks",
             f"{where}.content",
@@ -205,7 +190,7 @@ def _system_text(system: Any) -> str:
         return ""
     if isinstance(system, str):
         return system
-    if not _is_list(system):
+    if not is_list(system):
         raise FrontDoorError("system: must be a string or an array of text blocks", "system")
     texts = []
     for i, block in enumerate(system):
@@ -281,7 +266,7 @@ def _tool_result(
         pass
     elif isinstance(content, str):
         texts.append(content)
-    elif _is_list(content):
+    elif is_list(content):
         for k, part in enumerate(content):
             here = f"{where}.content[{k}]"
             kind = part.get("type") if isinstance(part, Mapping) else None
@@ -375,7 +360,7 @@ def _assistant_turn(content: Any, where: str) -> dict[str, Any]:
 def _tools(raw: Any) -> list[dict[str, Any]]:
     if raw is None:
         return []
-    if not _is_list(raw):
+    if not is_list(raw):
         raise FrontDoorError("tools: must be an array of tools", "tools")
     tools = []
     for i, tool in enumerate(raw):
@@ -452,19 +437,15 @@ def _stop_reason(finish_reason: Any, has_tool_calls: bool) -> str:
     return "tool_use" if has_tool_calls else "end_turn"
 
 
-def _int(value: Any) -> int:
-    return value if isinstance(value, int) and not isinstance(value, bool) else 0
-
-
 def _usage(usage: Mapping[str, Any]) -> dict[str, Any]:
     """OpenAI usage as Anthropic usage; cached prompt tokens are reported apart."""
-    prompt = _int(usage.get("prompt_tokens"))
+    prompt = int_or_zero(usage.get("prompt_tokens"))
     details = usage.get("prompt_tokens_details")
-    cached = _int(details.get("cached_tokens")) if isinstance(details, Mapping) else 0
+    cached = int_or_zero(details.get("cached_tokens")) if isinstance(details, Mapping) else 0
     cached = min(cached, prompt)
     out: dict[str, Any] = {
         "input_tokens": prompt - cached,
-        "output_tokens": _int(usage.get("completion_tokens")),
+        "output_tokens": int_or_zero(usage.get("completion_tokens")),
     }
     if cached:
         out["cache_read_input_tokens"] = cached
@@ -486,7 +467,7 @@ def _arguments(raw: Any) -> dict[str, Any]:
 def _content_text(content: Any) -> str:
     if isinstance(content, str):
         return content
-    if _is_list(content):
+    if is_list(content):
         return "".join(
             p["text"] for p in content if isinstance(p, Mapping) and isinstance(p.get("text"), str)
         )
@@ -500,7 +481,7 @@ def openai_to_message(completion: Mapping[str, Any], model: str) -> dict[str, An
     a JSON object become ``{}``.
     """
     choices = completion.get("choices")
-    choice = choices[0] if _is_list(choices) and choices else {}
+    choice = choices[0] if is_list(choices) and choices else {}
     if not isinstance(choice, Mapping):
         choice = {}
     message = choice.get("message")
@@ -511,7 +492,7 @@ def openai_to_message(completion: Mapping[str, Any], model: str) -> dict[str, An
     if text:
         content.append({"type": "text", "text": text})
     calls = message.get("tool_calls")
-    for call in calls if _is_list(calls) else ():
+    for call in calls if is_list(calls) else ():
         if not isinstance(call, Mapping):
             continue
         function = call.get("function")
@@ -542,66 +523,6 @@ def openai_to_message(completion: Mapping[str, Any], model: str) -> dict[str, An
 
 # ---------------------------------------------------------------------------------------
 # Streams: OpenAI SSE -> Anthropic SSE
-
-
-class OpenAISSEReader:
-    """Splits OpenAI SSE bytes into parsed events, whatever the chunk boundaries.
-
-    :meth:`feed` returns the JSON objects of the complete events so far and ``"[DONE]"``
-    for the end marker. Comments, ``event:`` lines and data that is not a JSON object are
-    skipped (``skipped`` counts the latter). CRLF, CR and LF line ends are all accepted.
-    """
-
-    def __init__(self) -> None:
-        self._buf = b""
-        self.skipped = 0
-
-    def feed(self, data: bytes) -> list[dict[str, Any] | Literal["[DONE]"]]:
-        raw = self._buf + data
-        held = b""
-        if raw.endswith(b"\r"):  # maybe the first half of a CRLF
-            raw, held = raw[:-1], b"\r"
-        raw = raw.replace(b"\r\n", b"\n").replace(b"\r", b"\n")
-        head, sep, rest = raw.rpartition(b"\n\n")
-        self._buf = rest + held
-        if not sep:
-            return []
-        return self._parse(head.split(b"\n\n"))
-
-    def close(self) -> list[dict[str, Any] | Literal["[DONE]"]]:
-        """The stream ended: an unterminated last event, if any, is parsed too."""
-        rest, self._buf = self._buf, b""
-        return self._parse([rest.replace(b"\r\n", b"\n").replace(b"\r", b"\n")])
-
-    def _parse(self, events: list[bytes]) -> list[dict[str, Any] | Literal["[DONE]"]]:
-        out: list[dict[str, Any] | Literal["[DONE]"]] = []
-        for event in events:
-            lines = [
-                line[5:].removeprefix(b" ")
-                for line in event.split(b"\n")
-                if line.startswith(b"data:")
-            ]
-            if not lines:
-                continue
-            data = b"\n".join(lines).strip()
-            if data == DONE.encode():
-                out.append(DONE)
-                continue
-            try:
-                payload = json.loads(data)
-            except ValueError:
-                payload = None
-            if isinstance(payload, dict):
-                out.append(payload)
-            else:
-                self.skipped += 1
-        return out
-
-
-def sse_event(type_: str, payload: Mapping[str, Any]) -> bytes:
-    """One Anthropic SSE event: ``event: <type>`` and its JSON ``data``."""
-    data = json.dumps(payload, ensure_ascii=False, separators=(",", ":"))
-    return f"event: {type_}\ndata: {data}\n\n".encode()
 
 
 @dataclass
@@ -679,7 +600,7 @@ class MessageStreamWriter:
         if isinstance(usage, Mapping):
             self._usage = usage
         choices = event.get("choices")
-        for choice in choices if _is_list(choices) else ():
+        for choice in choices if is_list(choices) else ():
             if not isinstance(choice, Mapping) or choice.get("index", 0) != 0:
                 continue
             delta = choice.get("delta")
@@ -754,7 +675,7 @@ class MessageStreamWriter:
         if isinstance(text, str) and text:
             self._text(text, out)
         calls = delta.get("tool_calls")
-        for position, call in enumerate(calls if _is_list(calls) else ()):
+        for position, call in enumerate(calls if is_list(calls) else ()):
             if isinstance(call, Mapping):
                 self._tool_delta(call, position, out)
 

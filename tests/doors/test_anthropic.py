@@ -1,4 +1,4 @@
-"""The Anthropic front door's translators, checked against the official SDKs' own models.
+"""The Anthropic door's translators, checked against the official SDKs' own models.
 
 Requests are translated and the result validated with the ``openai`` SDK's request types;
 answers and streams are validated with the ``anthropic`` SDK's models, and finally the
@@ -17,15 +17,14 @@ import pytest
 from openai.types.chat import ChatCompletion, ChatCompletionChunk
 from openai.types.chat.completion_create_params import CompletionCreateParamsNonStreaming
 
-from llmswitch.providers.anthropic_front import (
-    DONE,
+from llmswitch.doors.anthropic import (
     FrontDoorError,
     MessageStreamWriter,
-    OpenAISSEReader,
     anthropic_error,
     messages_to_openai,
     openai_to_message,
 )
+from llmswitch.doors.sse import DONE, OpenAISSEReader
 
 try:  # the anthropic SDK moved from httpx to its fork httpx2; mock whichever it uses
     import httpx2 as http
