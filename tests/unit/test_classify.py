@@ -216,11 +216,13 @@ def test_image_part_makes_it_vision() -> None:
     assert c.token_estimate > 500  # the image is paid for too
 
 
-def test_tools_make_it_tool_use() -> None:
-    assert of("What's the weather in Paris tomorrow?", has_tools=True).task_type == "tool-use"
+def test_tools_are_a_capability_and_the_task_comes_from_the_ask() -> None:
+    c = of("Write a limerick about a cat who learned to code", has_tools=True)
+    assert (c.task_type, c.needs_tools) == ("creative", True)
+    assert not of("Write a limerick about a cat").needs_tools
 
 
-def test_tool_traffic_in_history_makes_it_tool_use() -> None:
+def test_tool_traffic_in_history_needs_tools() -> None:
     c = classify(
         [
             {"role": "user", "content": "What is BTC worth in EUR?"},
@@ -238,7 +240,7 @@ def test_tool_traffic_in_history_makes_it_tool_use() -> None:
             {"role": "tool", "tool_call_id": "1", "content": '{"price": 61234.5}'},
         ]
     )
-    assert c.task_type == "tool-use"
+    assert c.needs_tools
 
 
 def test_creative_request_is_creative() -> None:

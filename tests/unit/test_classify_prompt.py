@@ -93,10 +93,9 @@ def test_cache_key_depends_on_user_words_and_tools_only() -> None:
 
 def test_structural_task() -> None:
     image = [{"role": "user", "content": [{"type": "image_url", "image_url": {"url": "x"}}]}]
-    assert structural_task(image, False) == "vision"
-    assert structural_task(user("hi"), True) == "tool-use"
-    assert structural_task([*user("hi"), {"role": "tool", "content": "42"}], False) == "tool-use"
-    assert structural_task(user("hi"), False) is None
+    assert structural_task(image) == "vision"
+    assert structural_task([*user("hi"), {"role": "tool", "content": "42"}]) is None
+    assert structural_task(user("hi")) is None
 
 
 # --- parse_answer -----------------------------------------------------------------------------

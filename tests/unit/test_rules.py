@@ -46,6 +46,7 @@ def test_default_rules_priorities_and_actions() -> None:
     table = {r.name: (r.priority, r.action) for r in DEFAULT_RULES}
     assert table == {
         "heartbeat": (10, "route_self"),
+        "side-request": (15, "route_self"),
         "cron": (20, "route_self"),
         "status-command": (30, "route_self"),
         "model-command": (31, "route_self"),
@@ -346,7 +347,10 @@ def test_features_plain_request() -> None:
         has_media=False,
         has_tools=False,
         token_estimate=12,
+        conversation=f.conversation,
     )
+    assert f.harness == "plain"
+    assert f.conversation is not None and f.conversation.startswith("plain:h:")
 
 
 def test_features_source_and_channel_from_headers_any_case() -> None:

@@ -71,7 +71,12 @@ def classify_or_default(
     except Exception as exc:
         log.exception("classifier failed; defaulting to medium")
         return Classification(
-            "medium", 0.0, "conversation", 0, reason=f"classifier error: {type(exc).__name__}"
+            "medium",
+            0.0,
+            "conversation",
+            0,
+            reason=f"classifier error: {type(exc).__name__}",
+            needs_tools=has_tools,
         )
 
 
@@ -195,7 +200,7 @@ class ClassifierActor(Actor[Classify]):
             return
         try:
             key = cache_key(msg.messages, msg.has_tools)
-            forced = structural_task(msg.messages, msg.has_tools)
+            forced = structural_task(msg.messages)
         except Exception as exc:  # odd input must not crash the actor
             log.exception("classifier could not read the request for the model")
             self._fallback(msg, heuristic, "error", type(exc).__name__)

@@ -41,6 +41,7 @@ from llmswitch.providers.openai import (
 )
 from llmswitch.providers.registry import wire_for
 from llmswitch.routing.brain import Rejected, Signals, UnknownModel
+from llmswitch.routing.envelope import read_envelope
 from llmswitch.routing.profiles import UnknownProfile
 from llmswitch.routing.rules import features_of
 from llmswitch.routing.select import Candidate, Decision, client_scope, model_scope
@@ -135,10 +136,11 @@ async def route(
     """Ask the router for a decision; GatewayError for every way it can refuse."""
     max_tokens = body.get("max_completion_tokens") or body.get("max_tokens") or 0
     tokens = estimate_tokens(prompt_chars(body))
+    envelope = read_envelope(body, headers)
     msg = Decide(
         model=str(body["model"]),
-        messages=body["messages"],
-        features=features_of(body, headers, tokens),
+        messages=envelope.body["messages"],
+        features=features_of(body, headers, tokens, envelope),
         has_tools=bool(body.get("tools")),
         max_tokens=int(max_tokens),
         profile_header=headers.get("x-router-profile"),

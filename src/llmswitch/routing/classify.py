@@ -67,6 +67,9 @@ class Classification:
     sensitive_kinds: tuple[str, ...] = ()
     scores: Mapping[str, float] = field(default_factory=dict, hash=False)
     reason: str = ""
+    #: Tools are offered or already in use: a capability the model needs, whatever the
+    #: task type (which comes from the ask).
+    needs_tools: bool = False
 
 
 # --- reading the request -----------------------------------------------------------------
@@ -340,13 +343,7 @@ def classify(messages: Sequence[Mapping[str, Any]], *, has_tools: bool = False) 
     earlier_text = "\n".join(p.user[-1 - _EARLIER_TURNS : -1])
     earlier = signals(earlier_text, _EARLIER_WINDOW_CHARS) if earlier_text else None
     verdict = _score(last, earlier) if last else _Verdict({}, 0.0, "medium", 0.5, "no user text")
-    task: TaskType
-    if p.media:
-        task = "vision"
-    elif has_tools or p.tool_traffic:
-        task = "tool-use"
-    else:
-        task = _task_type(last) if last else "conversation"
+    task: TaskType = "vision" if p.media else _task_type(last) if last else "conversation"
     scores = {k: round(v, 2) for k, v in verdict.dims.items() if v}
     scores["total"] = round(verdict.total, 3)
     return Classification(
@@ -358,4 +355,5 @@ def classify(messages: Sequence[Mapping[str, Any]], *, has_tools: bool = False) 
         sensitive_kinds=kinds,
         scores=scores,
         reason=verdict.reason + (f"; sensitive: {', '.join(kinds)}" if kinds else ""),
+        needs_tools=has_tools or p.tool_traffic,
     )

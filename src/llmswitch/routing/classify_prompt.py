@@ -86,18 +86,14 @@ def user_text(messages: Sequence[Mapping[str, Any]]) -> UserText:
     return UserText(tuple(turns), media, tools)
 
 
-def structural_task(messages: Sequence[Mapping[str, Any]], has_tools: bool) -> TaskType | None:
-    """The task type the request's shape decides: attachments need vision, tools tool-use.
+def structural_task(messages: Sequence[Mapping[str, Any]]) -> TaskType | None:
+    """The task type the request's shape decides: attachments need vision.
 
-    These are capability requirements, not guesses, so the model may not overrule them
-    (it never sees the attachments anyway).
+    That is a capability requirement, not a guess, so the model may not overrule it (it
+    never sees the attachments anyway). Tools offered are a capability too, but not a
+    task: the heuristic's ``needs_tools`` carries them, and the task comes from the ask.
     """
-    shape = user_text(messages)
-    if shape.media:
-        return "vision"
-    if has_tools or shape.tool_traffic:
-        return "tool-use"
-    return None
+    return "vision" if user_text(messages).media else None
 
 
 def build_messages(
@@ -215,6 +211,7 @@ def merge(
         sensitive_kinds=kinds,
         scores=heuristic.scores,
         reason=reason,
+        needs_tools=heuristic.needs_tools,
     )
 
 

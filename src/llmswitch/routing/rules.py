@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from typing import Any, Final
 
 from llmswitch.config import RuleConfig
+from llmswitch.routing.envelope import Envelope, read_envelope
 
 
 @dataclass(frozen=True)
@@ -35,6 +36,10 @@ class Features:
     has_media: bool
     has_tools: bool
     token_estimate: int
+    #: The agent harness that sent the request (see routing.envelope); "plain" if none.
+    harness: str = "plain"
+    #: The conversation it belongs to, for model affinity; None without a user message.
+    conversation: str | None = None
 
 
 # --- reading the request -----------------------------------------------------------------
@@ -100,18 +105,31 @@ def _has_media_part(content: Any) -> bool:
     )
 
 
+#: The ``source`` a harness's own turn gets when no header or metadata names one: a
+#: heartbeat read from its content matches the ``heartbeat`` rule, a side request (a
+#: conversation title) the ``side-request`` rule.
+TURN_SOURCES: Final[Mapping[str, str]] = {"heartbeat": "heartbeat", "side": "side-request"}
+
+
 def features_of(
-    body: Mapping[str, Any], headers: Mapping[str, str], token_estimate: int
+    body: Mapping[str, Any],
+    headers: Mapping[str, str],
+    token_estimate: int,
+    envelope: Envelope | None = None,
 ) -> Features:
     """Read the rule features of an OpenAI-style chat request.
 
-    ``source`` and ``channel`` come from the ``X-Source`` / ``X-Channel`` headers (any
-    case), else from ``metadata.source`` / ``metadata.channel`` in the body. The text is
-    the last ``user`` message's (text parts joined by newlines). Any typed content part
-    that is not text, in any message, makes the request carry media. Legacy ``functions``
-    count as tools. Malformed pieces of the body are ignored, never raised on.
+    The request is read through its harness envelope (``envelope``, or read here): the
+    text is the user's own words in the last ``user`` message that has any (text parts
+    joined by newlines), not the harness's wrapping. ``source`` and ``channel`` come from
+    the ``X-Source`` / ``X-Channel`` headers (any case), else from ``metadata.source`` /
+    ``metadata.channel`` in the body, else (source only) from the kind of harness turn
+    (:data:`TURN_SOURCES`). Any typed content part that is not text, in any message, makes
+    the request carry media. Legacy ``functions`` count as tools. Malformed pieces of the
+    body are ignored, never raised on.
     """
-    messages = body.get("messages")
+    env = envelope if envelope is not None else read_envelope(body, headers)
+    messages = env.body.get("messages")
     if isinstance(messages, str) or not isinstance(messages, Sequence):
         messages = ()
     last_user: Any = None
@@ -126,12 +144,14 @@ def features_of(
     model = body.get("model")
     return Features(
         model=model if isinstance(model, str) else "",
-        source=_header(headers, "x-source") or _meta(body, "source"),
+        source=_header(headers, "x-source") or _meta(body, "source") or TURN_SOURCES.get(env.kind),
         channel=_header(headers, "x-channel") or _meta(body, "channel"),
         last_user_text=rule_window(_text_of(last_user)),
         has_media=has_media,
         has_tools=bool(body.get("tools") or body.get("functions")),
         token_estimate=token_estimate,
+        harness=env.harness,
+        conversation=env.conversation,
     )
 
 
@@ -153,6 +173,7 @@ GREETING_PATTERN: Final = (
 # its keyword regex cost about 2 ms on a 4,000-token prompt, so the catch-all covers it.
 DEFAULT_RULES: Final[tuple[RuleConfig, ...]] = (
     RuleConfig(name="heartbeat", priority=10, source="heartbeat", action="route_self"),
+    RuleConfig(name="side-request", priority=15, source="side-request", action="route_self"),
     RuleConfig(name="cron", priority=20, source="cron", action="route_self"),
     RuleConfig(name="status-command", priority=30, pattern=r"\A\s*/status\b", action="route_self"),
     RuleConfig(name="model-command", priority=31, pattern=r"\A\s*/model\b", action="route_self"),

@@ -163,6 +163,8 @@ def unfit_because(
         return f"quality {model.quality} < floor {floor}"
     if not model.can(cls.task_type):
         return f"not capable of {cls.task_type}"
+    if cls.needs_tools and not model.can("tool-use"):
+        return "not capable of tool-use (the request offers tools)"
     if cls.sensitive and cand.backend.locality == "cloud":
         return "sensitive request stays off cloud models"
     if cand.metered and not policy.meters(cls.task_type):

@@ -8,11 +8,17 @@ to b"a" and searching for a literal run of them. Keywords are matched on ASCII-l
 bytes, which costs a fraction of str.lower() on non-English text.
 
 The check is deliberately eager: a false positive costs a local model, a false negative
-leaks a secret to a cloud provider.
+leaks a secret to a cloud provider. But agent harnesses fill every request with
+identifiers (session UUIDs, git SHAs, content hashes, file paths, base64 images), and a
+check that took those for keys kept every agent turn off the cloud: random-looking
+material counts as a secret only once UUIDs, hex digests, ``key=`` labels, hash and
+``base64,`` prefixes and path segments are set aside. Vendor key formats, PEM blocks,
+labelled secrets and passwords are secrets wherever they appear.
 """
 
 from __future__ import annotations
 
+import itertools
 import re
 from collections.abc import Sequence
 from typing import Final
@@ -110,45 +116,104 @@ def _any(patterns: tuple[_Patterns, _Patterns], data: bytes, is_ascii: bool) -> 
     )
 
 
-def _long_runs(raw: bytes) -> set[bytes]:
-    """The distinct runs of at least _MIN_RUN token bytes.
+def _long_runs(raw: bytes) -> dict[bytes, int]:
+    """The distinct runs of at least _MIN_RUN token bytes, each with where it first starts.
 
     bytes.find skips through the masked text several bytes at a time where a regex steps
     through every b"a"; each find starts on a space, so what it finds is a run's start.
     """
     masked = raw.translate(_RUN_MASK)
-    runs: set[bytes] = set()
+    runs: dict[bytes, int] = {}
     start = masked.find(_RUN)
     while start >= 0:
         end = masked.find(b" ", start + _MIN_RUN)
         end = len(masked) if end < 0 else end
-        runs.add(raw[start:end])
+        runs.setdefault(raw[start:end], start)
         start = masked.find(_RUN, end)
     return runs
 
 
 def _run_kinds(raw: bytes, low: bytes, found: set[str]) -> None:
     """Vendor keys, JWTs and opaque base64 among the long token runs; labelled secrets."""
-    for run in _long_runs(raw):
+    for run, start in _long_runs(raw).items():
         if _API_KEY.search(run):
             found.add("api_key")
         elif _JWT.search(run):
             found.add("token")
-        elif len(run) >= _OPAQUE_MIN and _looks_random(run):
+        elif (
+            len(run) >= _OPAQUE_MIN
+            and not raw[max(0, start - len(_ENCODED_PREFIX)) : start].endswith(_ENCODED_PREFIX)
+            and _looks_random(run)
+        ):
             found.add("secret")
     for pattern, kind in _LABELLED:
         if kind not in found and pattern.search(low):
             found.add(kind)
 
 
-def _looks_random(run: bytes) -> bool:
-    """Mixed case and digits with no dots: base64 key material, not a word, path or hash."""
+# Identifier shapes that are random-looking but not secret: UUIDs (any version, any case)
+# and hex digests (git SHAs, content hashes).
+_IDENTIFIER: Final = re.compile(
+    rb"[0-9A-Fa-f]{8}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{12}"
+    rb"|(?<![A-Za-z0-9])[0-9a-f]{7,}(?![A-Za-z0-9])|(?<![A-Za-z0-9])[0-9A-F]{7,}(?![A-Za-z0-9])"
+)
+# "sha512-<base64>" (npm integrity, CSP) and "base64," (data URIs): digests and media.
+_DIGEST_PREFIX: Final = re.compile(rb"(?:sha(?:1|224|256|384|512)|md5)[-:_]", re.I)
+_ENCODED_PREFIX: Final = b"base64,"
+# What is left of a run once identifiers and labels are out must still be this long, and
+# switch case or between letters and digits at least once every this many characters.
+_PIECE_MIN: Final = 20
+_SWITCH_DENSITY: Final = 5
+# A label before the value, "sessionId=...": the label is a word, judged apart.
+_LABEL: Final = re.compile(rb"[A-Za-z_][A-Za-z0-9_.-]{0,40}=(?!=)")
+# A path segment of words: lower case, Capitalised or camelCase, optional digits at the end.
+_PATH_WORD: Final = re.compile(
+    rb"[~.]?(?:[A-Za-z][a-z]*[0-9]*|[A-Z]+[0-9]*|[0-9]+)(?:[_.@+-]?(?:[A-Za-z][a-z]*[0-9]*|[A-Z]+|[0-9]+))*"
+)
+
+
+def _is_path(run: bytes) -> bool:
+    """A file path or URL path whose every segment is made of words."""
+    segments = [seg for seg in run.split(b"/") if seg]
     return (
-        b"." not in run
-        and not run.islower()
-        and not run.isupper()
-        and _DIGIT.search(run) is not None
+        run.count(b"/") >= 2
+        and bool(segments)
+        and all(_PATH_WORD.fullmatch(seg) and seg.count(b"_") < 8 for seg in segments)
+        and all(_case_switches(seg) <= 4 for seg in segments)
     )
+
+
+def _case_switches(seg: bytes) -> int:
+    """How often a segment turns from lower to upper case or between letters and digits."""
+    kinds = [
+        2 if 0x61 <= b <= 0x7A else 1 if 0x41 <= b <= 0x5A else 0 if 0x30 <= b <= 0x39 else 3
+        for b in seg
+    ]
+    return sum(
+        1
+        for a, b in itertools.pairwise(kinds)
+        if a != b and not (a == 1 and b == 2) and 3 not in (a, b)
+    )
+
+
+def _random_piece(piece: bytes) -> bool:
+    """Mixed case and digits with no dots, switching between them as often as random
+    base64 does (about every other character): key material, not a camelCase name."""
+    return (
+        b"." not in piece
+        and not piece.islower()
+        and not piece.isupper()
+        and _DIGIT.search(piece) is not None
+        and _case_switches(piece) * _SWITCH_DENSITY >= len(piece)
+    )
+
+
+def _looks_random(run: bytes) -> bool:
+    """Random material once identifiers, labels, digests and path segments are set aside."""
+    if _DIGEST_PREFIX.match(run) or _is_path(run):
+        return False
+    rest = _LABEL.sub(b" ", _IDENTIFIER.sub(b" ", run))
+    return any(len(p) >= _PIECE_MIN and _random_piece(p) for p in rest.split())
 
 
 def _has_email(low: bytes) -> bool:
