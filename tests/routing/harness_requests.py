@@ -13,7 +13,7 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
-from llmswitch.providers.anthropic_front import messages_to_openai
+from llmswitch.doors.anthropic import messages_to_openai
 
 DATA = Path(__file__).resolve().parent.parent / "data" / "harness"
 HARNESSES = ("openclaw", "claude-code", "codex", "opencode")
