@@ -135,6 +135,8 @@ class BreakerConfig(_Section):
     min_volume: int = Field(10, ge=1)
     cooldown_s: float = Field(5.0, gt=0)
     cooldown_max_s: float = Field(120.0, gt=0)
+    #: A half-open probe permit not reported back within this long is given to another.
+    probe_timeout_s: float = Field(60.0, gt=0)
 
 
 class BackendConfig(_Section):

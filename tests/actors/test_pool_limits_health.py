@@ -183,3 +183,36 @@ def test_reset_durations() -> None:
         )
         == 3.0
     )
+
+
+async def test_a_half_open_probe_leased_to_a_caller_that_left_is_given_back(
+    nursery: trio.Nursery, autojump_clock: trio.testing.MockClock
+) -> None:
+    view: Watch[PoolView] = Watch(PoolView())
+    mailbox: Mailbox[Any] = Mailbox("pool")
+    pool = PoolActor(config(), view)
+    for _ in range(2):  # open the breaker, then let the cooldown pass: half-open
+        pool._record(Outcome("b", "m", ok=False))
+    await trio.sleep(10.01)
+    assert pool._breakers["b"].state == "half_open"
+    # The caller is cancelled while its lease waits in the mailbox (the actor is busy).
+    scope = trio.CancelScope()
+
+    async def caller() -> None:
+        with scope:
+            await mailbox.call(Lease("b", "m"))
+
+    async with trio.open_nursery() as callers:
+        callers.start_soon(caller)
+        await trio.testing.wait_all_tasks_blocked()
+        scope.cancel()
+    assert mailbox.depth == 1
+    # Now the actor runs and grants the probe permit to a caller that is gone.
+    await start(nursery, pool, mailbox)
+    await trio.testing.wait_all_tasks_blocked()
+    assert view.value.backends["b"].in_flight == 0
+    probe = await mailbox.call(Lease("b", "m"))
+    assert probe == Grant(backend_probe=True, model_probe=True)  # both permits came back
+    await mailbox.cast(Outcome("b", "m", ok=True, grant=probe))
+    await mailbox.call(Lease("b", "m"))
+    assert view.value.backends["b"].breaker == "closed"

@@ -177,3 +177,15 @@ async def test_a_late_success_while_open_does_not_close_early(mock_clock: MockCl
     assert breaker.state is BreakerState.OPEN
     assert not breaker.allow()
     assert breaker.next_probe_at == pytest.approx(trio.current_time() + 4.0)
+
+
+async def test_a_probe_permit_never_reported_back_expires(mock_clock: MockClock) -> None:
+    breaker = _tripped(BreakerPolicy(consecutive_failures=1, cooldown_s=5.0, probe_timeout_s=30))
+    mock_clock.jump(5.0)
+    assert breaker.allow()  # the one probe; its caller vanishes without a word
+    mock_clock.jump(29.9)
+    assert not breaker.allow()
+    mock_clock.jump(0.1)
+    assert breaker.allow()  # expired: the next caller probes the healed backend
+    breaker.record_success()
+    assert breaker.state is BreakerState.CLOSED

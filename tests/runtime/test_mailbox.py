@@ -119,3 +119,90 @@ async def test_request_whose_handler_raises_gets_actor_crashed_before_its_timeou
         ):
             await mailbox.call(Shout("boom"), timeout=30.0)
         assert trio.current_time() == start
+
+
+# -- What a cancel leaves behind: a grant the caller never took is undone -----------------
+
+
+@dataclass(eq=False)
+class Borrow(Request[str]):
+    """A request whose reply is something that must be given back."""
+
+
+async def _call_in_scope(mailbox: Mailbox[Borrow], msg: Borrow, scope: trio.CancelScope) -> None:
+    with scope:
+        await mailbox.call(msg, timeout=10.0)
+
+
+async def test_a_grant_made_after_the_caller_was_cancelled_is_undone_by_the_actor(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    mailbox = Mailbox[Borrow]("lender", capacity=4)
+    msg, scope, undone = Borrow(), trio.CancelScope(), list[str]()
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(_call_in_scope, mailbox, msg, scope)
+        await trio.testing.wait_all_tasks_blocked()
+        scope.cancel()  # the caller leaves while its request still waits in the mailbox
+    assert mailbox.inbox.receive_nowait() is msg
+    msg.reply.set("lease-1", undo=undone.append)
+    assert undone == ["lease-1"]
+
+
+async def test_a_grant_made_after_the_call_timed_out_is_undone_by_the_actor(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    mailbox = Mailbox[Borrow]("lender", capacity=4)
+    msg, undone = Borrow(), list[str]()
+    with pytest.raises(CallTimeout):
+        await mailbox.call(msg, timeout=1.0)
+    mailbox.inbox.receive_nowait().reply.set("lease-2", undo=undone.append)
+    assert undone == ["lease-2"]
+
+
+async def test_a_grant_set_as_the_caller_is_cancelled_is_undone_as_the_call_unwinds(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    mailbox = Mailbox[Borrow]("lender", capacity=4)
+    msg, scope, undone = Borrow(), trio.CancelScope(), list[str]()
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(_call_in_scope, mailbox, msg, scope)
+        await trio.testing.wait_all_tasks_blocked()
+        assert mailbox.inbox.receive_nowait() is msg
+        # The race: with no checkpoint between them, the cancel reaches the caller first
+        # and the reply is set before the caller runs again; it never takes the value.
+        scope.cancel()
+        msg.reply.set("lease-3", undo=undone.append)
+        assert undone == []  # not yet: the caller has not unwound
+    assert scope.cancelled_caught
+    assert undone == ["lease-3"]
+
+
+async def test_a_grant_the_caller_took_is_never_undone(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    mailbox = Mailbox[Borrow]("lender", capacity=4)
+    undone: list[str] = []
+
+    class Lender(Actor[Borrow]):
+        async def handle(self, msg: Borrow) -> None:
+            msg.reply.set("lease-4", undo=undone.append)
+
+    async with trio.open_nursery() as nursery:
+        await nursery.start(Lender().run, mailbox.inbox)
+        assert await mailbox.call(Borrow(), timeout=1.0) == "lease-4"
+        nursery.cancel_scope.cancel()
+    assert undone == []
+
+
+async def test_the_actor_handles_a_queued_burst_without_yielding_per_message(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    mailbox = Mailbox[Shout]("shouter", capacity=8)
+    replies = [Shout(str(i)) for i in range(5)]
+    for msg in replies:
+        assert mailbox.try_cast(msg)
+    async with trio.open_nursery() as nursery:
+        await nursery.start(Shouter().run, mailbox.inbox)
+        await trio.lowlevel.checkpoint()  # one scheduler pass for the actor
+        assert all(msg.reply.done for msg in replies)
+        nursery.cancel_scope.cancel()

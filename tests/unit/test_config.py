@@ -47,3 +47,10 @@ def test_unknown_keys_are_rejected_not_ignored(tmp_path: Path) -> None:
 def test_missing_file_suggests_init(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="llmswitch init"):
         load_config(tmp_path / "absent.toml")
+
+
+def test_a_probe_timeout_must_be_positive(tmp_path: Path) -> None:
+    path = tmp_path / "bad.toml"
+    path.write_text("[breaker]\nprobe_timeout_s = 0\n", encoding="utf-8")
+    with pytest.raises(ConfigError, match=r"breaker\.probe_timeout_s"):
+        load_config(path)

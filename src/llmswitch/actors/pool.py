@@ -152,12 +152,13 @@ class PoolActor(Actor[PoolMsg]):
     def __init__(self, config: Config, view: Watch[PoolView]) -> None:
         b = config.breaker
         policy = BreakerPolicy(
-            b.consecutive_failures,
-            b.failure_ratio,
-            b.window_s,
-            b.min_volume,
-            b.cooldown_s,
-            b.cooldown_max_s,
+            consecutive_failures=b.consecutive_failures,
+            failure_ratio=b.failure_ratio,
+            window_s=b.window_s,
+            min_volume=b.min_volume,
+            cooldown_s=b.cooldown_s,
+            cooldown_max_s=b.cooldown_max_s,
+            probe_timeout_s=b.probe_timeout_s,
         )
         self._breakers = {be.name: CircuitBreaker(policy) for be in config.backends}
         self._model_breakers = {m.id: CircuitBreaker(policy) for m in config.models}
@@ -173,7 +174,8 @@ class PoolActor(Actor[PoolMsg]):
 
     async def handle(self, msg: PoolMsg) -> None:
         if isinstance(msg, Lease):
-            msg.reply.set(self._lease(msg))
+            grant = self._lease(msg)
+            msg.reply.set(grant, undo=lambda g: self._give_back(msg, g))
         else:
             self._record(msg)
         self._publish()
@@ -190,6 +192,12 @@ class PoolActor(Actor[PoolMsg]):
             return None
         self._in_flight[msg.backend] += 1
         return Grant(backend_probe, model_probe)
+
+    def _give_back(self, lease: Lease, grant: Grant | None) -> None:
+        """Undo a lease whose caller left without it (cancelled or timed out)."""
+        if grant is not None:
+            self._record(Outcome(lease.backend, lease.model, None, grant=grant))
+            self._publish()
 
     def _record(self, out: Outcome) -> None:
         backend = self._breakers[out.backend]

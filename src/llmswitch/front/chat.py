@@ -289,6 +289,9 @@ async def _reserve(gw: Gateway, cand: Candidate, ex: Exchange) -> str | None:
             wait = await gw.limits.call(Acquire(scopes, tokens), timeout=LEASE_TIMEOUT_S)
         except (CallTimeout, ActorCrashed):
             wait = 0.0
+        except BaseException:
+            await _outcome(gw, ex, cand, None)  # the lease is ours now: give it back
+            raise
         if wait > 0:
             await _outcome(gw, ex, cand, None)
             return f"rate-limited on {backend.name}/{model.id} for {wait:.1f}s"

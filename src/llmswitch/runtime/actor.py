@@ -4,6 +4,10 @@ Subclasses implement :meth:`Actor.handle`; timers and other background work go i
 :meth:`Actor.background`, which runs beside the mailbox loop and stops with it. A crash
 while handling a :class:`~llmswitch.runtime.mailbox.Request` fails that request's reply
 at once, so its caller learns of it without waiting for a timeout.
+
+The loop handles what is already queued (up to :data:`BATCH` messages) before it yields
+to the scheduler: taking one message per scheduler pass left an actor behind hundreds of
+busy request tasks, and its callers timing out.
 """
 
 from __future__ import annotations
@@ -16,6 +20,9 @@ import trio
 from llmswitch.runtime.mailbox import ActorCrashed, Request
 
 M = TypeVar("M")
+
+#: Messages handled per scheduler pass at most, so one actor cannot hog the loop.
+BATCH = 64
 
 
 class Actor(Generic[M]):
@@ -48,6 +55,12 @@ class Actor(Generic[M]):
                 task_status.started()
                 async for msg in inbox:
                     await self._dispatch(msg)
+                    for _ in range(BATCH - 1):
+                        try:
+                            queued = inbox.receive_nowait()
+                        except (trio.WouldBlock, trio.EndOfChannel):
+                            break
+                        await self._dispatch(queued)
         finally:
             with trio.CancelScope(shield=True) as scope:
                 scope.relative_deadline = self.stop_timeout_s

@@ -5,6 +5,10 @@ closed ── N consecutive failures, or failure ratio ≥ threshold over a wind
 open ──── cooldown elapsed ──▶ half-open (exactly one probe allowed through)
 half-open ─ probe succeeds ──▶ closed;  probe fails ──▶ open, with a longer cooldown
 
+A probe permit not reported back within ``probe_timeout_s`` expires, and the next caller
+gets one: a lost permit (a caller that vanished without a word) must not keep a healed
+backend half-open for ever.
+
 The cooldown doubles on each consecutive re-open, up to ``cooldown_max_s``, and resets
 once the breaker closes. Time is read through trio so MockClock drives it in tests.
 """
@@ -33,6 +37,7 @@ class BreakerPolicy:
     min_volume: int = 10
     cooldown_s: float = 5.0
     cooldown_max_s: float = 120.0
+    probe_timeout_s: float = 60.0
 
 
 class CircuitBreaker:
@@ -49,6 +54,7 @@ class CircuitBreaker:
         self._opens = 0
         self._opened_at = 0.0
         self._probe_in_flight = False
+        self._probe_since = 0.0
         self.last_transition = 0.0
 
     @property
@@ -76,10 +82,18 @@ class CircuitBreaker:
         state = self.state
         if state is BreakerState.CLOSED:
             return True
-        if state is BreakerState.HALF_OPEN and not self._probe_in_flight:
+        if state is BreakerState.HALF_OPEN and not self._probe_outstanding():
             self._probe_in_flight = True
+            self._probe_since = self._clock()
             return True
         return False
+
+    def _probe_outstanding(self) -> bool:
+        """A probe permit is out and has not yet expired."""
+        return (
+            self._probe_in_flight
+            and self._clock() < self._probe_since + self.policy.probe_timeout_s
+        )
 
     def record_success(self) -> None:
         self._consecutive = 0

@@ -10,10 +10,17 @@ Two ways in:
   counts instead (for events that may be lost).
 * :meth:`Mailbox.call` sends a :class:`Request` and waits for its reply, raising
   :class:`CallTimeout` rather than hanging when the actor is slow, dead or restarting.
+
+A reply can be a grant (a lease, a probe permit, a budget reservation) that someone must
+give back. The actor passes ``undo`` to :meth:`Reply.set`; if the caller is gone (timed
+out or cancelled) the grant is never lost: ``undo`` runs either at once, in the actor,
+when the caller left before the reply, or in the caller's task as :meth:`Mailbox.call`
+unwinds, when it left after the reply was set but before it was taken.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Generic, TypeVar
 
@@ -33,21 +40,46 @@ class ActorCrashed(Exception):
 
 @dataclass(eq=False)
 class Reply(Generic[R]):
-    """A one-shot reply slot carried inside a request message."""
+    """A one-shot reply slot carried inside a request message.
+
+    Exactly one side owns a granted value: the actor until :meth:`set`, the caller once
+    :meth:`wait` returned it, and the ``undo`` hook if the caller :meth:`abandon`-ed it.
+    """
 
     _event: trio.Event = field(default_factory=trio.Event)
     _value: R | None = None
     _error: BaseException | None = None
+    _undo: Callable[[R], None] | None = None
+    _taken: bool = False
+    _abandoned: bool = False
 
-    def set(self, value: R) -> None:
+    def set(self, value: R, undo: Callable[[R], None] | None = None) -> None:
+        """Deliver ``value``; ``undo(value)`` gives it back if the caller never takes it.
+
+        ``undo`` must be synchronous and leave the actor consistent at any of its awaits:
+        it runs here when the caller already left, or later in the caller's task.
+        """
+        if self._abandoned:
+            if undo is not None:
+                undo(value)
+            return
         if not self._event.is_set():
-            self._value = value
+            self._value, self._undo = value, undo
             self._event.set()
 
     def fail(self, error: BaseException) -> None:
         if not self._event.is_set():
             self._error = error
             self._event.set()
+
+    def abandon(self) -> None:
+        """The caller is gone: undo a value set but not taken, and any value set later."""
+        if self._taken or self._abandoned:
+            return
+        self._abandoned = True
+        undo, self._undo = self._undo, None
+        if undo is not None:
+            undo(self._value)  # type: ignore[arg-type]
 
     @property
     def done(self) -> bool:
@@ -57,6 +89,7 @@ class Reply(Generic[R]):
         await self._event.wait()
         if self._error is not None:
             raise self._error
+        self._taken = True
         return self._value  # type: ignore[return-value]
 
 
@@ -94,8 +127,17 @@ class Mailbox(Generic[M]):
         return True
 
     async def call(self, msg: Request[R], timeout: float = 5.0) -> R:
-        """Send a request and wait for its reply, never longer than ``timeout`` seconds."""
-        with trio.move_on_after(timeout):
-            await self._send.send(msg)  # type: ignore[arg-type]
-            return await msg.reply.wait()
-        raise CallTimeout(f"{self.name} did not reply within {timeout:g}s")
+        """Send a request and wait for its reply, never longer than ``timeout`` seconds.
+
+        What a cancel or a :class:`CallTimeout` leaves behind: the request may still sit
+        in the mailbox and be handled later, but whatever the actor grants for it is
+        given back through the ``undo`` it passed to :meth:`Reply.set` (see the module
+        docstring). Once ``call`` has returned, the value is the caller's to give back.
+        """
+        try:
+            with trio.move_on_after(timeout):
+                await self._send.send(msg)  # type: ignore[arg-type]
+                return await msg.reply.wait()
+            raise CallTimeout(f"{self.name} did not reply within {timeout:g}s")
+        finally:
+            msg.reply.abandon()
