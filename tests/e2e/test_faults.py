@@ -582,9 +582,10 @@ async def test_ledger_database_locked_by_another_process(
 async def test_sigterm_with_100_streams_in_flight(nursery: trio.Nursery, tmp_path: Path) -> None:
     streams = 100
     servers = SimServers(nursery)
-    # 30 tokens at 10 per second: each stream lasts about 3 s, long enough for all 100 to
-    # have started (about 1 s on a quiet machine) before SIGTERM.
+    # 30 tokens at 10 per second, held after the first one until SIGTERM is under way:
+    # all 100 streams are in flight when it lands, however slowly the machine starts them.
     sims = await servers.start_all(ModelKnobs(tokens_per_s=10, reply="tok " * 30))
+    sims["local"].sim.hold_streams()
     port, db = closed_port(), tmp_path / "ledger.db"
     config, log = tmp_path / "llmswitch.toml", tmp_path / "gateway.log"
     write_config(config, sims["local"].openai_base_url, port, db)
@@ -626,6 +627,9 @@ async def test_sigterm_with_100_streams_in_flight(nursery: trio.Nursery, tmp_pat
                         await first_bytes.acquire()
                     assert stack_open_streams(sims) == streams
                     proc.send_signal(signal.SIGTERM)
+                    while "draining for up to" not in read(log):  # noqa: ASYNC110 (a file)
+                        await trio.sleep(0.05)
+                    sims["local"].sim.release_streams()
         with trio.fail_after(30):
             code = await proc.wait()
     finally:

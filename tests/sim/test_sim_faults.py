@@ -225,3 +225,30 @@ async def test_hang_ends_on_graceful_shutdown(sim: SimBackend) -> None:
         graceful_timeout=0.1,
     )
     assert errors == ["RemoteProtocolError"]
+
+
+async def test_held_streams_stop_after_their_first_event_until_released(
+    sim: SimBackend, client: openai.AsyncOpenAI
+) -> None:
+    sim.set_knobs(reply="one two three", tokens_per_s=100)
+    sim.hold_streams()
+    texts: list[str] = []
+
+    async def read_stream() -> None:
+        stream = await client.chat.completions.create(
+            model="qwen-small", messages=USER, stream=True
+        )
+        async for chunk in stream:
+            if chunk.choices and chunk.choices[0].delta.content:
+                texts.append(chunk.choices[0].delta.content)
+
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(read_stream)
+        with trio.fail_after(5):
+            while not texts:  # noqa: ASYNC110 (the stream's own progress)
+                await trio.sleep(0.01)
+        await trio.sleep(0.2)  # twenty tokens' worth of pacing: nothing more comes
+        assert texts == ["one"] and sim.stats.open_streams == 1
+        sim.release_streams()
+    assert "".join(texts).split() == ["one", "two", "three"]
+    assert sim.stats.open_streams == 0

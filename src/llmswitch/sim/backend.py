@@ -60,6 +60,7 @@ class SimBackend:
         }
         self._effective: dict[str, ModelKnobs] = {}
         self._changed: trio.Event | None = None
+        self._held: trio.Event | None = None
         self._rebuild()
 
     # -- models -----------------------------------------------------------------
@@ -200,6 +201,30 @@ class SimBackend:
             if self._changed is None:
                 self._changed = trio.Event()
             await self._changed.wait()
+
+    # -- holding streams --------------------------------------------------------
+
+    def hold_streams(self) -> None:
+        """Paced streams stop after their first event until :meth:`release_streams`.
+
+        A test gets all its streams open at once however slowly the machine started them.
+        """
+        if self._held is None:
+            self._held = trio.Event()
+
+    def release_streams(self) -> None:
+        if self._held is not None:
+            self._held.set()
+            self._held = None
+
+    async def wait_while_held(self) -> float:
+        """Wait while streams are held; the seconds waited, to shift a stream's pacing."""
+        held = self._held
+        if held is None:
+            return 0.0
+        start = trio.current_time()
+        await held.wait()
+        return trio.current_time() - start
 
     # -- internals --------------------------------------------------------------
 

@@ -121,6 +121,8 @@ async def send_stream(
             # Paced: one write per event, on an absolute schedule (no drift).
             last = len(events) - 1
             for index, event in enumerate(events):
+                if index == 1:
+                    first_at += await backend.wait_while_held()
                 due = first_at + index / tps
                 if due > trio.current_time():
                     await trio.sleep_until(due)
