@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 
 import pytest
@@ -129,19 +131,29 @@ class Borrow(Request[str]):
     """A request whose reply is something that must be given back."""
 
 
-async def _call_in_scope(mailbox: Mailbox[Borrow], msg: Borrow, scope: trio.CancelScope) -> None:
-    with scope:
-        await mailbox.call(msg, timeout=10.0)
+@asynccontextmanager
+async def _waiting_caller(
+    mailbox: Mailbox[Borrow],
+) -> AsyncIterator[tuple[Borrow, trio.CancelScope]]:
+    """A caller blocked in ``call`` with its request queued; cancel the scope to make it leave."""
+    msg, scope = Borrow(), trio.CancelScope()
+
+    async def caller() -> None:
+        with scope:
+            await mailbox.call(msg, timeout=10.0)
+
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(caller)
+        await trio.testing.wait_all_tasks_blocked()
+        yield msg, scope
 
 
 async def test_a_grant_made_after_the_caller_was_cancelled_is_undone_by_the_actor(
     autojump_clock: trio.testing.MockClock,
 ) -> None:
     mailbox = Mailbox[Borrow]("lender", capacity=4)
-    msg, scope, undone = Borrow(), trio.CancelScope(), list[str]()
-    async with trio.open_nursery() as nursery:
-        nursery.start_soon(_call_in_scope, mailbox, msg, scope)
-        await trio.testing.wait_all_tasks_blocked()
+    undone: list[str] = []
+    async with _waiting_caller(mailbox) as (msg, scope):
         scope.cancel()  # the caller leaves while its request still waits in the mailbox
     assert mailbox.inbox.receive_nowait() is msg
     msg.reply.set("lease-1", undo=undone.append)
@@ -163,10 +175,8 @@ async def test_a_grant_set_as_the_caller_is_cancelled_is_undone_as_the_call_unwi
     autojump_clock: trio.testing.MockClock,
 ) -> None:
     mailbox = Mailbox[Borrow]("lender", capacity=4)
-    msg, scope, undone = Borrow(), trio.CancelScope(), list[str]()
-    async with trio.open_nursery() as nursery:
-        nursery.start_soon(_call_in_scope, mailbox, msg, scope)
-        await trio.testing.wait_all_tasks_blocked()
+    undone: list[str] = []
+    async with _waiting_caller(mailbox) as (msg, scope):
         assert mailbox.inbox.receive_nowait() is msg
         # The race: with no checkpoint between them, the cancel reaches the caller first
         # and the reply is set before the caller runs again; it never takes the value.
