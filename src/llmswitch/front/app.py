@@ -10,7 +10,7 @@ from quart_trio import QuartTrio
 from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 
 from llmswitch.config import TASK_TYPES
-from llmswitch.doors.door import ANTHROPIC, OPENAI, FrontDoor
+from llmswitch.doors.door import ANTHROPIC, ANTHROPIC_COUNT, OPENAI, RESPONSES, FrontDoor
 from llmswitch.doors.openai_chat import validate_chat
 from llmswitch.front import chat
 from llmswitch.front.admin import register_admin
@@ -118,7 +118,8 @@ def create_app(gw: Gateway) -> QuartTrio:
 
     async def _serve(ex: chat.Exchange, door: FrontDoor) -> Response:
         """The exchange up to its answer; GatewayError for every refusal on the way."""
-        ex.body = validate_chat(door.read(await read_json(gw.config.server.max_body_bytes)))
+        ex.client_body = await read_json(gw.config.server.max_body_bytes)
+        ex.body = validate_chat(door.read(ex.client_body))
         ex.requested_model = str(ex.body["model"])
         headers = lower_headers()
         await chat.admit_client(gw, ex, headers)
@@ -141,6 +142,22 @@ def create_app(gw: Gateway) -> QuartTrio:
     @app.post("/v1/messages")
     async def messages() -> Response:
         return await serve(ANTHROPIC)
+
+    @app.post("/v1/responses")
+    async def responses() -> Response:
+        return await serve(RESPONSES)
+
+    @app.post("/v1/messages/count_tokens")
+    async def count_tokens() -> Response:
+        """An estimate of a Messages request's input tokens; nothing is sent upstream."""
+        try:
+            if gw.config.clients and gw.client_for(lower_headers()) is None:
+                raise GatewayError(401, "a valid client key is required", "authentication_error")
+            body = await read_json(gw.config.server.max_body_bytes)
+            tokens = ANTHROPIC_COUNT(body)
+        except GatewayError as err:
+            return ANTHROPIC.error(err, {})
+        return json_response({"input_tokens": tokens})
 
     @app.post("/v1/route")
     async def advise() -> Response:

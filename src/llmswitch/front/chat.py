@@ -60,6 +60,8 @@ class Exchange:
     request_id: str
     client: str
     body: dict[str, Any] = field(default_factory=dict)
+    #: The body as the client sent it, in its door's dialect (``body`` is the pipeline's).
+    client_body: dict[str, Any] = field(default_factory=dict)
     wall_start: float = field(default_factory=time.time)
     started: float = field(default_factory=trio.current_time)
     requested_model: str | None = None
@@ -118,6 +120,7 @@ class Exchange:
         if self.served_by is not None:
             headers["X-Router-Model"] = self.served_by.model.id
             headers["X-Router-Backend"] = self.served_by.backend.name
+            headers["X-Router-Upstream-Model"] = self.served_by.model.upstream_name
         return headers
 
 
