@@ -14,6 +14,7 @@ from llmswitch.routing.select import (
     Policy,
     decide_auto,
     decide_explicit,
+    output_cap,
     with_fallback,
 )
 
@@ -113,11 +114,24 @@ def test_open_breaker_and_rate_limit_exclude() -> None:
     assert chosen(decide_auto(CATALOG, with_complexity("complex"), avail, policy=OPEN)) == []
 
 
-def test_context_window_excludes_models_too_small() -> None:
+def test_only_a_prompt_that_does_not_fit_excludes_a_model() -> None:
     decision = decide_auto(
-        CATALOG, with_complexity("complex", tokens=900), Availability(), 200, OPEN
+        CATALOG, with_complexity("complex", tokens=1000), Availability(), 200, OPEN
     )
     assert "big-lan" not in chosen(decision)
+    assert "context window 1000 <= 1000 prompt tokens" in [e.why for e in decision.excluded]
+
+
+def test_max_tokens_is_a_ceiling_clamped_to_the_room_left() -> None:
+    """opencode asks for 32k on every request: that must not rule out a 1k-context model."""
+    decision = decide_auto(
+        CATALOG, with_complexity("complex", tokens=900), Availability(), 32_000, OPEN
+    )
+    big = CATALOG.by_name["big-lan"]
+    assert "big-lan" in chosen(decision)
+    assert output_cap(big, 900, 32_000) == 100
+    assert output_cap(big, 900, 100) is None
+    assert output_cap(big, 900, 0) is None
 
 
 def test_explicit_model_then_its_fallbacks_skipping_unavailable() -> None:

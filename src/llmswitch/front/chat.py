@@ -44,7 +44,13 @@ from llmswitch.routing.brain import Rejected, Signals, UnknownModel
 from llmswitch.routing.envelope import read_envelope
 from llmswitch.routing.profiles import UnknownProfile
 from llmswitch.routing.rules import features_of
-from llmswitch.routing.select import Candidate, Decision, client_scope, model_scope
+from llmswitch.routing.select import (
+    Candidate,
+    Decision,
+    client_scope,
+    model_scope,
+    output_cap,
+)
 from llmswitch.runtime.mailbox import ActorCrashed, CallTimeout
 from llmswitch.store.request_log import RequestRow
 
@@ -77,6 +83,8 @@ class Exchange:
     ratelimit: dict[str, str] = field(default_factory=dict)
     #: The breaker permits of the attempt in progress.
     grant: Grant = field(default_factory=Grant)
+    #: The ``max_tokens`` the serving model got, when it could give less than was asked.
+    output_cap: int | None = None
 
     def row(self) -> RequestRow:
         cand, cls, usage = self.served_by, None, self.usage or Usage(0, 0, True)
@@ -105,6 +113,9 @@ class Exchange:
             error=self.error,
             rule=self.decision.rule if self.decision else None,
             profile=self.decision.profile if self.decision else None,
+            harness=self.decision.harness if self.decision else None,
+            conversation=self.decision.conversation if self.decision else None,
+            output_cap=self.output_cap,
         )
 
     def router_headers(self) -> dict[str, str]:
@@ -252,12 +263,13 @@ async def _attempt(gw: Gateway, ex: Exchange, cand: Candidate, budget_s: float) 
     backend = cand.backend
     tap = StreamTap(client_wants_usage(ex.body)) if ex.body.get("stream") else None
     client = gw.clients.by_backend[backend.name]
+    body, ex.output_cap = _capped(ex.body, cand)
     try:
         return await open_answer(
             client,
             backend,
             wire_for(backend.kind),
-            ex.body,
+            body,
             cand.model.upstream_name,
             tap,
             budget_s,
@@ -272,6 +284,18 @@ async def _attempt(gw: Gateway, ex: Exchange, cand: Candidate, budget_s: float) 
     except BaseException:
         await _outcome(gw, ex, cand, None)
         raise
+
+
+_LIMIT_KEYS = ("max_tokens", "max_completion_tokens")
+
+
+def _capped(body: dict[str, Any], cand: Candidate) -> tuple[dict[str, Any], int | None]:
+    """The body for this candidate, its output limit cut to the room its context leaves."""
+    asked = max((int(body[k]) for k in _LIMIT_KEYS if body.get(k)), default=0)
+    cap = output_cap(cand.model, estimate_tokens(prompt_chars(body)), asked)
+    if cap is None:
+        return body, None
+    return {**body, **{k: cap for k in _LIMIT_KEYS if body.get(k)}}, cap
 
 
 async def _reserve(gw: Gateway, cand: Candidate, ex: Exchange) -> str | None:

@@ -89,6 +89,12 @@ def self_model(config: Config) -> ModelConfig | None:
     return min(pool, key=lambda m: m.quality, default=None)
 
 
+def _tagged(decision: Decision, req: RouteRequest) -> Decision:
+    """The decision with the harness and conversation it was made for, for the ledger."""
+    f = req.features
+    return replace(decision, harness=f.harness, conversation=f.conversation)
+
+
 def plan(
     catalog: Catalog, settings: RoutingSettings, req: RouteRequest, avail: Availability
 ) -> Plan:
@@ -110,12 +116,14 @@ def plan(
         target = catalog.by_name[rule.target] if rule.target else self_model(config)
         if target is not None:
             why = f"rule {rule.name}: {rule.action} → {target.id}"
-            d = decide_explicit(catalog, target, avail, req.max_tokens, "rules", why)
-            return with_fallback(catalog, replace(d, rule=name, profile=profile), avail)
+            d = decide_explicit(catalog, target, avail, "rules", why)
+            return _tagged(
+                with_fallback(catalog, replace(d, rule=name, profile=profile), avail), req
+            )
     queue_s = rule.queue_s if rule is not None and rule.action == "queue" else 0.0
     if profile is None:
-        d = decide_explicit(catalog, catalog.by_name[req.model], avail, req.max_tokens)
-        return with_fallback(catalog, replace(d, rule=name, queue_s=queue_s), avail)
+        d = decide_explicit(catalog, catalog.by_name[req.model], avail)
+        return _tagged(with_fallback(catalog, replace(d, rule=name, queue_s=queue_s), avail), req)
     return NeedsClassification(profile, name, queue_s)
 
 
@@ -134,7 +142,8 @@ def finish(
         cls = replace(cls, token_estimate=req.signals.token_estimate)
     policy = Policy.of(catalog.config, step.profile, settings.overrides)
     d = decide_auto(catalog, cls, avail, req.max_tokens, policy)
-    return with_fallback(catalog, replace(d, rule=step.rule, queue_s=step.queue_s), avail)
+    d = with_fallback(catalog, replace(d, rule=step.rule, queue_s=step.queue_s), avail)
+    return _tagged(d, req)
 
 
 def decide_now(

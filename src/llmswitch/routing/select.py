@@ -100,6 +100,9 @@ class Decision:
     max_tokens_cap: int | None = None
     #: A ``queue`` rule matched: wait this long for a candidate before failing.
     queue_s: float = 0.0
+    #: The agent harness that sent the request and its conversation (routing.envelope).
+    harness: str = "plain"
+    conversation: str | None = None
 
 
 @dataclass(frozen=True)
@@ -122,9 +125,7 @@ class Catalog:
         return Candidate(model, self.backends[model.backend])
 
 
-def unavailable_because(
-    cand: Candidate, avail: Availability, prompt_tokens: int = 0, max_tokens: int = 0
-) -> str | None:
+def unavailable_because(cand: Candidate, avail: Availability, prompt_tokens: int = 0) -> str | None:
     """Why this candidate cannot serve now, or None if it can."""
     model, backend = cand.model, cand.backend
     if not model.enabled:
@@ -141,9 +142,21 @@ def unavailable_because(
         return f"model {model.id} is rate-limited"
     if avail.budget_exceeded and (model.priced or backend.locality == "cloud"):
         return "budget exceeded"
-    if prompt_tokens + max_tokens > model.context_window:
-        return f"context window {model.context_window} < {prompt_tokens + max_tokens} tokens"
+    # max_tokens is a ceiling, not a reservation: only a prompt that does not fit rules a
+    # model out; the answer is capped to the room left (output_cap).
+    if prompt_tokens >= model.context_window:
+        return f"context window {model.context_window} <= {prompt_tokens} prompt tokens"
     return None
+
+
+def output_cap(model: ModelConfig, prompt_tokens: int, max_tokens: int) -> int | None:
+    """The ``max_tokens`` this model can give after the prompt, when less than asked.
+
+    A harness's default (32k for opencode, 32k to 128k for Claude Code) would otherwise
+    push a one-line ask off every small model. None when the ask fits (or set no limit).
+    """
+    room = max(1, model.context_window - prompt_tokens)
+    return room if max_tokens > room else None
 
 
 def estimated_cost(model: ModelConfig, prompt_tokens: int, max_tokens: int) -> float:
@@ -170,18 +183,19 @@ def unfit_because(
     if cand.metered and not policy.meters(cls.task_type):
         return f"metered cloud not enabled for {cls.task_type} (routing.metered_cloud)"
     cap = policy.profile.max_cost_per_request
-    if cap is not None and estimated_cost(model, cls.token_estimate, max_tokens) > cap:
+    output = output_cap(model, cls.token_estimate, max_tokens) or max_tokens
+    if cap is not None and estimated_cost(model, cls.token_estimate, output) > cap:
         return f"estimated cost over the {policy.profile_name} profile's ${cap:g} per request"
     return None
 
 
 def _filter(
-    chain: Iterable[Candidate], avail: Availability, prompt_tokens: int, max_tokens: int
+    chain: Iterable[Candidate], avail: Availability, prompt_tokens: int
 ) -> tuple[list[Candidate], list[Exclusion]]:
     kept: list[Candidate] = []
     excluded: list[Exclusion] = []
     for cand in chain:
-        why = unavailable_because(cand, avail, prompt_tokens, max_tokens)
+        why = unavailable_because(cand, avail, prompt_tokens)
         if why is None:
             kept.append(cand)
         else:
@@ -193,14 +207,13 @@ def decide_explicit(
     catalog: Catalog,
     model: ModelConfig,
     avail: Availability,
-    max_tokens: int = 0,
     tier: str = "explicit",
     reason: str | None = None,
 ) -> Decision:
     """A model the client (or a rule) named, then its configured fallbacks."""
     chain = [catalog.candidate(model)]
     chain += [catalog.candidate(catalog.by_name[fb]) for fb in model.fallbacks]
-    kept, excluded = _filter(chain, avail, 0, max_tokens)
+    kept, excluded = _filter(chain, avail, 0)
     return Decision(
         tuple(kept), tier, reason or f"client asked for {model.id}", excluded=tuple(excluded)
     )
@@ -252,7 +265,7 @@ def decide_auto(
             fit.append(cand)
         else:
             excluded.append(Exclusion(model.id, why))
-    kept, unavailable = _filter(fit, avail, cls.token_estimate, max_tokens)
+    kept, unavailable = _filter(fit, avail, cls.token_estimate)
     kept.sort(key=lambda c: rank_key(c, profile.ordering, avail))
     override = policy.overrides.get(cls.task_type)
     if override is not None:

@@ -210,6 +210,8 @@ def _random_piece(piece: bytes) -> bool:
 
 def _looks_random(run: bytes) -> bool:
     """Random material once identifiers, labels, digests and path segments are set aside."""
+    if run.islower() or run.isupper() or _DIGIT.search(run) is None:
+        return False  # the cheap test first: then no piece of the run can be random
     if _DIGEST_PREFIX.match(run) or _is_path(run):
         return False
     rest = _LABEL.sub(b" ", _IDENTIFIER.sub(b" ", run))

@@ -41,6 +41,10 @@ class RequestRow:
     error: str | None = None
     rule: str | None = None
     profile: str | None = None
+    harness: str | None = None
+    conversation: str | None = None
+    #: The ``max_tokens`` the serving model got when it could give less than was asked.
+    output_cap: int | None = None
 
     def as_dict(self) -> dict[str, object]:
         """Column name to value; a tenth of ``dataclasses.asdict``'s cost on the hot path."""
