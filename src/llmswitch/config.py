@@ -6,6 +6,7 @@ never live in the config: a backend names the environment variable that holds it
 
 from __future__ import annotations
 
+import hashlib
 import os
 import re
 import tomllib
@@ -36,6 +37,22 @@ class ServerConfig(_Section):
     max_body_bytes: int = Field(20_000_000, gt=0)
     #: Requests served at once; beyond it new ones get 503 with Retry-After at once.
     max_in_flight: int = Field(1000, gt=0)
+    #: The environment variable holding the admin token for /admin, /debug and /metrics.
+    #: Without one, those answer loopback peers (127.0.0.1, ::1) only.
+    admin_token_env: str | None = None
+    #: Bind a non-loopback address with neither an admin token nor client keys anyway.
+    open_lan: bool = False
+    #: Host header names served (DNS-rebinding guard); empty: localhost, the bind host and
+    #: this machine's host names. IP literals are always served; "*" serves any name.
+    allowed_hosts: tuple[str, ...] = ()
+    #: Serve /metrics without the admin token (for a Prometheus scraper on the LAN).
+    metrics_open: bool = False
+
+    def admin_token(self) -> str | None:
+        """The admin token from the environment; never stored on the config."""
+        if self.admin_token_env is None:
+            return None
+        return os.environ.get(self.admin_token_env) or None
 
 
 class StoreConfig(_Section):
@@ -53,11 +70,42 @@ class HealthConfig(_Section):
 
 class BudgetConfig(_Section):
     daily_usd: float | None = Field(None, ge=0)
+    weekly_usd: float | None = Field(None, ge=0)
     monthly_usd: float | None = Field(None, ge=0)
+    #: Daily USD per task type (``code = 2.0``): metered calls of that type stop there.
+    task_daily_usd: dict[str, float] = Field(default_factory=dict)
+    #: Output tokens a metered call is reserved for when neither the request's
+    #: ``max_tokens`` nor the model's ``max_output_tokens`` says.
+    default_output_tokens: int = Field(4096, gt=0)
+    #: Fractions of a budget that log a warning, set the gauge and call the webhook once.
+    alert_at: tuple[float, ...] = (0.5, 0.8, 1.0)
+    #: Where budget alerts are POSTed as JSON (optional).
+    webhook_url: str | None = None
+
+    @model_validator(mode="after")
+    def _check(self) -> BudgetConfig:
+        for task, usd in self.task_daily_usd.items():
+            if task not in TASK_TYPES:
+                raise ValueError(f"budget.task_daily_usd.{task}: unknown task type")
+            if usd < 0:
+                raise ValueError(f"budget.task_daily_usd.{task}: must be >= 0")
+        for ratio in self.alert_at:
+            if not 0 < ratio <= 1:
+                raise ValueError(f"budget.alert_at: {ratio} is not in (0, 1]")
+        if self.webhook_url is not None and not self.webhook_url.startswith(
+            ("http://", "https://")
+        ):
+            raise ValueError("budget.webhook_url: must be an http:// or https:// URL")
+        return self
 
 
 class RoutingConfig(_Section):
+    #: The answer when nothing can serve a request (no candidate, all failed, deadline).
     exhaustion_status: int = Field(503, ge=400, le=599)
+    #: Its Retry-After: OpenClaw hands off at once on a 503 or 429 with 120.
+    exhaustion_retry_after_s: int = Field(120, ge=0)
+    #: Serve cloud models that have no price (metered at an unknown cost) anyway.
+    allow_unpriced: bool = False
     max_attempts: int = Field(4, ge=1)
     #: All attempts of one request together (every candidate, every retry) end by then.
     deadline_s: float = Field(300.0, gt=0)
@@ -188,6 +236,9 @@ class ModelConfig(_Section):
     tpm: int = Field(0, ge=0)
     #: Task types this model is fit for (see TASK_TYPES); empty means all of them.
     capabilities: tuple[str, ...] = ()
+    #: The most tokens it answers with; a metered call's worst case when the request
+    #: sets no ``max_tokens``.
+    max_output_tokens: int | None = Field(None, gt=0)
 
     def can(self, task_type: str) -> bool:
         return not self.capabilities or task_type in self.capabilities
@@ -206,16 +257,46 @@ class ModelConfig(_Section):
         ) / 1_000_000
 
 
-class ClientConfig(_Section):
-    """A client known by its API key (read from ``key_env``), with its own limits."""
+class KeyPolicy(_Section):
+    """What one client key may do; shared by ``[[clients]]`` and runtime keys."""
 
-    name: str = Field(min_length=1)
-    key_env: str
     rpm: int = Field(0, ge=0)
     tpm: int = Field(0, ge=0)
+    #: Model ids (globs: ``"gpt-*"``) this key may be served by; empty means all.
+    models: tuple[str, ...] = ()
+    #: Profiles this key may ask for; empty means all.
+    profiles: tuple[str, ...] = ()
+    #: The profile every ``auto`` request of this key uses, whatever it asks.
+    force_profile: str | None = None
+    daily_usd: float | None = Field(None, ge=0)
+    monthly_usd: float | None = Field(None, ge=0)
+    #: Task types this key may send to metered cloud; None: ``routing.metered_cloud``.
+    metered_cloud: tuple[str, ...] | None = None
 
-    def key(self) -> str | None:
-        return os.environ.get(self.key_env)
+
+class ClientConfig(KeyPolicy):
+    """A client known by its API key, with its own limits and rights.
+
+    The key is never in the file: ``key_env`` names the variable holding it, or
+    ``key_sha256`` is its SHA-256 in hex (``llmswitch keys hash``).
+    """
+
+    name: str = Field(min_length=1)
+    key_env: str | None = None
+    key_sha256: str | None = Field(None, pattern="^[0-9a-fA-F]{64}$")
+
+    @model_validator(mode="after")
+    def _one_key(self) -> ClientConfig:
+        if (self.key_env is None) == (self.key_sha256 is None):
+            raise ValueError(f"clients.{self.name}: give exactly one of key_env or key_sha256")
+        return self
+
+    def key_digest(self) -> bytes | None:
+        """SHA-256 of the key; None when its variable is unset."""
+        if self.key_sha256 is not None:
+            return bytes.fromhex(self.key_sha256)
+        key = os.environ.get(self.key_env or "")
+        return hashlib.sha256(key.encode()).digest() if key else None
 
 
 class Config(_Section):
@@ -276,6 +357,12 @@ class Config(_Section):
                 raise ValueError(f"overrides.{task}: unknown task type")
         if r.profile not in self.all_profiles:
             raise ValueError(f"routing.profile: no profile named {r.profile!r}")
+        for c in self.clients:
+            for p in (*c.profiles, *([c.force_profile] if c.force_profile else [])):
+                if p not in self.all_profiles:
+                    raise ValueError(f"clients.{c.name}: no profile named {p!r}")
+        if len({c.name for c in self.clients}) != len(self.clients):
+            raise ValueError("clients: names must be unique")
         return self
 
     def backend(self, name: str) -> BackendConfig:

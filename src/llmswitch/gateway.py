@@ -6,9 +6,8 @@ beyond counters; every piece of mutable state belongs to one actor.
 
 from __future__ import annotations
 
-import hmac
 import uuid
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
@@ -20,7 +19,8 @@ from llmswitch.actors.ledger import BudgetView, LedgerActor, LedgerMsg
 from llmswitch.actors.limits import LimitsActor, LimitsMsg, LimitsView
 from llmswitch.actors.pool import Clients, PoolActor, PoolMsg, PoolView
 from llmswitch.actors.router import RouterActor, RouterMsg, Views
-from llmswitch.config import ClientConfig, Config
+from llmswitch.config import Config
+from llmswitch.front.access import Access, KeyRing
 from llmswitch.front.metrics import Metrics
 from llmswitch.routing.select import Catalog
 from llmswitch.runtime.backoff import Backoff
@@ -69,6 +69,9 @@ class Gateway:
         self._idle = trio.Event()
         self.started_at = trio.current_time()
         self.metrics = Metrics(self)
+        self.access = Access.of(config)
+        #: The accepted client keys: the config's, then the store's on top.
+        self.keys = Watch(KeyRing.build(config.clients))
         #: Jittered waits between retries of one request on the same backend.
         self.backoff = Backoff(base_s=0.05, cap_s=1.0)
         grace = config.server.grace_s + 10
@@ -93,21 +96,6 @@ class Gateway:
             return self.supervisor.child("classifier").state == "running"
 
         return RouterActor(self.catalog, self.views, self.classifier, classifier_up)
-
-    def client_for(self, headers: Mapping[str, str]) -> ClientConfig | None:
-        """The ``[[clients]]`` entry whose key the request carries, compared in constant time.
-
-        OpenAI SDKs send the key as a bearer token, Anthropic SDKs as ``x-api-key``.
-        """
-        presented = headers.get("x-api-key") or headers.get("authorization", "")
-        if not presented or not self.config.clients:
-            return None
-        token = presented.removeprefix("Bearer ").strip().encode()
-        for client in self.config.clients:
-            key = client.key()
-            if key and hmac.compare_digest(token, key.encode()):
-                return client
-        return None
 
     def new_request_id(self) -> str:
         return f"req-{uuid.uuid4().hex[:20]}"

@@ -25,13 +25,40 @@ from hypercorn.trio import serve as hypercorn_serve
 
 from llmswitch.actors.pool import Clients
 from llmswitch.config import Config
+from llmswitch.front.access import KeyRing, bind_refusal
 from llmswitch.front.app import create_app
 from llmswitch.gateway import Gateway
+from llmswitch.routing.select import unpriced_cloud_models
 
 log = logging.getLogger(__name__)
 
 EXIT_OK = 0
 EXIT_GAVE_UP = 3
+
+
+class StartRefused(Exception):
+    """The config would expose the gateway; the message is the one-line reason."""
+
+
+def check_exposure(config: Config) -> None:
+    """Refuse an open bind (StartRefused); warn about what is allowed but risky."""
+    refusal = bind_refusal(config, KeyRing.build(config.clients))
+    if refusal is not None:
+        raise StartRefused(refusal)
+    if config.server.open_lan:
+        log.warning(
+            "server.open_lan = true: %s:%s serves anyone who can reach it",
+            config.server.host,
+            config.server.port,
+        )
+    unpriced = unpriced_cloud_models(config)
+    if unpriced:
+        state = "served" if config.routing.allow_unpriced else "excluded until priced"
+        log.warning(
+            "cloud models without a price (%s): %s (routing.allow_unpriced)",
+            ", ".join(unpriced),
+            state,
+        )
 
 
 def hypercorn_config(config: Config) -> HypercornConfig:
@@ -54,6 +81,7 @@ async def run_gateway(
     ``task_status`` reports the gateway and its base URL once it accepts connections.
     Tests stop it with ``gateway.stop_requested.set()``, exactly as a signal would.
     """
+    check_exposure(config)
     async with Clients(config.backends) as clients, trio.open_nursery() as root:
         gw = Gateway(config, clients)
         if handle_signals:

@@ -104,8 +104,8 @@ async def test_a_backend_key_quoted_back_by_the_provider_reaches_no_one(
             json={"model": "small", "messages": [{"role": "user", "content": "hi"}]},
         )
         debug = (await http.get("/debug")).text
-    assert resp.status_code == 502
+    assert resp.status_code == 503
     assert "Incorrect API key provided: ***" in resp.text
     rows = await stack.rows()
-    assert rows[-1].status == 502 and "Incorrect API key" in (rows[-1].error or "")
+    assert rows[-1].status == 503 and "Incorrect API key" in (rows[-1].error or "")
     assert all(secret not in text for text in (resp.text, debug, rows[-1].error or ""))

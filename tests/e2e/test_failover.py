@@ -28,7 +28,7 @@ async def test_dead_backend_fails_over_to_the_next_candidate(
     assert (row.chosen_model, row.backend, row.status) == ("medium", "local", 200)
 
 
-async def test_upstream_500_fails_over_and_all_failing_is_502(
+async def test_upstream_500_fails_over_and_all_failing_is_the_exhaustion_answer(
     nursery: trio.Nursery, tmp_path: Path
 ) -> None:
     stack = await start_stack(nursery, tmp_path)
@@ -38,23 +38,29 @@ async def test_upstream_500_fails_over_and_all_failing_is_502(
     stack.sim("local").set_knobs(error_status=503)
     with pytest.raises(openai.APIStatusError) as err:
         await stack.client().chat.completions.create(model="small", messages=HELLO)
-    assert err.value.status_code == 502
+    # Nothing could serve it: the exhaustion status and Retry-After, as for no candidate.
+    assert err.value.status_code == 503
+    assert err.value.response.headers["retry-after"] == "120"
+    assert err.value.code == "upstream_failed"
     # "small" still answers 500 (its own knob): next candidate at once. "medium" answers
     # 503, which is retried once on the same backend before giving up.
-    assert [a["model"] for a in err.value.body["attempts"]] == ["small", "medium", "medium"]
+    assert [a["model"] for a in err.value.body["attempts"]] == ["small", "medium", "medium"]  # type: ignore[index]
+    # The message itself names each model and why: SDKs show only the message.
+    assert "small: HTTP 500" in err.value.message and "medium: HTTP 503" in err.value.message
 
 
 async def test_no_candidate_left_is_the_exhaustion_status_with_reasons(
     nursery: trio.Nursery, tmp_path: Path
 ) -> None:
-    stack = await start_stack(
-        nursery, tmp_path, routing={"exhaustion_status": 429}, budget={"daily_usd": 0.0}
-    )
+    routing = {"exhaustion_status": 429, "exhaustion_retry_after_s": 61, "metered_cloud": ["*"]}
+    stack = await start_stack(nursery, tmp_path, routing=routing, budget={"daily_usd": 0.0})
     with pytest.raises(openai.RateLimitError) as err:
         await stack.client().chat.completions.create(model="big", messages=HELLO)
     assert err.value.status_code == 429
+    assert err.value.response.headers["retry-after"] == "61"
     excluded = err.value.body["excluded"]  # type: ignore[index]
     assert excluded == [{"model": "big", "why": "budget exceeded"}]
+    assert "big: budget exceeded" in err.value.message
 
 
 async def test_mid_stream_cut_ends_with_an_error_event_and_no_splice(

@@ -35,11 +35,12 @@ async def test_a_client_over_its_rpm_gets_429_with_retry_after(
         await ide.chat.completions.create(model="small", messages=HELLO)
     assert int(err.value.response.headers["retry-after"]) >= 1
     assert err.value.code == "client_rate_limited"
-    # Another key is not this client's: it is not limited.
-    await stack.client().chat.completions.create(model="small", messages=HELLO)
+    # Dropping the key does not escape the limit: with keys configured, no key is a 401.
+    with pytest.raises(openai.AuthenticationError):
+        await stack.client().chat.completions.create(model="small", messages=HELLO)
     rows = await stack.rows()
     assert [r.client for r in rows[:3]] == ["ide", "ide", "ide"]
-    assert [r.status for r in rows] == [200, 200, 429, 200]
+    assert [r.status for r in rows] == [200, 200, 429, 401]
     assert all(IDE_KEY not in (r.error or "") for r in rows)
 
 

@@ -111,7 +111,7 @@ def test_every_tier_failing_leaves_no_candidates_and_every_reason() -> None:
 
 
 def test_explicit_model_ignores_auto_rules_but_honours_rules_naming_it() -> None:
-    req = request("hello", model="smart")
+    req = request("write a python function that reverses a linked list, hello", model="smart")
     decision = route(req)
     assert (decision.tier, decision.candidates[0].model.id) == ("explicit", "sonnet")
     pin = RuleConfig(

@@ -227,7 +227,9 @@ def test_allow_and_block_lists() -> None:
 
 def test_profile_cost_cap_excludes_expensive_models() -> None:
     capped = Policy(
-        "eco", ProfileConfig(quality_tolerance=0, max_cost_per_request=0.001), metered_cloud=("*",)
+        profile_name="eco",
+        profile=ProfileConfig(quality_tolerance=0, max_cost_per_request=0.001),
+        metered_cloud=("*",),
     )
     decision = decide_auto(
         CATALOG,
@@ -242,8 +244,8 @@ def test_profile_cost_cap_excludes_expensive_models() -> None:
 
 def test_premium_orders_by_quality_and_shifts_the_floor() -> None:
     premium = Policy(
-        "premium",
-        ProfileConfig(quality_tolerance=0, floor_shift=10, ordering="quality"),
+        profile_name="premium",
+        profile=ProfileConfig(quality_tolerance=0, floor_shift=10, ordering="quality"),
         metered_cloud=("*",),
     )
     decision = decide_auto(CATALOG, with_complexity("medium"), Availability(), policy=premium)

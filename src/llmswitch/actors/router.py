@@ -36,7 +36,7 @@ from llmswitch.routing.brain import (
 from llmswitch.routing.classify import Classification
 from llmswitch.routing.profiles import UnknownProfile
 from llmswitch.routing.rules import Features, effective_rules
-from llmswitch.routing.select import Availability, Catalog, Decision
+from llmswitch.routing.select import Availability, Catalog, ClientKey, Decision, Refused
 from llmswitch.runtime.actor import Actor
 from llmswitch.runtime.mailbox import ActorCrashed, CallTimeout, Mailbox, Request
 from llmswitch.runtime.watch import Watch
@@ -66,6 +66,7 @@ class Decide(Request[Decision]):
     max_tokens: int = 0
     profile_header: str | None = None
     signals: Signals = field(default_factory=Signals)
+    client: ClientKey | None = None
 
 
 @dataclass(eq=False)
@@ -239,11 +240,13 @@ class RouterActor(Actor[RouterMsg]):
 
     async def _decide(self, msg: Decide) -> None:
         self._decisions += 1
-        req = RouteRequest(msg.model, msg.features, msg.max_tokens, msg.profile_header, msg.signals)
+        req = RouteRequest(
+            msg.model, msg.features, msg.max_tokens, msg.profile_header, msg.signals, msg.client
+        )
         avail = self._views.availability()
         try:
             step = plan(self._catalog, self._settings, req, avail)
-        except (UnknownModel, UnknownProfile, Rejected) as refusal:
+        except (UnknownModel, UnknownProfile, Rejected, Refused) as refusal:
             msg.reply.fail(refusal)
             return
         if isinstance(step, Decision):
@@ -261,6 +264,8 @@ class RouterActor(Actor[RouterMsg]):
         try:
             cls = await self._classify(msg)
             self._answer(msg, finish(self._catalog, self._settings, req, step, cls, avail))
+        except Refused as refusal:
+            msg.reply.fail(refusal)
         except Exception as exc:
             msg.reply.fail(ActorCrashed(f"router crashed: {exc!r}"))
             raise

@@ -13,13 +13,16 @@ from llmswitch.config import ConfigError, load_config
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
-    from llmswitch.main import run_gateway  # the server stack; the offline commands skip it
+    from llmswitch.main import StartRefused, run_gateway  # the offline commands skip these
 
     try:
         config = load_config(args.config)
     except ConfigError as exc:
         return fail(str(exc), EXIT_CONFIG)
-    return trio.run(run_gateway, config)
+    try:
+        return trio.run(run_gateway, config)
+    except StartRefused as exc:
+        return fail(str(exc), EXIT_CONFIG)
 
 
 def cmd_init(args: argparse.Namespace) -> int:

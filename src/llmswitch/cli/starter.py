@@ -23,6 +23,7 @@ monthly_usd = 50.0
 
 [routing]
 exhaustion_status = 503   # status when no model can serve a request
+exhaustion_retry_after_s = 120  # its Retry-After (OpenClaw hands off at once with 120)
 profile = "balanced"      # eco | balanced | premium, or one of [profiles.*]
 metered_cloud = []        # task types that may use priced cloud models; ["*"] for all
 # self_model = "qwen-small"   # where heartbeats and greetings go (default: smallest local)

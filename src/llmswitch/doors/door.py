@@ -180,3 +180,8 @@ RESPONSES = FrontDoor(
     stream=_responses_stream,
     error=_openai_error,
 )
+
+
+def door_for_path(path: str) -> FrontDoor:
+    """The dialect a path's answers (errors included) are written in."""
+    return ANTHROPIC if path.startswith("/v1/messages") else OPENAI

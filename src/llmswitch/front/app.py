@@ -5,12 +5,19 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from quart import Response, request
+from quart import Response, g, request
 from quart_trio import QuartTrio
 from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 
 from llmswitch.config import TASK_TYPES
-from llmswitch.doors.door import ANTHROPIC, ANTHROPIC_COUNT, OPENAI, RESPONSES, FrontDoor
+from llmswitch.doors.door import (
+    ANTHROPIC,
+    ANTHROPIC_COUNT,
+    OPENAI,
+    RESPONSES,
+    FrontDoor,
+    door_for_path,
+)
 from llmswitch.doors.openai_chat import validate_chat
 from llmswitch.front import chat
 from llmswitch.front.admin import register_admin
@@ -19,6 +26,8 @@ from llmswitch.gateway import Gateway
 from llmswitch.routing.brain import Signals, describe_decision
 
 JSON = "application/json"
+#: The doors that serve completions; each of their requests leaves a ledger row.
+SERVING_PATHS = frozenset({"/v1/chat/completions", "/v1/messages", "/v1/responses"})
 
 
 def json_response(
@@ -87,6 +96,23 @@ def create_app(gw: Gateway) -> QuartTrio:
     app.config["RESPONSE_TIMEOUT"] = None
     app.config["BODY_TIMEOUT"] = 120
 
+    @app.before_request
+    async def check_access() -> Response | None:
+        """Hosts, CSRF, client keys, the admin lock: one place for every route and door."""
+        headers = lower_headers()
+        try:
+            g.client = gw.access.check(
+                gw.keys.value, request.method, request.path, headers, request.remote_addr
+            )
+        except GatewayError as err:
+            if request.method == "POST" and request.path in SERVING_PATHS:
+                await chat.record_refusal(gw, request.remote_addr or "unknown", err)
+            response = door_for_path(request.path).error(err, {})
+            # The body was not read: the connection cannot carry another request.
+            response.headers["Connection"] = "close"
+            return response
+        return None
+
     async def serve(door: FrontDoor) -> Response:
         ex = chat.Exchange(gw.new_request_id(), request.remote_addr or "unknown")
         gw.begin_exchange()
@@ -122,7 +148,7 @@ def create_app(gw: Gateway) -> QuartTrio:
         ex.body = validate_chat(door.read(ex.client_body))
         ex.requested_model = str(ex.body["model"])
         headers = lower_headers()
-        await chat.admit_client(gw, ex, headers)
+        await chat.admit_client(gw, ex, g.client)
         decision = await chat.decide(gw, ex, headers)
         opened = await chat.open_first(gw, ex, decision)
         if opened.tap is None:
@@ -151,8 +177,6 @@ def create_app(gw: Gateway) -> QuartTrio:
     async def count_tokens() -> Response:
         """An estimate of a Messages request's input tokens; nothing is sent upstream."""
         try:
-            if gw.config.clients and gw.client_for(lower_headers()) is None:
-                raise GatewayError(401, "a valid client key is required", "authentication_error")
             body = await read_json(gw.config.server.max_body_bytes)
             tokens = ANTHROPIC_COUNT(body)
         except GatewayError as err:
@@ -165,11 +189,13 @@ def create_app(gw: Gateway) -> QuartTrio:
         try:
             body = await read_body(gw.config.server.max_body_bytes)
             signals = read_signals(body.get("signals"))
-            decision = await chat.route(gw, body, lower_headers(), signals)
+            decision = await chat.route(gw, body, lower_headers(), signals, g.client)
         except GatewayError as err:
             return error_response(err)
-        status = 200 if decision.candidates else gw.config.routing.exhaustion_status
-        return json_response(describe_decision(decision), status)
+        if decision.candidates:
+            return json_response(describe_decision(decision))
+        none = chat.exhausted_error(gw, decision)
+        return json_response(describe_decision(decision), none.status, none.headers)
 
     @app.get("/v1/models")
     async def models() -> Response:
@@ -213,7 +239,8 @@ def create_app(gw: Gateway) -> QuartTrio:
         """404, 405, 413 from routing itself, in the dialect of the door that was asked."""
         status = exc.code or 500
         kind = "invalid_request_error" if status < 500 else "server_error"
-        door = ANTHROPIC if request.path.startswith("/v1/messages") else OPENAI
-        return door.error(GatewayError(status, exc.description or exc.name, kind), {})
+        return door_for_path(request.path).error(
+            GatewayError(status, exc.description or exc.name, kind), {}
+        )
 
     return app

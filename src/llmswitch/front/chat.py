@@ -46,7 +46,9 @@ from llmswitch.routing.profiles import UnknownProfile
 from llmswitch.routing.rules import features_of
 from llmswitch.routing.select import (
     Candidate,
+    ClientKey,
     Decision,
+    Refused,
     client_scope,
     model_scope,
     output_cap,
@@ -78,8 +80,9 @@ class Exchange:
     usage: Usage | None = None
     error: str | None = None
     recorded: bool = False
-    #: The ``[[clients]]`` entry whose key the request carried, if any.
+    #: The client key the request carried, if any.
     client_name: str | None = None
+    key: ClientKey | None = None
     ratelimit: dict[str, str] = field(default_factory=dict)
     #: The breaker permits of the attempt in progress.
     grant: Grant = field(default_factory=Grant)
@@ -146,6 +149,7 @@ async def route(
     body: dict[str, Any],
     headers: Mapping[str, str],
     signals: Signals | None = None,
+    client: ClientKey | None = None,
 ) -> Decision:
     """Ask the router for a decision; GatewayError for every way it can refuse."""
     max_tokens = body.get("max_completion_tokens") or body.get("max_tokens") or 0
@@ -159,9 +163,18 @@ async def route(
         max_tokens=int(max_tokens),
         profile_header=headers.get("x-router-profile"),
         signals=signals or Signals(),
+        client=client,
     )
     try:
         return await gw.router.call(msg, timeout=DECIDE_TIMEOUT_S)
+    except Refused as refused:
+        raise GatewayError(
+            403,
+            f"{refused.model} is refused: {refused.refusal.why}",
+            "permission_error",
+            param="model",
+            code=refused.refusal.code,
+        ) from None
     except UnknownModel:
         raise unknown_model(str(body["model"])) from None
     except UnknownProfile as exc:
@@ -185,24 +198,42 @@ async def route(
         ) from None
 
 
-def exhausted_error(gw: Gateway, decision: Decision) -> GatewayError:
+def exhausted(
+    gw: Gateway, what: str, code: str, lists: dict[str, list[dict[str, str]]]
+) -> GatewayError:
+    """The one answer for "nothing could serve this": ``routing.exhaustion_status`` with
+    ``Retry-After``, the message naming every model and why (SDKs show only the message),
+    the same lists structured beside it (``attempts``, ``excluded``)."""
+    routing = gw.config.routing
+    why = [w for items in lists.values() for w in items]
+    named = "; ".join(f"{w['model']}: {w['why']}" for w in why) or "no model configured"
     return GatewayError(
-        gw.config.routing.exhaustion_status,
-        f"no model can serve this request now ({decision.reason})",
+        routing.exhaustion_status,
+        f"{what}: {named}",
         "service_unavailable",
-        code="no_candidates",
-        details={"excluded": [{"model": e.model, "why": e.why} for e in decision.excluded]},
+        code=code,
+        headers={"Retry-After": str(routing.exhaustion_retry_after_s)},
+        details=dict(lists),
     )
+
+
+def _excluded(decision: Decision) -> list[dict[str, str]]:
+    return [{"model": e.model, "why": e.why} for e in decision.excluded]
+
+
+def exhausted_error(gw: Gateway, decision: Decision) -> GatewayError:
+    what = f"no model can serve this request now ({decision.reason})"
+    return exhausted(gw, what, "no_candidates", {"excluded": _excluded(decision)})
 
 
 async def decide(gw: Gateway, ex: Exchange, headers: Mapping[str, str]) -> Decision:
     """Route the request; under a ``queue`` rule, wait for a candidate to free up."""
-    decision = await route(gw, ex.body, headers)
+    decision = await route(gw, ex.body, headers, client=ex.key)
     if not decision.candidates and decision.queue_s > 0:
         with trio.move_on_after(decision.queue_s):
             while not decision.candidates:
                 await trio.sleep(QUEUE_POLL_S)
-                decision = await route(gw, ex.body, headers)
+                decision = await route(gw, ex.body, headers, client=ex.key)
     ex.decision = decision
     if not decision.candidates:
         raise exhausted_error(gw, decision)
@@ -223,7 +254,7 @@ async def open_first(gw: Gateway, ex: Exchange, decision: Decision) -> Opened:
     every attempt, retries included, ends by the request's ``routing.deadline_s``.
     """
     routing = gw.config.routing
-    attempts: list[dict[str, Any]] = []
+    attempts: list[dict[str, str]] = []
     deadline = ex.started + routing.deadline_s
     for cand in decision.candidates[: routing.max_attempts]:
         tries = 0
@@ -231,7 +262,7 @@ async def open_first(gw: Gateway, ex: Exchange, decision: Decision) -> Opened:
             budget = deadline - trio.current_time()
             if budget <= 0:
                 attempts.append({"model": cand.model.id, "why": "request deadline passed"})
-                raise _exhausted(attempts)
+                raise _exhausted(gw, decision, attempts, deadline=True)
             tries += 1
             try:
                 opened = await _attempt(gw, ex, cand, budget)
@@ -248,7 +279,7 @@ async def open_first(gw: Gateway, ex: Exchange, decision: Decision) -> Opened:
             ex.served_by, ex.ttfb_s = cand, opened.ttfb_s
             ex.ratelimit = ratelimit_headers(opened.response.headers)
             return opened
-    raise _exhausted(attempts)
+    raise _exhausted(gw, decision, attempts, deadline=trio.current_time() >= deadline)
 
 
 class _Skipped(Exception):
@@ -369,17 +400,14 @@ async def _after_failure(
         gw.health.try_cast(ProbeNow(cand.backend.name))
 
 
-def _exhausted(attempts: list[dict[str, Any]]) -> GatewayError:
-    timed_out = attempts and all("within" in a["why"] or "stalled" in a["why"] for a in attempts)
-    status = 504 if timed_out else 502
-    summary = "; ".join(f"{a['model']}: {a['why']}" for a in attempts) or "no attempt made"
-    return GatewayError(
-        status,
-        f"every candidate failed upstream: {summary}",
-        "upstream_error",
-        code="upstream_timeout" if status == 504 else "upstream_failed",
-        details={"attempts": attempts},
-    )
+def _exhausted(
+    gw: Gateway, decision: Decision, attempts: list[dict[str, str]], deadline: bool
+) -> GatewayError:
+    if deadline:
+        what, code = "the request deadline passed before any model answered", "deadline_exceeded"
+    else:
+        what, code = "every candidate failed upstream", "upstream_failed"
+    return exhausted(gw, what, code, {"attempts": attempts, "excluded": _excluded(decision)})
 
 
 async def finish_once(gw: Gateway, ex: Exchange, opened: Opened) -> bytes:
@@ -440,13 +468,21 @@ async def stream_answer(gw: Gateway, ex: Exchange, opened: Opened) -> AsyncItera
         await record(gw, ex)
 
 
-async def admit_client(gw: Gateway, ex: Exchange, headers: Mapping[str, str]) -> None:
-    """Know the client by its key and apply its ``[[clients]]`` limits (429 when over)."""
-    client = gw.client_for(headers)
+async def record_refusal(gw: Gateway, client: str, err: GatewayError) -> None:
+    """The ledger row of a request refused before it was read (no key, foreign Host...)."""
+    ex = Exchange(gw.new_request_id(), client, status=err.status, error=err.message)
+    gw.begin_exchange()
+    await record(gw, ex)
+
+
+async def admit_client(gw: Gateway, ex: Exchange, client: ClientKey | None) -> None:
+    """Apply the client key's rate limits (429 when over)."""
     if client is None:
         return
     ex.client_name = ex.client = client.name
-    if not (client.rpm or client.tpm):
+    ex.key = client
+    policy = client.policy
+    if not (policy.rpm or policy.tpm):
         return
     tokens = estimate_tokens(prompt_chars(ex.body))
     try:

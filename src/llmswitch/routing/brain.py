@@ -19,10 +19,16 @@ from llmswitch.routing.rules import Features, first_match
 from llmswitch.routing.select import (
     Availability,
     Catalog,
+    ClientKey,
     Decision,
     Policy,
+    Refusal,
+    Refused,
     decide_auto,
     decide_explicit,
+    explicit_chain,
+    fallback_candidate,
+    needs_classification,
     with_fallback,
 )
 
@@ -65,15 +71,30 @@ class RouteRequest:
     max_tokens: int = 0
     profile_header: str | None = None
     signals: Signals = field(default_factory=Signals)
+    #: The client key the request came with, whose rights guard every candidate.
+    client: ClientKey | None = None
+
+
+@dataclass(frozen=True)
+class Named:
+    """A model named by the client or by a rule, to be guarded once classified."""
+
+    model: ModelConfig
+    tier: str
+    reason: str | None
 
 
 @dataclass(frozen=True)
 class NeedsClassification:
-    """Tier 1 sent the request on to tier 2 under this profile."""
+    """Tier 1 sent the request on to tier 2 under this profile (or, with ``named``, needs
+    the classification to guard a named model that may be cloud or metered)."""
 
     profile: str
     rule: str | None
     queue_s: float
+    named: Named | None = None
+    #: The profile the request asked for (None: an explicit model).
+    asked_profile: str | None = None
 
 
 Plan = Decision | NeedsClassification
@@ -105,6 +126,7 @@ def plan(
     )
     if profile is None and req.model not in catalog.by_name:
         raise UnknownModel(req.model)
+    profile = client_profile(req.client, profile)
     # Rules without a `model` condition shape `auto` only; an explicit request is
     # honoured unless a rule names its model.
     rules = settings.rules if profile else [r for r in settings.rules if r.model]
@@ -116,15 +138,59 @@ def plan(
         target = catalog.by_name[rule.target] if rule.target else self_model(config)
         if target is not None:
             why = f"rule {rule.name}: {rule.action} → {target.id}"
-            d = decide_explicit(catalog, target, avail, "rules", why)
-            return _tagged(
-                with_fallback(catalog, replace(d, rule=name, profile=profile), avail), req
-            )
+            named = Named(target, "rules", why)
+            step = NeedsClassification(settings.profile, name, 0.0, named, profile)
+            return _named(catalog, settings, req, step, None, avail)
     queue_s = rule.queue_s if rule is not None and rule.action == "queue" else 0.0
     if profile is None:
-        d = decide_explicit(catalog, catalog.by_name[req.model], avail)
-        return _tagged(with_fallback(catalog, replace(d, rule=name, queue_s=queue_s), avail), req)
+        named = Named(catalog.by_name[req.model], "explicit", None)
+        step = NeedsClassification(settings.profile, name, queue_s, named)
+        return _named(catalog, settings, req, step, None, avail)
     return NeedsClassification(profile, name, queue_s)
+
+
+def client_profile(client: ClientKey | None, profile: str | None) -> str | None:
+    """The profile an ``auto`` request runs under for this key (forced, or allowed)."""
+    if client is None or profile is None:
+        return profile
+    if client.policy.force_profile is not None:
+        return client.policy.force_profile
+    if client.policy.profiles and profile not in client.policy.profiles:
+        raise Refused(
+            f"auto:{profile}",
+            Refusal("key_not_allowed", f"key {client.name} may not use profile {profile}"),
+        )
+    return profile
+
+
+def _named(
+    catalog: Catalog,
+    settings: RoutingSettings,
+    req: RouteRequest,
+    step: NeedsClassification,
+    cls: Classification | None,
+    avail: Availability,
+) -> Plan:
+    """A named model and its fallbacks, guarded; first asks for the classification when a
+    guard needs it."""
+    assert step.named is not None
+    named = step.named
+    chain = explicit_chain(catalog, named.model)
+    fallback = fallback_candidate(catalog)
+    if cls is None and needs_classification([*chain, *([fallback] if fallback else [])]):
+        return step
+    policy = Policy.of(catalog.config, step.profile, settings.overrides, req.client)
+    d = decide_explicit(
+        catalog,
+        named.model,
+        avail,
+        named.tier,
+        named.reason,
+        policy=policy,
+        cls=cls,
+    )
+    d = replace(d, rule=step.rule, queue_s=step.queue_s, profile=step.asked_profile)
+    return _tagged(with_fallback(catalog, d, avail, policy), req)
 
 
 def finish(
@@ -140,9 +206,13 @@ def finish(
         cls = replace(cls, task_type=req.signals.task_type)  # type: ignore[arg-type]
     if req.signals.token_estimate is not None:
         cls = replace(cls, token_estimate=req.signals.token_estimate)
-    policy = Policy.of(catalog.config, step.profile, settings.overrides)
+    if step.named is not None:
+        named = _named(catalog, settings, req, step, cls, avail)
+        assert isinstance(named, Decision)
+        return named
+    policy = Policy.of(catalog.config, step.profile, settings.overrides, req.client)
     d = decide_auto(catalog, cls, avail, req.max_tokens, policy)
-    d = with_fallback(catalog, replace(d, rule=step.rule, queue_s=step.queue_s), avail)
+    d = with_fallback(catalog, replace(d, rule=step.rule, queue_s=step.queue_s), avail, policy)
     return _tagged(d, req)
 
 

@@ -9,8 +9,9 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
+from fnmatch import fnmatchcase
 
-from llmswitch.config import BackendConfig, Config, ModelConfig, ProfileConfig
+from llmswitch.config import BackendConfig, Config, KeyPolicy, ModelConfig, ProfileConfig
 from llmswitch.routing.classify import QUALITY_FLOOR, Classification
 
 LOCALITY_RANK = {"local": 0, "lan": 1, "cloud": 2}
@@ -49,8 +50,17 @@ class Availability:
 
 
 @dataclass(frozen=True)
+class ClientKey:
+    """A known client: its name and what its key may do."""
+
+    name: str
+    policy: KeyPolicy
+
+
+@dataclass(frozen=True, kw_only=True)
 class Policy:
-    """The operator's choices that shape ``auto``: profile, metering, lists, overrides."""
+    """The operator's choices that shape ``auto`` (profile, overrides) and guard every path
+    to a model (lists, metering, the client key's rights)."""
 
     profile_name: str = "balanced"
     profile: ProfileConfig = field(default_factory=ProfileConfig)
@@ -58,12 +68,30 @@ class Policy:
     allow: tuple[str, ...] = ()
     block: tuple[str, ...] = ()
     overrides: dict[str, str] = field(default_factory=dict)
+    allow_unpriced: bool = False
+    client: ClientKey | None = None
 
     @classmethod
-    def of(cls, config: Config, profile: str, overrides: dict[str, str]) -> Policy:
+    def of(
+        cls,
+        config: Config,
+        profile: str,
+        overrides: dict[str, str],
+        client: ClientKey | None = None,
+    ) -> Policy:
         r = config.routing
+        metered = r.metered_cloud
+        if client is not None and client.policy.metered_cloud is not None:
+            metered = client.policy.metered_cloud
         return cls(
-            profile, config.all_profiles[profile], r.metered_cloud, r.allow, r.block, overrides
+            profile_name=profile,
+            profile=config.all_profiles[profile],
+            metered_cloud=metered,
+            allow=r.allow,
+            block=r.block,
+            overrides=overrides,
+            allow_unpriced=r.allow_unpriced,
+            client=client,
         )
 
     def meters(self, task_type: str) -> bool:
@@ -76,9 +104,75 @@ class Candidate:
     backend: BackendConfig
 
     @property
+    def cloud(self) -> bool:
+        return self.backend.locality == "cloud"
+
+    @property
     def metered(self) -> bool:
-        """Costs money per token: a priced model on a cloud backend."""
-        return self.model.priced and self.backend.locality == "cloud"
+        """Costs money per token: a priced model, or any cloud model (unpriced: at an
+        unknown price, never free)."""
+        return self.model.priced or self.cloud
+
+    @property
+    def unpriced(self) -> bool:
+        return self.cloud and not self.model.priced
+
+
+@dataclass(frozen=True)
+class Refusal:
+    """A guard's no: the error code an explicit request gets, and why."""
+
+    code: str
+    why: str
+
+
+class Refused(Exception):
+    """The model a client named is refused by a guard: 403, never swapped for another."""
+
+    def __init__(self, model: str, refusal: Refusal) -> None:
+        super().__init__(f"{model}: {refusal.why}")
+        self.model = model
+        self.refusal = refusal
+
+
+def refused_because(cand: Candidate, policy: Policy, cls: Classification | None) -> Refusal | None:
+    """The guards every path to a model obeys (explicit, alias, fallback, rule, override).
+
+    ``cls`` may be None only when ``cand`` is neither cloud nor metered; otherwise the
+    sensitive and metered checks need it (see :func:`needs_classification`).
+    """
+    model = cand.model
+    if model.id in policy.block:
+        return Refusal("model_blocked", "blocked by routing.block")
+    if policy.allow and model.id not in policy.allow:
+        return Refusal("model_blocked", "not in routing.allow")
+    client = policy.client
+    globs = client.policy.models if client is not None else ()
+    if client is not None and globs and not any(fnmatchcase(model.id, g) for g in globs):
+        return Refusal("key_not_allowed", f"not among the models of key {client.name}")
+    if cand.cloud and (cls is None or cls.sensitive):
+        return Refusal("sensitive_content", "sensitive request stays off cloud models")
+    if cand.unpriced and not policy.allow_unpriced:
+        return Refusal(
+            "metered_cloud_not_allowed",
+            "cloud model without a price (set its cost or routing.allow_unpriced)",
+        )
+    task = cls.task_type if cls is not None else "*"
+    if cand.metered and not policy.meters(task):
+        where = (
+            f"key {client.name}"
+            if client and client.policy.metered_cloud is not None
+            else ("routing.metered_cloud")
+        )
+        return Refusal(
+            "metered_cloud_not_allowed", f"metered cloud not enabled for {task} ({where})"
+        )
+    return None
+
+
+def needs_classification(cands: Iterable[Candidate]) -> bool:
+    """Whether guarding these takes the request's classification (sensitive, task type)."""
+    return any(c.cloud or c.metered for c in cands)
 
 
 @dataclass(frozen=True)
@@ -140,7 +234,7 @@ def unavailable_because(cand: Candidate, avail: Availability, prompt_tokens: int
         return f"backend {backend.name} is rate-limited"
     if model_scope(model.id) in avail.limited:
         return f"model {model.id} is rate-limited"
-    if avail.budget_exceeded and (model.priced or backend.locality == "cloud"):
+    if avail.budget_exceeded and cand.metered:
         return "budget exceeded"
     # max_tokens is a ceiling, not a reservation: only a prompt that does not fit rules a
     # model out; the answer is capped to the room left (output_cap).
@@ -168,20 +262,15 @@ def unfit_because(
 ) -> str | None:
     """Why ``auto`` must not pick this candidate for this request, or None."""
     model = cand.model
-    if model.id in policy.block:
-        return "blocked by routing.block"
-    if policy.allow and model.id not in policy.allow:
-        return "not in routing.allow"
+    refusal = refused_because(cand, policy, cls)
+    if refusal is not None:
+        return refusal.why
     if model.quality < floor:
         return f"quality {model.quality} < floor {floor}"
     if not model.can(cls.task_type):
         return f"not capable of {cls.task_type}"
     if cls.needs_tools and not model.can("tool-use"):
         return "not capable of tool-use (the request offers tools)"
-    if cls.sensitive and cand.backend.locality == "cloud":
-        return "sensitive request stays off cloud models"
-    if cand.metered and not policy.meters(cls.task_type):
-        return f"metered cloud not enabled for {cls.task_type} (routing.metered_cloud)"
     cap = policy.profile.max_cost_per_request
     output = output_cap(model, cls.token_estimate, max_tokens) or max_tokens
     if cap is not None and estimated_cost(model, cls.token_estimate, output) > cap:
@@ -203,19 +292,51 @@ def _filter(
     return kept, excluded
 
 
+def unpriced_cloud_models(config: Config) -> list[str]:
+    """Cloud models with no price: metered at an unknown cost (see ``allow_unpriced``)."""
+    cloud = {b.name for b in config.backends if b.locality == "cloud"}
+    return [m.id for m in config.models if m.backend in cloud and not m.priced]
+
+
+def explicit_chain(catalog: Catalog, model: ModelConfig) -> list[Candidate]:
+    """A named model, then its configured fallbacks."""
+    chain = [catalog.candidate(model)]
+    return chain + [catalog.candidate(catalog.by_name[fb]) for fb in model.fallbacks]
+
+
 def decide_explicit(
     catalog: Catalog,
     model: ModelConfig,
     avail: Availability,
     tier: str = "explicit",
     reason: str | None = None,
+    *,
+    policy: Policy | None = None,
+    cls: Classification | None = None,
 ) -> Decision:
-    """A model the client (or a rule) named, then its configured fallbacks."""
-    chain = [catalog.candidate(model)]
-    chain += [catalog.candidate(catalog.by_name[fb]) for fb in model.fallbacks]
-    kept, excluded = _filter(chain, avail, 0)
+    """A model the client (or a rule) named, then its configured fallbacks, all guarded.
+
+    Raises Refused when the client named the model (tier ``explicit``) and a guard
+    refuses it: its fallbacks do not stand in for a refusal, only for unavailability.
+    """
+    policy = policy or Policy()
+    guarded: list[Candidate] = []
+    excluded: list[Exclusion] = []
+    for cand in explicit_chain(catalog, model):
+        refusal = refused_because(cand, policy, cls)
+        if refusal is None:
+            guarded.append(cand)
+        elif tier == "explicit" and cand.model is model:
+            raise Refused(model.id, refusal)
+        else:
+            excluded.append(Exclusion(cand.model.id, refusal.why))
+    kept, unavailable = _filter(guarded, avail, 0)
     return Decision(
-        tuple(kept), tier, reason or f"client asked for {model.id}", excluded=tuple(excluded)
+        tuple(kept),
+        tier,
+        reason or f"client asked for {model.id}",
+        excluded=tuple(excluded + unavailable),
+        classification=cls,
     )
 
 
@@ -287,16 +408,22 @@ def decide_auto(
     )
 
 
-def with_fallback(catalog: Catalog, decision: Decision, avail: Availability) -> Decision:
-    """Tier 3: when nothing is left, the configured ``routing.fallback_model`` if it can serve."""
+def fallback_candidate(catalog: Catalog) -> Candidate | None:
     name = catalog.config.routing.fallback_model
-    if decision.candidates or name is None:
+    return None if name is None else catalog.candidate(catalog.by_name[name])
+
+
+def with_fallback(
+    catalog: Catalog, decision: Decision, avail: Availability, policy: Policy | None = None
+) -> Decision:
+    """Tier 3: when nothing is left, the configured ``routing.fallback_model`` if it can serve
+    and the guards let it."""
+    cand = fallback_candidate(catalog)
+    if decision.candidates or cand is None:
         return decision
-    cand = catalog.candidate(catalog.by_name[name])
-    cls = decision.classification
-    why = unavailable_because(cand, avail)
-    if why is None and cls is not None and cls.sensitive and cand.backend.locality == "cloud":
-        why = "sensitive request stays off cloud models"
+    name = cand.model.id
+    refusal = refused_because(cand, policy or Policy(), decision.classification)
+    why = refusal.why if refusal is not None else unavailable_because(cand, avail)
     if why is not None:
         excluded = (*decision.excluded, Exclusion(name, f"fallback model: {why}"))
         return replace(decision, excluded=excluded)
