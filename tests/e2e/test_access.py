@@ -65,12 +65,14 @@ async def test_with_keys_every_model_door_needs_one_in_its_own_error_shape(
         )
         assert keyless.status_code == 401
         assert keyless.json()["error"]["message"].startswith("an API key is required")
-        # A door that does not exist yet is still behind the key, not a free 404.
+        # Every door under /v1/, including ones added later, and unknown paths there.
         assert (await http.post("/v1/responses", json={})).status_code == 401
+        assert (await http.post("/v1/messages/count_tokens", json={})).status_code == 401
+        assert (await http.post("/v1/not-yet-a-door", json={})).status_code == 401
         # Health stays open for probes.
         assert (await http.get("/health")).status_code == 200
     rows = await stack.rows()
-    assert [r.status for r in rows] == [401, 401, 401, 401]
+    assert [r.status for r in rows] == [401] * 5
     assert all("wrong-key" not in (r.error or "") for r in rows)
 
 

@@ -28,11 +28,29 @@ def priced() -> dict[str, float]:
     return {"cost_input_per_mtok": 1.0, "cost_output_per_mtok": 2.0}
 
 
-async def refused(stack: Stack, name: str, messages: Any = HELLO) -> openai.APIStatusError:
+async def refused(
+    stack: Stack, name: str, messages: Any = HELLO, client: openai.AsyncOpenAI | None = None
+) -> openai.APIStatusError:
     with pytest.raises(openai.PermissionDeniedError) as err:
-        await stack.client().chat.completions.create(model=name, messages=messages)
+        await (client or stack.client()).chat.completions.create(model=name, messages=messages)
     assert err.value.status_code == 403
     return err.value
+
+
+async def keyed(
+    nursery: trio.Nursery,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    rights: dict[str, Any],
+    **config: Any,
+) -> tuple[Stack, openai.AsyncOpenAI]:
+    """The stack with one client key holding ``rights``, and an SDK client using it."""
+    monkeypatch.setenv("GUARDED_KEY", KEY)
+    clients = [{"name": "kid", "key_env": "GUARDED_KEY", **rights}]
+    stack = await start_stack(
+        nursery, tmp_path, models=models(**priced()), clients=clients, **config
+    )
+    return stack, openai.AsyncOpenAI(base_url=stack.url + "/v1", api_key=KEY, max_retries=0)
 
 
 def cloud_calls(stack: Stack) -> int:
@@ -105,29 +123,11 @@ async def test_a_refused_model_is_not_swapped_for_its_fallback_but_a_fallback_is
 async def test_a_key_allow_list_and_profiles_bind_that_key(
     nursery: trio.Nursery, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setenv("GUARDED_KEY", KEY)
-    clients = [
-        {
-            "name": "kid",
-            "key_env": "GUARDED_KEY",
-            "models": ["sm*", "coder"],
-            "profiles": ["eco"],
-        }
-    ]
-    stack = await start_stack(
-        nursery,
-        tmp_path,
-        models=models(**priced()),
-        routing={"metered_cloud": ["*"]},
-        clients=clients,
-    )
-    kid = openai.AsyncOpenAI(base_url=stack.url + "/v1", api_key=KEY, max_retries=0)
-    with pytest.raises(openai.PermissionDeniedError) as err:
-        await kid.chat.completions.create(model="smart", messages=HELLO)
-    assert err.value.code == "key_not_allowed"
-    with pytest.raises(openai.PermissionDeniedError) as err:
-        await kid.chat.completions.create(model="auto:premium", messages=HELLO)
-    assert err.value.code == "key_not_allowed"
+    rights = {"models": ["sm*", "coder"], "profiles": ["eco"]}
+    routing = {"metered_cloud": ["*"]}
+    stack, kid = await keyed(nursery, tmp_path, monkeypatch, rights, routing=routing)
+    assert (await refused(stack, "smart", client=kid)).code == "key_not_allowed"
+    assert (await refused(stack, "auto:premium", client=kid)).code == "key_not_allowed"
     answer = await kid.chat.completions.with_raw_response.create(model="auto:eco", messages=HELLO)
     assert answer.headers["x-router-model"] in ("small", "coder")
     assert cloud_calls(stack) == 0
@@ -136,17 +136,8 @@ async def test_a_key_allow_list_and_profiles_bind_that_key(
 async def test_a_forced_profile_and_a_keys_own_metered_list(
     nursery: trio.Nursery, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setenv("GUARDED_KEY", KEY)
-    clients = [
-        {
-            "name": "pro",
-            "key_env": "GUARDED_KEY",
-            "force_profile": "premium",
-            "metered_cloud": ["*"],
-        }
-    ]
-    stack = await start_stack(nursery, tmp_path, models=models(**priced()), clients=clients)
-    pro = openai.AsyncOpenAI(base_url=stack.url + "/v1", api_key=KEY, max_retries=0)
+    rights = {"force_profile": "premium", "metered_cloud": ["*"]}
+    _, pro = await keyed(nursery, tmp_path, monkeypatch, rights)
     # premium orders by quality, and this key may use metered cloud though the default is off.
     ask = [{"role": "user", "content": "Explain how TCP congestion control works."}]
     answer = await pro.chat.completions.with_raw_response.create(model="auto:eco", messages=ask)
