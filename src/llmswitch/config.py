@@ -55,6 +55,31 @@ class ServerConfig(_Section):
         return os.environ.get(self.admin_token_env) or None
 
 
+KIB = 1024
+MIB = 1024 * KIB
+
+
+class UpstreamLimits(_Section):
+    """How much of what an upstream sends is read, at most (bytes).
+
+    Upstreams are untrusted: past a limit the answer is an upstream failure (the next
+    candidate is tried, or a stream ends with an error event), never a bigger buffer.
+    A declared ``Content-Length`` over the limit fails before anything is read.
+    """
+
+    #: A whole (non-streamed) answer.
+    answer_bytes: int = Field(16 * MIB, ge=KIB)
+    #: The body of an error answer (4xx/5xx); only its message is used.
+    error_bytes: int = Field(64 * KIB, ge=KIB)
+    #: A health probe's answer; past it the probe stops reading (the status is enough).
+    probe_bytes: int = Field(64 * KIB, ge=KIB)
+    #: One server-sent event of a stream.
+    event_bytes: int = Field(1 * MIB, ge=KIB)
+
+
+DEFAULT_UPSTREAM_LIMITS = UpstreamLimits()
+
+
 class StoreConfig(_Section):
     path: str = "llmswitch.db"
     #: How long a write waits for a database another process has locked.
@@ -306,6 +331,7 @@ class Config(_Section):
     budget: BudgetConfig = BudgetConfig()
     routing: RoutingConfig = RoutingConfig()
     breaker: BreakerConfig = BreakerConfig()
+    upstream_limits: UpstreamLimits = DEFAULT_UPSTREAM_LIMITS
     backends: tuple[BackendConfig, ...] = ()
     models: tuple[ModelConfig, ...] = ()
     clients: tuple[ClientConfig, ...] = ()

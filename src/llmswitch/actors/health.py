@@ -8,6 +8,7 @@ gateway serves at once; the first probe round runs immediately.
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
@@ -17,6 +18,9 @@ import trio
 
 from llmswitch.config import BackendConfig, Config
 from llmswitch.providers.anthropic import API_VERSION as ANTHROPIC_VERSION
+from llmswitch.providers.bounded import read_capped
+from llmswitch.providers.common import UpstreamOverLimit
+from llmswitch.providers.scrub import Scrubber
 from llmswitch.runtime.actor import Actor
 from llmswitch.runtime.watch import Watch
 
@@ -130,12 +134,13 @@ class HealthActor(Actor[ProbeNow]):
         params = {"api-version": backend.api_version} if backend.api_version else None
         for url in probe_paths(backend):
             try:
-                resp = await self._client.get(url, headers=headers, params=params)
+                status = await self._get(url, headers, params)
             except httpx.HTTPError as exc:
-                error = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+                name = type(exc).__name__
+                error = Scrubber(backend.api_key()).text(f"{name}: {exc}") if str(exc) else name
                 break
-            if resp.status_code >= 300:
-                error = f"HTTP {resp.status_code} from {url.rsplit('/', 1)[-1]}"
+            if status >= 300:
+                error = f"HTTP {status} from {url.rsplit('/', 1)[-1]}"
                 break
         latency_ms = (trio.current_time() - started) * 1000
         self._probes += 1
@@ -143,6 +148,15 @@ class HealthActor(Actor[ProbeNow]):
             self._health[backend.name], error, latency_ms, self._config.health.failures_to_down
         )
         self._view.publish(HealthView(dict(self._health)))
+
+    async def _get(self, url: str, headers: dict[str, str], params: Any) -> int:
+        """The probe's status; at most ``probe_bytes`` of its body are read (to reuse the
+        connection), the rest is left unread: only the status says anything."""
+        assert self._client is not None
+        async with self._client.stream("GET", url, headers=headers, params=params) as resp:
+            with contextlib.suppress(UpstreamOverLimit):
+                await read_capped(resp, self._config.upstream_limits.probe_bytes)
+            return resp.status_code
 
     def summary(self) -> Mapping[str, Any]:
         return {"probes": self._probes, "backends": {n: vars(h) for n, h in self._health.items()}}

@@ -11,6 +11,9 @@ import json
 from collections.abc import Mapping
 from typing import Any, Final, Literal
 
+from llmswitch.providers import sse
+from llmswitch.providers.common import UpstreamFormatError, parse_json
+
 DONE: Final = "[DONE]"
 
 
@@ -23,43 +26,30 @@ class OpenAISSEReader:
     """
 
     def __init__(self) -> None:
-        self._buf = b""
+        self._events = sse.EventSplitter(None)  # the relay's output: whole, bounded events
         self.skipped = 0
 
     def feed(self, data: bytes) -> list[dict[str, Any] | Literal["[DONE]"]]:
-        raw = self._buf + data
-        held = b""
-        if raw.endswith(b"\r"):  # maybe the first half of a CRLF
-            raw, held = raw[:-1], b"\r"
-        raw = raw.replace(b"\r\n", b"\n").replace(b"\r", b"\n")
-        head, sep, rest = raw.rpartition(b"\n\n")
-        self._buf = rest + held
-        if not sep:
-            return []
-        return self._parse(head.split(b"\n\n"))
+        return self._parse(self._events.feed(data))
 
     def close(self) -> list[dict[str, Any] | Literal["[DONE]"]]:
         """The stream ended: an unterminated last event, if any, is parsed too."""
-        rest, self._buf = self._buf, b""
-        return self._parse([rest.replace(b"\r\n", b"\n").replace(b"\r", b"\n")])
+        last = self._events.close()
+        return self._parse([last] if last is not None else [])
 
-    def _parse(self, events: list[bytes]) -> list[dict[str, Any] | Literal["[DONE]"]]:
+    def _parse(self, events: list[sse.Event]) -> list[dict[str, Any] | Literal["[DONE]"]]:
         out: list[dict[str, Any] | Literal["[DONE]"]] = []
         for event in events:
-            lines = [
-                line[5:].removeprefix(b" ")
-                for line in event.split(b"\n")
-                if line.startswith(b"data:")
-            ]
-            if not lines:
+            data = sse.data_of(event)
+            if data is None:
                 continue
-            data = b"\n".join(lines).strip()
+            data = data.strip()
             if data == DONE.encode():
                 out.append(DONE)
                 continue
             try:
-                payload = json.loads(data)
-            except ValueError:
+                payload = parse_json(data)
+            except UpstreamFormatError:
                 payload = None
             if isinstance(payload, dict):
                 out.append(payload)

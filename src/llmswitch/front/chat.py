@@ -292,7 +292,9 @@ async def _attempt(gw: Gateway, ex: Exchange, cand: Candidate, budget_s: float) 
     if why is not None:
         raise _Skipped(why)
     backend = cand.backend
-    tap = StreamTap(client_wants_usage(ex.body)) if ex.body.get("stream") else None
+    limits = gw.config.upstream_limits
+    stream = bool(ex.body.get("stream"))
+    tap = StreamTap(client_wants_usage(ex.body), limits.event_bytes) if stream else None
     client = gw.clients.by_backend[backend.name]
     body, ex.output_cap = _capped(ex.body, cand)
     try:
@@ -304,6 +306,7 @@ async def _attempt(gw: Gateway, ex: Exchange, cand: Candidate, budget_s: float) 
             cand.model.upstream_name,
             tap,
             budget_s,
+            limits,
         )
     except UpstreamFailure as failure:
         await _after_failure(gw, ex, cand, failure)

@@ -15,8 +15,11 @@ import httpx
 import trio
 
 from llmswitch.actors.limits import ratelimit_headers
-from llmswitch.config import BackendConfig
+from llmswitch.config import DEFAULT_UPSTREAM_LIMITS, BackendConfig, UpstreamLimits
+from llmswitch.providers.bounded import read_capped
+from llmswitch.providers.common import UpstreamFormatError, UpstreamOverLimit
 from llmswitch.providers.openai import StreamTap
+from llmswitch.providers.scrub import Scrubber
 from llmswitch.providers.wire import Translator, Wire
 
 
@@ -46,6 +49,8 @@ class Opened:
     response: httpx.Response
     first: bytes
     ttfb_s: float
+    #: Masks the backend's key in everything made from this answer.
+    scrub: Scrubber
     tap: StreamTap | None = None
     chunks: AsyncIterator[bytes] | None = None
     translator: Translator | None = None
@@ -56,10 +61,10 @@ class Opened:
             await self.response.aclose()
 
 
-def _transport_failure(exc: httpx.HTTPError) -> UpstreamFailure:
+def _transport_failure(exc: httpx.HTTPError, scrub: Scrubber) -> UpstreamFailure:
     name = type(exc).__name__
     return UpstreamFailure(
-        f"{name}: {exc}" if str(exc) else name,
+        scrub.text(f"{name}: {exc}") if str(exc) else name,
         timeout=isinstance(exc, httpx.TimeoutException),
         connect=isinstance(exc, httpx.ConnectError | httpx.ConnectTimeout),
         reset=isinstance(exc, httpx.ReadError | httpx.WriteError | httpx.RemoteProtocolError),
@@ -74,13 +79,16 @@ async def open_answer(
     upstream_model: str,
     tap: StreamTap | None,
     budget_s: float = float("inf"),
+    limits: UpstreamLimits = DEFAULT_UPSTREAM_LIMITS,
 ) -> Opened:
     """Send ``body`` upstream; for a stream (``tap`` given) wait for its first event.
 
     Whatever the provider's format, what comes back is OpenAI: JSON for a whole answer,
-    SSE (through ``wire``'s translator, then ``tap``) for a stream.
+    SSE (through ``wire``'s translator, then ``tap``) for a stream. A redirect, an answer
+    that is not the wire's format and anything over ``limits`` are upstream failures.
     """
     started = trio.current_time()
+    scrub = Scrubber(backend.api_key())
     try:
         call = wire.call(body, upstream_model)
     except ValueError as exc:
@@ -95,26 +103,14 @@ async def open_answer(
     try:
         with trio.fail_after(deadline):
             response = await client.send(request, stream=True)
-            if response.status_code >= 400:
-                raw = await response.aread()
-                status = response.status_code
-                raise UpstreamFailure(
-                    _without_key(wire.error_message(status, raw), backend),
-                    status=status,
-                    retry_after=response.headers.get("retry-after") or wire.retry_after(raw),
-                    body=raw,
-                    client_fault=not wire.retryable(status, raw),
-                    headers=ratelimit_headers(response.headers),
-                )
+            if response.status_code >= 300:
+                raise await _refusal(response, wire, scrub, limits.error_bytes)
             if tap is None:
-                raw = await response.aread()
-                try:
-                    answer = wire.answer(raw, upstream_model)
-                except ValueError as exc:
-                    raise UpstreamFailure(f"unreadable answer from upstream: {exc}") from None
-                return Opened(response, answer, trio.current_time() - started)
+                raw = await read_capped(response, limits.answer_bytes)
+                answer = scrub.data(wire.answer(raw, upstream_model))
+                return Opened(response, answer, trio.current_time() - started, scrub)
             chunks = response.aiter_raw()
-            translator = wire.translator(upstream_model)
+            translator = wire.translator(upstream_model, limits.event_bytes)
             first = b""
             while not first:
                 chunk = await _next_chunk(chunks)
@@ -126,24 +122,44 @@ async def open_answer(
                 first = tap.feed(translator.feed(chunk))
             if translator.error is not None:
                 # The provider failed before any of its answer went out: another may not.
-                raise UpstreamFailure(f"upstream error event: {translator.error}")
-            return Opened(response, first, trio.current_time() - started, tap, chunks, translator)
+                raise UpstreamFailure(f"upstream error event: {scrub.text(translator.error)}")
+            elapsed = trio.current_time() - started
+            return Opened(response, scrub.data(first), elapsed, scrub, tap, chunks, translator)
     except trio.TooSlowError:
         await _close(response)
         what = "first byte" if tap is not None else "answer"
         raise UpstreamFailure(f"no {what} within {deadline:g}s", timeout=True) from None
     except httpx.HTTPError as exc:
         await _close(response)
-        raise _transport_failure(exc) from None
+        raise _transport_failure(exc, scrub) from None
+    except UpstreamFormatError as exc:
+        await _close(response)
+        raise UpstreamFailure(f"unreadable answer from upstream: {exc}") from None
     except BaseException:
         await _close(response)
         raise
 
 
-def _without_key(text: str, backend: BackendConfig) -> str:
-    """``text`` without the backend's key: providers quote the key they were sent."""
-    key = backend.api_key()
-    return text.replace(key, "***") if key else text
+async def _refusal(
+    response: httpx.Response, wire: Wire, scrub: Scrubber, limit: int
+) -> UpstreamFailure:
+    """The failure a redirect or an error answer stands for, its message scrubbed."""
+    status = response.status_code
+    if status < 400:
+        # Redirects are not followed: the upstream's base URL is the operator's to fix.
+        return UpstreamFailure(f"HTTP {status}: the upstream redirected", status=status)
+    try:
+        raw = await read_capped(response, limit)
+    except UpstreamOverLimit as exc:
+        return UpstreamFailure(f"HTTP {status}: {exc}", status=status)
+    return UpstreamFailure(
+        scrub.text(wire.error_message(status, raw)),
+        status=status,
+        retry_after=response.headers.get("retry-after") or wire.retry_after(raw),
+        body=raw,
+        client_fault=not wire.retryable(status, raw),
+        headers=ratelimit_headers(response.headers),
+    )
 
 
 async def _next_chunk(chunks: AsyncIterator[bytes]) -> bytes | None:
@@ -163,6 +179,7 @@ async def relay_chunks(opened: Opened, idle_s: float) -> AsyncIterator[bytes]:
     """The rest of a stream as whole events; raises UpstreamFailure on a stall or a cut."""
     assert opened.chunks is not None and opened.tap is not None
     assert opened.translator is not None
+    scrub = opened.scrub
     try:
         while True:
             with trio.fail_after(idle_s):
@@ -171,10 +188,11 @@ async def relay_chunks(opened: Opened, idle_s: float) -> AsyncIterator[bytes]:
                 opened.translator.close() if raw is None else opened.translator.feed(raw)
             )
             if out:
-                yield out
+                yield scrub.data(out)
             if opened.translator.error is not None:
                 raise UpstreamFailure(
-                    f"upstream error event: {opened.translator.error}", announced=True
+                    f"upstream error event: {scrub.text(opened.translator.error)}",
+                    announced=True,
                 )
             if raw is None:
                 break
@@ -183,6 +201,8 @@ async def relay_chunks(opened: Opened, idle_s: float) -> AsyncIterator[bytes]:
             f"upstream stalled for {idle_s:g}s mid-stream", timeout=True
         ) from None
     except httpx.HTTPError as exc:
-        raise _transport_failure(exc) from None
+        raise _transport_failure(exc, scrub) from None
+    except UpstreamFormatError as exc:
+        raise UpstreamFailure(f"unreadable stream from upstream: {exc}") from None
     if not opened.tap.done:
         raise UpstreamFailure("upstream ended the stream without [DONE]")

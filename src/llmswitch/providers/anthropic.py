@@ -20,14 +20,15 @@ What does not translate:
 from __future__ import annotations
 
 import json
-import re
 import time
 from collections.abc import Callable
 from typing import Any
 
-from llmswitch.providers import common
+from llmswitch.config import DEFAULT_UPSTREAM_LIMITS
+from llmswitch.providers import common, sse
 from llmswitch.providers.common import SSE_DONE, UnsupportedRequest, UpstreamFormatError
 from llmswitch.providers.openai import error_text
+from llmswitch.providers.scrub import known_keys
 from llmswitch.providers.wire import UpstreamCall
 
 MESSAGES_PATH = "/messages"
@@ -50,7 +51,6 @@ _TRANSIENT_TYPES = frozenset({"overloaded_error", "rate_limit_error", "api_error
 # 401/403/404 (and 402 billing) say this backend's key, account or configured model name is
 # wrong: the gateway chose the upstream model, not the client, so another backend may serve.
 _BACKEND_FAULT = frozenset({401, 402, 403, 404, 408, 409, 429})
-_SECRET = re.compile(r"sk-ant-[A-Za-z0-9_\-]+")
 
 
 # -- requests -------------------------------------------------------------------------
@@ -360,8 +360,8 @@ def completion_from_message(message: dict[str, Any], upstream_model: str, create
 def _error_detail(payload: bytes) -> tuple[str | None, str | None]:
     """(type, message) of an Anthropic error body, or Nones."""
     try:
-        body = json.loads(payload)
-    except (ValueError, UnicodeDecodeError):
+        body = common.parse_json(payload)
+    except UpstreamFormatError:
         return None, None
     err = body.get("error") if isinstance(body, dict) else None
     if not isinstance(err, dict):
@@ -381,13 +381,16 @@ class AnthropicTranslator:
     which goes out as an OpenAI error event with no ``[DONE]`` after it.
     """
 
-    def __init__(self, upstream_model: str, created: int | None = None) -> None:
+    def __init__(
+        self,
+        upstream_model: str,
+        created: int | None = None,
+        max_event_bytes: int = DEFAULT_UPSTREAM_LIMITS.event_bytes,
+    ) -> None:
         self._model = upstream_model
         self._id = "msg_unknown"
         self._created = int(time.time()) if created is None else created
-        self._buf = b""
-        self._event: str | None = None
-        self._data: list[bytes] = []
+        self._events = sse.EventSplitter(max_event_bytes)
         self._tools: dict[int, int] = {}  # Anthropic block index → OpenAI tool call index
         self._pending_input: dict[int, Any] = {}  # tool blocks that started with an input
         self._skipped: set[int] = set()  # blocks not relayed (thinking, server tools...)
@@ -404,14 +407,9 @@ class AnthropicTranslator:
     def feed(self, chunk: bytes) -> bytes:
         if self.finished:
             return b""
-        self._buf += chunk
-        head, sep, rest = self._buf.rpartition(b"\n")
-        if not sep:
-            return b""  # no whole line yet: everything stays buffered
-        self._buf = rest
         out: list[bytes] = []
-        for line in head.split(b"\n"):
-            self._line(line.rstrip(b"\r"), out)
+        for event in self._events.feed(chunk):
+            self._take(event, out)
             if self.finished:
                 break
         return b"".join(out)
@@ -419,38 +417,21 @@ class AnthropicTranslator:
     def close(self) -> bytes:
         """Flush an event the upstream did not terminate; b"" unless the stream ended well."""
         out: list[bytes] = []
-        if not self.finished:
-            if self._buf:
-                self._line(self._buf.rstrip(b"\r"), out)
-                self._buf = b""
-            if not self.finished:
-                self._line(b"", out)
+        last = None if self.finished else self._events.close()
+        if last is not None:
+            self._take(last, out)
         return b"".join(out) if self.done else b""
 
-    # -- SSE framing ------------------------------------------------------------------
-
-    def _line(self, line: bytes, out: list[bytes]) -> None:
-        if not line:
-            if self._data:
-                data = b"\n".join(self._data)
-                self._data = []
-                self._dispatch(self._event, data, out)
-            self._event = None
-            return
-        if line.startswith(b":"):
-            return
-        field, _, value = line.partition(b":")
-        if value.startswith(b" "):
-            value = value[1:]
-        if field == b"event":
-            self._event = value.decode("utf-8", "replace")
-        elif field == b"data":
-            self._data.append(value)
+    def _take(self, event: sse.Event, out: list[bytes]) -> None:
+        data = sse.data_of(event)
+        if data is not None:
+            names = sse.field_values(event, b"event")
+            self._dispatch(names[-1].decode("utf-8", "replace") if names else None, data, out)
 
     def _dispatch(self, event: str | None, data: bytes, out: list[bytes]) -> None:
         try:
-            payload = json.loads(data)
-        except (ValueError, UnicodeDecodeError):
+            payload = common.parse_json(data)
+        except UpstreamFormatError:
             return
         if not isinstance(payload, dict):
             return
@@ -572,7 +553,7 @@ class AnthropicTranslator:
         err = err if isinstance(err, dict) else {}
         kind = err.get("type") if isinstance(err.get("type"), str) else "api_error"
         message = err.get("message") if isinstance(err.get("message"), str) else kind
-        self.error = _scrub(str(message))
+        self.error = known_keys(str(message))
         out.append(
             common.sse_data(
                 {"error": {"message": self.error, "type": kind, "param": None, "code": kind}}
@@ -590,10 +571,6 @@ class AnthropicTranslator:
     }
 
 
-def _scrub(text: str) -> str:
-    return _SECRET.sub("sk-ant-***", text)
-
-
 class AnthropicWire:
     """Anthropic's Messages API (``POST {base_url}/messages``, ``anthropic-version``)."""
 
@@ -608,21 +585,20 @@ class AnthropicWire:
         )
 
     def answer(self, payload: bytes, upstream_model: str) -> bytes:
-        try:
-            message = json.loads(payload)
-        except (ValueError, UnicodeDecodeError) as exc:
-            raise UpstreamFormatError("the upstream's answer is not JSON") from exc
+        message = common.parse_json(payload)
         if not isinstance(message, dict) or message.get("type") not in ("message", None):
             raise UpstreamFormatError("the upstream's answer is not a Messages API message")
         return common.dumps(completion_from_message(message, upstream_model, int(self._clock())))
 
-    def translator(self, upstream_model: str) -> AnthropicTranslator:
-        return AnthropicTranslator(upstream_model, int(self._clock()))
+    def translator(
+        self, upstream_model: str, max_event_bytes: int = DEFAULT_UPSTREAM_LIMITS.event_bytes
+    ) -> AnthropicTranslator:
+        return AnthropicTranslator(upstream_model, int(self._clock()), max_event_bytes)
 
     def error_message(self, status: int, payload: bytes) -> str:
         kind, message = _error_detail(payload)
         detail = f"{message} ({kind})" if message and kind else message or kind
-        return _scrub(error_text(status, payload, detail))
+        return known_keys(error_text(status, payload, detail))
 
     def retry_after(self, payload: bytes) -> str | None:
         return None  # said in the Retry-After header, if at all

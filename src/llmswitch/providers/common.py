@@ -22,6 +22,18 @@ class UpstreamFormatError(ValueError):
     """The upstream's answer is not in its API's response format."""
 
 
+class UpstreamOverLimit(UpstreamFormatError):
+    """The upstream sent more than a configured limit allows (an answer, an event)."""
+
+
+def parse_json(payload: bytes) -> Any:
+    """An upstream's JSON; UpstreamFormatError for anything else (bad UTF-8, too deep)."""
+    try:
+        return json.loads(payload)
+    except (ValueError, RecursionError):
+        raise UpstreamFormatError("the upstream sent something that is not JSON") from None
+
+
 def dumps(obj: Any) -> bytes:
     """Compact JSON as UTF-8, as OpenAI sends it."""
     return json.dumps(obj, separators=(",", ":"), ensure_ascii=False).encode()

@@ -37,7 +37,6 @@ from __future__ import annotations
 import hashlib
 import json
 import mimetypes
-import re
 import secrets
 import time
 import urllib.parse
@@ -45,9 +44,11 @@ from collections import OrderedDict
 from collections.abc import Callable
 from typing import Any
 
-from llmswitch.providers import common
+from llmswitch.config import DEFAULT_UPSTREAM_LIMITS
+from llmswitch.providers import common, sse
 from llmswitch.providers.common import SSE_DONE, UnsupportedRequest, UpstreamFormatError
 from llmswitch.providers.openai import error_text, sse_error
+from llmswitch.providers.scrub import known_keys
 from llmswitch.providers.wire import UpstreamCall
 
 JSON = dict[str, Any]
@@ -73,7 +74,6 @@ _BACKEND_FAULT = frozenset({401, 403, 404, 408, 409, 429})
 _TRANSIENT_STATUSES = frozenset(
     {"RESOURCE_EXHAUSTED", "UNAVAILABLE", "INTERNAL", "DEADLINE_EXCEEDED", "ABORTED"}
 )
-_API_KEY = re.compile(r"AIza[0-9A-Za-z_\-]{20,}")
 _MAX_MESSAGE = 400
 
 _IMAGE_TYPES: dict[str, str] = {
@@ -662,15 +662,11 @@ def completion(
 # -- errors -----------------------------------------------------------------------------
 
 
-def _scrub(text: str) -> str:
-    return _API_KEY.sub("AIza***", text)
-
-
 def error_object(payload: bytes) -> JSON | None:
     """The ``error`` object of a Gemini error body (also the ``[{"error": ...}]`` form)."""
     try:
-        body = json.loads(payload)
-    except (ValueError, UnicodeDecodeError):
+        body = common.parse_json(payload)
+    except UpstreamFormatError:
         return None
     if isinstance(body, list) and body:
         body = body[0]
@@ -683,7 +679,7 @@ def _error_detail(err: JSON) -> str:
     message = message if isinstance(message, str) else ""
     status = status if isinstance(status, str) else ""
     text = f"{status}: {message}" if status and message else status or message
-    return _scrub(text)[:_MAX_MESSAGE]
+    return known_keys(text)[:_MAX_MESSAGE]
 
 
 def _error_reasons(err: JSON) -> set[str]:
@@ -721,12 +717,17 @@ class GeminiTranslator:
     chunk and ``[DONE]``.
     """
 
-    def __init__(self, upstream_model: str, created: int, signatures: SignatureCache) -> None:
+    def __init__(
+        self,
+        upstream_model: str,
+        created: int,
+        signatures: SignatureCache,
+        max_event_bytes: int = DEFAULT_UPSTREAM_LIMITS.event_bytes,
+    ) -> None:
         self._model = upstream_model
         self._created = created
         self._signatures = signatures
-        self._buf = b""
-        self._data: list[bytes] = []
+        self._events = sse.EventSplitter(max_event_bytes)
         self._id: str | None = None
         self._calls: _Calls | None = None
         self._usage: JSON | None = None
@@ -734,22 +735,16 @@ class GeminiTranslator:
         self.error: str | None = None
 
     def feed(self, chunk: bytes) -> bytes:
-        self._buf += chunk
-        if b"\n" not in chunk:
-            return b""  # still inside a line: nothing new to look at
-        lines = self._buf.split(b"\n")
-        self._buf = lines.pop()
         out: list[bytes] = []
-        for line in lines:
-            self._line(line, out)
+        for event in self._events.feed(chunk):
+            self._take(event, out)
         return b"".join(out)
 
     def close(self) -> bytes:
         out: list[bytes] = []
-        if self._buf:
-            self._line(self._buf, out)
-            self._buf = b""
-        self._line(b"", out)  # a last event without its blank line still counts
+        last = self._events.close()  # a last event without its blank line still counts
+        if last is not None:
+            self._take(last, out)
         if not self.finished or self.error is not None:
             return b""
         if self._usage is not None:
@@ -757,24 +752,16 @@ class GeminiTranslator:
         out.append(SSE_DONE)
         return b"".join(out)
 
-    # -- SSE framing --------------------------------------------------------------------
-
-    def _line(self, line: bytes, out: list[bytes]) -> None:
-        if line.endswith(b"\r"):
-            line = line[:-1]
-        if not line:
-            if self._data:
-                data, self._data = b"\n".join(self._data), []
-                self._dispatch(data, out)
-        elif line.startswith(b"data:"):
-            value = line[5:]
-            self._data.append(value[1:] if value.startswith(b" ") else value)
+    def _take(self, event: sse.Event, out: list[bytes]) -> None:
         # comments (":...") and other fields (event:, id:, retry:) carry nothing here
+        data = sse.data_of(event)
+        if data is not None:
+            self._dispatch(data, out)
 
     def _dispatch(self, data: bytes, out: list[bytes]) -> None:
         try:
-            payload = json.loads(data)
-        except (ValueError, UnicodeDecodeError):
+            payload = common.parse_json(data)
+        except UpstreamFormatError:
             return
         for item in payload if isinstance(payload, list) else [payload]:
             if isinstance(item, dict):
@@ -850,22 +837,22 @@ class GeminiWire:
         return UpstreamCall(f"{path}:generateContent", request)
 
     def answer(self, payload: bytes, upstream_model: str) -> bytes:
-        try:
-            response = json.loads(payload)
-        except (ValueError, UnicodeDecodeError) as exc:
-            raise UpstreamFormatError("the upstream's answer is not JSON") from exc
+        response = common.parse_json(payload)
         if not isinstance(response, dict) or "error" in response:
             raise UpstreamFormatError("the upstream's answer is not a GenerateContentResponse")
         created = int(self._clock())
         return common.dumps(completion(response, upstream_model, created, self.signatures))
 
-    def translator(self, upstream_model: str) -> GeminiTranslator:
-        return GeminiTranslator(upstream_model, int(self._clock()), self.signatures)
+    def translator(
+        self, upstream_model: str, max_event_bytes: int = DEFAULT_UPSTREAM_LIMITS.event_bytes
+    ) -> GeminiTranslator:
+        created = int(self._clock())
+        return GeminiTranslator(upstream_model, created, self.signatures, max_event_bytes)
 
     def error_message(self, status: int, payload: bytes) -> str:
         err = error_object(payload)
         detail = _error_detail(err) if err else None
-        return _scrub(error_text(status, payload, detail))
+        return known_keys(error_text(status, payload, detail))
 
     def retry_after(self, payload: bytes) -> str | None:
         delay = retry_delay_s(payload)

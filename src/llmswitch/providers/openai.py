@@ -12,6 +12,9 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
+from llmswitch.config import DEFAULT_UPSTREAM_LIMITS
+from llmswitch.providers.common import UpstreamFormatError, parse_json
+from llmswitch.providers.sse import Event, EventSplitter, data_of, encode
 from llmswitch.providers.wire import UpstreamCall
 
 CHAT_PATH = "/chat/completions"
@@ -73,44 +76,34 @@ class StreamTap:
 
     :meth:`feed` returns the bytes to forward now: whole events only, so a client never
     receives half an event, and without the usage-only event the client did not ask for.
+    An event that is not JSON (nor ``[DONE]``) or is over ``max_event_bytes`` raises
+    UpstreamFormatError: the upstream is broken, and the relay treats it as failed.
     """
 
-    def __init__(self, forward_usage: bool) -> None:
+    def __init__(
+        self, forward_usage: bool, max_event_bytes: int = DEFAULT_UPSTREAM_LIMITS.event_bytes
+    ) -> None:
         self._forward_usage = forward_usage
-        self._buf = b""
+        self._events = EventSplitter(max_event_bytes)
         self.usage: Usage | None = None
         self.output_chars = 0
         self.done = False
         self.events = 0
 
     def feed(self, chunk: bytes) -> bytes:
-        self._buf += chunk
-        head, sep, tail = self._buf.rpartition(b"\n\n")
-        if not sep:
-            return b""
-        self._buf = tail
-        out = []
-        for event in (head + sep).split(b"\n\n"):
-            if event and self._keep(event):
-                out.append(event + b"\n\n")
-        return b"".join(out)
+        return b"".join(encode(e) for e in self._events.feed(chunk) if self._keep(e))
 
-    def _keep(self, event: bytes) -> bool:
-        data = b"".join(
-            line[5:].strip() for line in event.split(b"\n") if line.startswith(b"data:")
-        )
-        if not data:
+    def _keep(self, event: Event) -> bool:
+        data = data_of(event)
+        if data is None:
             return True
-        if data == DONE:
+        if data.strip() == DONE:
             self.done = True
             return True
         self.events += 1
-        try:
-            payload = json.loads(data)
-        except ValueError:
-            return True
+        payload = parse_json(data)
         if not isinstance(payload, dict):
-            return True
+            raise UpstreamFormatError("an upstream stream event is not a JSON object")
         self.output_chars += content_chars(payload)
         usage = usage_of(payload)
         if usage is not None:
@@ -171,16 +164,22 @@ class OpenAIWire:
         return UpstreamCall(CHAT_PATH, upstream_body(body, upstream_model))
 
     def answer(self, payload: bytes, upstream_model: str) -> bytes:
+        """The answer as it came, once it is known to be a chat completion object."""
+        completion = parse_json(payload)
+        if not isinstance(completion, dict) or not isinstance(completion.get("choices"), list):
+            raise UpstreamFormatError("the upstream's answer is not a chat completion")
         return payload
 
-    def translator(self, upstream_model: str) -> PassThrough:
-        return PassThrough()
+    def translator(
+        self, upstream_model: str, max_event_bytes: int = DEFAULT_UPSTREAM_LIMITS.event_bytes
+    ) -> PassThrough:
+        return PassThrough()  # the relay's StreamTap splits (and bounds) the events
 
     def error_message(self, status: int, payload: bytes) -> str:
         try:
-            err = json.loads(payload).get("error")
+            err = parse_json(payload).get("error")
             detail = err.get("message") if isinstance(err, dict) else err
-        except (ValueError, AttributeError):
+        except (UpstreamFormatError, AttributeError):
             detail = None
         return error_text(status, payload, detail)
 

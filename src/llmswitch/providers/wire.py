@@ -50,8 +50,9 @@ class Wire(Protocol):
         """A provider's non-streamed answer as OpenAI ``chat.completion`` JSON bytes."""
         ...
 
-    def translator(self, upstream_model: str) -> Translator:
-        """A fresh stream translator for one streamed answer."""
+    def translator(self, upstream_model: str, max_event_bytes: int) -> Translator:
+        """A fresh stream translator for one streamed answer; an upstream event longer
+        than ``max_event_bytes`` makes it raise UpstreamOverLimit."""
         ...
 
     def error_message(self, status: int, payload: bytes) -> str:
