@@ -85,6 +85,8 @@ class StoreConfig(_Section):
     #: How long a write waits for a database another process has locked.
     busy_timeout_s: float = Field(5.0, gt=0)
     flush_interval_s: float = Field(0.25, gt=0)
+    #: Raw request rows older than this are deleted; hourly rollups (what stats read) stay.
+    retain_days: float = Field(90.0, gt=0)
 
 
 class HealthConfig(_Section):
@@ -324,6 +326,11 @@ class ClientConfig(KeyPolicy):
         return hashlib.sha256(key.encode()).digest() if key else None
 
 
+class StatsConfig(_Section):
+    #: What savings are measured against; default: the priciest configured model.
+    baseline_model: str | None = None
+
+
 class Config(_Section):
     server: ServerConfig = ServerConfig()
     store: StoreConfig = StoreConfig()
@@ -332,6 +339,7 @@ class Config(_Section):
     routing: RoutingConfig = RoutingConfig()
     breaker: BreakerConfig = BreakerConfig()
     upstream_limits: UpstreamLimits = DEFAULT_UPSTREAM_LIMITS
+    stats: StatsConfig = StatsConfig()
     backends: tuple[BackendConfig, ...] = ()
     models: tuple[ModelConfig, ...] = ()
     clients: tuple[ClientConfig, ...] = ()
@@ -339,6 +347,13 @@ class Config(_Section):
     rules: tuple[RuleConfig, ...] | None = None
     #: Per task type, the model ``auto`` tries first (e.g. ``code = "coder-14b"``).
     overrides: dict[str, str] = Field(default_factory=dict)
+
+    def baseline_model(self) -> ModelConfig | None:
+        """The model savings are measured against: configured, else the priciest."""
+        if self.stats.baseline_model is not None:
+            return next(m for m in self.models if m.id == self.stats.baseline_model)
+        priced = [m for m in self.models if m.priced]
+        return max(priced, key=lambda m: m.cost_usd(1, 1), default=None)
 
     @property
     def all_profiles(self) -> dict[str, ProfileConfig]:
@@ -359,6 +374,11 @@ class Config(_Section):
                     raise ValueError(f"models.{m.id}: name {name!r} is used twice")
                 names.add(name)
         ids = {m.id for m in self.models}
+        if self.stats.baseline_model is not None and self.stats.baseline_model not in ids:
+            raise ValueError(
+                f"stats.baseline_model: no model named {self.stats.baseline_model!r}"
+                f" (models: {', '.join(sorted(ids)) or 'none'})"
+            )
         for m in self.models:
             for fb in m.fallbacks:
                 if fb not in ids:

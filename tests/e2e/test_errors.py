@@ -10,6 +10,7 @@ import trio
 
 from llmswitch.sim.knobs import ModelKnobs
 from tests.e2e.harness import Stack, model, start_stack
+from tests.e2e.test_health import ready_body
 
 
 async def test_malformed_json_is_400(stack: Stack) -> None:
@@ -56,6 +57,7 @@ async def test_every_rejected_request_has_its_ledger_row(stack: Stack) -> None:
 
 async def test_health_and_debug(stack: Stack) -> None:
     async with stack.http() as http:
+        await ready_body(http)
         health = await http.get("/health")
         debug = (await http.get("/debug")).json()
         metrics = await http.get("/metrics")

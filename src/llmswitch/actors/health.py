@@ -2,13 +2,16 @@
 
 Probes every backend each ``health.interval_s`` and on demand (``ProbeNow``, cast by a
 request that saw a connection error). ``failures_to_down`` consecutive failures mark a
-backend down; one success marks it up. Backends start up (optimistic) so a fresh
-gateway serves at once; the first probe round runs immediately.
+backend down; one success marks it up; a 401 or 403 marks it down at once (reason
+"auth": a wrong or missing key does not heal by retrying). Backends start up
+(optimistic) so a fresh gateway serves at once, but report ``unknown`` until their
+first probe, which runs immediately. Every change between up and down is logged.
 """
 
 from __future__ import annotations
 
 import contextlib
+import logging
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
@@ -24,6 +27,10 @@ from llmswitch.providers.scrub import Scrubber
 from llmswitch.runtime.actor import Actor
 from llmswitch.runtime.watch import Watch
 
+log = logging.getLogger(__name__)
+#: Probe answers that mean the credentials are wrong, not that the backend is sick.
+AUTH_STATUSES = frozenset({401, 403})
+
 
 @dataclass(frozen=True)
 class BackendHealth:
@@ -32,6 +39,13 @@ class BackendHealth:
     last_latency_ms: float | None = None
     last_error: str | None = None
     checked: bool = False
+
+    @property
+    def state(self) -> str:
+        """``unknown`` before the first probe, then ``up`` or ``down``."""
+        if not self.checked:
+            return "unknown"
+        return "up" if self.up else "down"
 
 
 @dataclass(frozen=True)
@@ -44,7 +58,12 @@ class HealthView:
 
 
 def after_probe(
-    prev: BackendHealth, error: str | None, latency_ms: float, failures_to_down: int
+    prev: BackendHealth,
+    error: str | None,
+    latency_ms: float,
+    failures_to_down: int,
+    *,
+    auth_failed: bool = False,
 ) -> BackendHealth:
     """The next health of a backend after one probe (``error`` None means success)."""
     if error is None:
@@ -52,7 +71,7 @@ def after_probe(
     failures = prev.consecutive_failures + 1
     return replace(
         prev,
-        up=prev.up and failures < failures_to_down,
+        up=prev.up and failures < failures_to_down and not auth_failed,
         consecutive_failures=failures,
         last_error=error,
         checked=True,
@@ -130,6 +149,7 @@ class HealthActor(Actor[ProbeNow]):
         assert self._client is not None
         started = trio.current_time()
         error: str | None = None
+        auth_failed = False
         headers = backend.auth_headers() | probe_headers(backend)
         params = {"api-version": backend.api_version} if backend.api_version else None
         for url in probe_paths(backend):
@@ -140,13 +160,28 @@ class HealthActor(Actor[ProbeNow]):
                 error = Scrubber(backend.api_key()).text(f"{name}: {exc}") if str(exc) else name
                 break
             if status >= 300:
+                auth_failed = status in AUTH_STATUSES
                 error = f"HTTP {status} from {url.rsplit('/', 1)[-1]}"
+                if auth_failed:
+                    error = f"auth: {error}"
                 break
         latency_ms = (trio.current_time() - started) * 1000
         self._probes += 1
-        self._health[backend.name] = after_probe(
-            self._health[backend.name], error, latency_ms, self._config.health.failures_to_down
+        prev = self._health[backend.name]
+        now = self._health[backend.name] = after_probe(
+            prev,
+            error,
+            latency_ms,
+            self._config.health.failures_to_down,
+            auth_failed=auth_failed,
         )
+        if error is not None:
+            log.debug("probe of %s failed: %s", backend.name, error)
+        if now.up != prev.up:
+            if now.up:
+                log.warning("backend %s is up again (%.0f ms)", backend.name, latency_ms)
+            else:
+                log.warning("backend %s is down: %s", backend.name, error)
         self._view.publish(HealthView(dict(self._health)))
 
     async def _get(self, url: str, headers: dict[str, str], params: Any) -> int:
@@ -159,4 +194,7 @@ class HealthActor(Actor[ProbeNow]):
             return resp.status_code
 
     def summary(self) -> Mapping[str, Any]:
-        return {"probes": self._probes, "backends": {n: vars(h) for n, h in self._health.items()}}
+        return {
+            "probes": self._probes,
+            "backends": {n: vars(h) | {"state": h.state} for n, h in self._health.items()},
+        }

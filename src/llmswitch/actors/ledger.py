@@ -28,6 +28,10 @@ from llmswitch.store.db import Connection, open_db
 from llmswitch.store.errors import StoreError
 from llmswitch.store.journal import Journal, read_segment
 from llmswitch.store.request_log import insert_new_rows, spend_since
+from llmswitch.store.rollup import prune
+
+#: How often raw rows older than ``store.retain_days`` are deleted.
+PRUNE_INTERVAL_S = 3600.0
 
 log = logging.getLogger(__name__)
 
@@ -83,6 +87,8 @@ class LedgerActor(Actor[LedgerMsg]):
         self._flushes = 0
         self._written = 0
         self._flush_errors = 0
+        self._pruned_at: float | None = None
+        self._pruned = 0
 
     async def run(
         self,
@@ -109,8 +115,21 @@ class LedgerActor(Actor[LedgerMsg]):
 
     async def _flush_periodically(self) -> None:
         while True:
+            await self._prune_due()
             await trio.sleep(self._config.store.flush_interval_s)
             await self._flush()
+
+    async def _prune_due(self) -> None:
+        """Delete raw rows past ``store.retain_days`` (rolled up already), hourly."""
+        now = self._clock.now()
+        if self._pruned_at is not None and now - self._pruned_at < PRUNE_INTERVAL_S:
+            return
+        self._pruned_at = now
+        assert self._db is not None
+        try:
+            self._pruned += await prune(self._db, now - self._config.store.retain_days * 86400)
+        except StoreError as exc:
+            log.warning("ledger: pruning old rows failed, will retry: %s", exc)
 
     async def _flush(self) -> int:
         async with self._lock:
@@ -165,6 +184,7 @@ class LedgerActor(Actor[LedgerMsg]):
             "written_rows": self._written,
             "flushes": self._flushes,
             "flush_errors": self._flush_errors,
+            "pruned_rows": self._pruned,
             "journal": str(self._journal.directory),
             "spent_day_usd": round(view.spent_day_usd, 6),
             "spent_month_usd": round(view.spent_month_usd, 6),

@@ -23,6 +23,7 @@ from llmswitch.actors.router import (
 )
 from llmswitch.config import RuleConfig
 from llmswitch.front.errors import GatewayError, bad_request
+from llmswitch.front.stats import stats
 from llmswitch.gateway import Gateway
 from llmswitch.routing.brain import RoutingSettings
 from llmswitch.runtime.mailbox import ActorCrashed, CallTimeout, Request
@@ -105,3 +106,10 @@ def register_admin(
     @app.delete("/admin/routing/rules/<name>")
     async def delete_rule(name: str) -> Response:
         return await ask(DeleteRule(name))
+
+    @app.get("/admin/stats")
+    async def get_stats() -> Response:
+        try:
+            return respond(await stats(gw.config, request.args))
+        except GatewayError as err:
+            return fail(err)

@@ -22,6 +22,7 @@ from llmswitch.doors.openai_chat import validate_chat
 from llmswitch.front import chat
 from llmswitch.front.admin import register_admin
 from llmswitch.front.errors import GatewayError, bad_request
+from llmswitch.front.health import check_store, readiness
 from llmswitch.gateway import Gateway
 from llmswitch.routing.brain import Signals, describe_decision
 
@@ -211,18 +212,22 @@ def create_app(gw: Gateway) -> QuartTrio:
         ]
         return json_response({"object": "list", "data": data})
 
+    def ready() -> tuple[bool, dict[str, Any]]:
+        store = check_store(gw.config.store.path, gw.supervisor.child("ledger").state)
+        views = gw.views
+        return readiness(
+            gw.config, views.health.value, views.budget.value, store, draining=gw.draining
+        )
+
+    @app.get("/health/live")
+    async def health_live() -> Response:
+        return json_response({"status": "alive"})
+
+    @app.get("/health/ready")
     @app.get("/health")
     async def health() -> Response:
-        backends = gw.views.health.value.backends
-        up = sorted(n for n, h in backends.items() if h.up)
-        body: dict[str, Any] = {"status": "ok" if up else "unavailable", "backends_up": up}
-        if gw.draining:
-            body["status"] = "draining"
-        if not up:
-            body["reason"] = {n: h.last_error or "down" for n, h in backends.items()} or (
-                "no backends configured"
-            )
-        return json_response(body, 200 if up and not gw.draining else 503)
+        ok, body = ready()
+        return json_response(body, 200 if ok else 503)
 
     @app.get("/debug")
     async def debug() -> Response:

@@ -57,6 +57,7 @@ from llmswitch.runtime.mailbox import ActorCrashed, CallTimeout
 from llmswitch.store.request_log import RequestRow
 
 DECIDE_TIMEOUT_S = 2.0
+REJECTED_BY_RULE = "rejected_by_rule"
 LEASE_TIMEOUT_S = 1.0
 QUEUE_POLL_S = 0.25
 
@@ -84,6 +85,8 @@ class Exchange:
     client_name: str | None = None
     key: ClientKey | None = None
     ratelimit: dict[str, str] = field(default_factory=dict)
+    #: The ``reject`` rule that refused the request, if one did.
+    rejected_by: str | None = None
     #: The breaker permits of the attempt in progress.
     grant: Grant = field(default_factory=Grant)
     #: The ``max_tokens`` the serving model got, when it could give less than was asked.
@@ -100,7 +103,7 @@ class Exchange:
             requested_model=self.requested_model,
             chosen_model=cand.model.id if cand else None,
             backend=cand.backend.name if cand else None,
-            tier=self.decision.tier if self.decision else None,
+            tier=self.decision.tier if self.decision else ("rules" if self.rejected_by else None),
             classification=cls,
             reason=self.decision.reason if self.decision else None,
             status=self.status,
@@ -114,11 +117,14 @@ class Exchange:
             if cand
             else 0.0,
             error=self.error,
-            rule=self.decision.rule if self.decision else None,
+            rule=self.decision.rule if self.decision else self.rejected_by,
             profile=self.decision.profile if self.decision else None,
             harness=self.decision.harness if self.decision else None,
             conversation=self.decision.conversation if self.decision else None,
             output_cap=self.output_cap,
+            task=self.decision.classification.task_type
+            if self.decision and self.decision.classification
+            else None,
         )
 
     def router_headers(self) -> dict[str, str]:
@@ -186,7 +192,7 @@ async def route(
         ) from None
     except Rejected as rej:
         raise GatewayError(
-            rej.status, rej.message, code="rejected_by_rule", details={"rule": rej.rule}
+            rej.status, rej.message, code=REJECTED_BY_RULE, details={"rule": rej.rule}
         ) from None
     except (CallTimeout, ActorCrashed) as exc:
         raise GatewayError(
@@ -228,7 +234,12 @@ def exhausted_error(gw: Gateway, decision: Decision) -> GatewayError:
 
 async def decide(gw: Gateway, ex: Exchange, headers: Mapping[str, str]) -> Decision:
     """Route the request; under a ``queue`` rule, wait for a candidate to free up."""
-    decision = await route(gw, ex.body, headers, client=ex.key)
+    try:
+        decision = await route(gw, ex.body, headers, client=ex.key)
+    except GatewayError as err:
+        if err.code == REJECTED_BY_RULE:
+            ex.rejected_by = str(err.details["rule"])
+        raise
     if not decision.candidates and decision.queue_s > 0:
         with trio.move_on_after(decision.queue_s):
             while not decision.candidates:

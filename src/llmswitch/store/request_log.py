@@ -13,6 +13,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, fields
 
 from llmswitch.store.db import Connection, Row
+from llmswitch.store.rollup import roll_up
 
 log = logging.getLogger(__name__)
 
@@ -45,6 +46,7 @@ class RequestRow:
     conversation: str | None = None
     #: The ``max_tokens`` the serving model got when it could give less than was asked.
     output_cap: int | None = None
+    task: str | None = None
 
     def as_dict(self) -> dict[str, object]:
         """Column name to value; a tenth of ``dataclasses.asdict``'s cost on the hot path."""
@@ -64,7 +66,7 @@ def _from_db(r: Row) -> RequestRow:
 
 
 async def insert_rows(conn: Connection, rows: Sequence[RequestRow]) -> None:
-    """Write a batch in one transaction; rows whose ``request_id`` is stored are skipped.
+    """Write a batch and its rollups in one transaction; stored ``request_id``s are skipped.
 
     ``INSERT OR IGNORE`` makes writing the same batch again (after a crash or a
     cancellation during the commit) harmless. It also skips a row that breaks another
@@ -97,6 +99,7 @@ async def insert_rows(conn: Connection, rows: Sequence[RequestRow]) -> None:
                     len(rejected),
                     ", ".join(rejected[:20]),
                 )
+        await roll_up(tx)
 
 
 async def insert_new_rows(conn: Connection, rows: Sequence[RequestRow]) -> list[RequestRow]:

@@ -1,0 +1,220 @@
+"""Hourly rollups of ``request_log``: what stats read, so they stay fast after a year.
+
+Every request adds to one ``request_rollup`` row per dimension (``all``, ``model``,
+``client``...) for its UTC hour: counts, tokens, cost, and a latency histogram in fixed
+buckets, which survives summing where a percentile would not. Raw rows may then be
+pruned (``store.retain_days``) without losing what stats answer.
+
+The ledger rolls up in the transaction that inserts the rows (``rolled_up_id`` says how
+far), so a crash never counts a row twice or misses one; an old database is rolled up
+the first time a new llmswitch flushes into it.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+
+from llmswitch.store.db import Connection, Row, Transaction
+
+#: Upper bounds (ms) of the latency buckets: 4 ms growing by half each step, to ~3.8 min;
+#: the last bucket is open. A percentile is interpolated inside its bucket, so it is
+#: good to about a fifth of its value.
+BUCKETS = 28
+BUCKET_BOUNDS_MS: tuple[float, ...] = tuple(4.0 * 1.5**i for i in range(BUCKETS - 1))
+
+#: Stats dimensions and the ``request_log`` column each one reads.
+DIMENSIONS: dict[str, str] = {
+    "model": "chosen_model",
+    "backend": "backend",
+    "client": "client",
+    "task": "task",
+    "profile": "profile",
+    "tier": "tier",
+    "status": "status",
+}
+#: The dimension every request belongs to once: totals, and the per-hour/day series.
+ALL = "all"
+
+_SUMS = ("requests", "errors", "tokens_in", "tokens_out", "cost_usd")
+_LAT = tuple(f"lat_{i}" for i in range(BUCKETS))
+_TTFB = tuple(f"ttfb_{i}" for i in range(BUCKETS))
+_VALUES = (*_SUMS, *_LAT, *_TTFB)
+_SOURCE = ("id", "ts", "status", "tokens_in", "tokens_out", "cost_usd", "latency_ms", "ttfb_ms")
+#: Rows read per step when rolling up a large backlog (an old database).
+_CHUNK = 20_000
+
+
+def bucket_of(ms: float) -> int:
+    """The histogram bucket holding a latency of ``ms`` milliseconds."""
+    if not ms > BUCKET_BOUNDS_MS[0]:  # also NaN
+        return 0
+    i = math.ceil(math.log(ms / BUCKET_BOUNDS_MS[0], 1.5))
+    return min(i, BUCKETS - 1)
+
+
+def percentile(counts: Sequence[int], q: float) -> float | None:
+    """The ``q`` quantile (0..1) of a bucket histogram in ms; None when it is empty.
+
+    Interpolated geometrically inside the bucket; the open last bucket answers its lower
+    bound, so a very long tail reads as "at least".
+    """
+    total = sum(counts)
+    if total == 0:
+        return None
+    rank = q * total
+    seen = 0
+    for i, n in enumerate(counts):
+        if n and seen + n >= rank:
+            if i == BUCKETS - 1:
+                return BUCKET_BOUNDS_MS[-1]
+            low = BUCKET_BOUNDS_MS[i - 1] if i else 0.0
+            high = BUCKET_BOUNDS_MS[i]
+            frac = (rank - seen) / n
+            return low + (high - low) * frac if i == 0 else low * (high / low) ** frac
+        seen += n
+    return BUCKET_BOUNDS_MS[-1]
+
+
+def is_error(status: int) -> bool:
+    """What stats count as an error: any answer but a success (client departures too)."""
+    return not 200 <= status < 300
+
+
+@dataclass(slots=True)
+class Totals:
+    """Sums for one (dimension, key, hour), or for one group of a stats answer."""
+
+    requests: int = 0
+    errors: int = 0
+    tokens_in: int = 0
+    tokens_out: int = 0
+    cost_usd: float = 0.0
+    lat: list[int] = field(default_factory=lambda: [0] * BUCKETS)
+    ttfb: list[int] = field(default_factory=lambda: [0] * BUCKETS)
+
+    def add_row(self, row: Row) -> None:
+        """Count one ``request_log`` row given as the ``_SOURCE`` columns."""
+        _, _, status, tokens_in, tokens_out, cost, latency_ms, ttfb_ms = row[: len(_SOURCE)]
+        self.requests += 1
+        self.errors += is_error(int(status))
+        self.tokens_in += int(tokens_in or 0)
+        self.tokens_out += int(tokens_out or 0)
+        self.cost_usd += float(cost or 0.0)
+        if latency_ms is not None:
+            self.lat[bucket_of(float(latency_ms))] += 1
+        if ttfb_ms is not None:
+            self.ttfb[bucket_of(float(ttfb_ms))] += 1
+
+    def values(self) -> tuple[float, ...]:
+        sums = (self.requests, self.errors, self.tokens_in, self.tokens_out, self.cost_usd)
+        return (*sums, *self.lat, *self.ttfb)
+
+    @classmethod
+    def of(cls, values: Sequence[float]) -> Totals:
+        """From the ``_VALUES`` columns in order (as summed by a query)."""
+        n = len(_SUMS)
+        return cls(
+            int(values[0] or 0),
+            int(values[1] or 0),
+            int(values[2] or 0),
+            int(values[3] or 0),
+            float(values[4] or 0.0),
+            [int(v or 0) for v in values[n : n + BUCKETS]],
+            [int(v or 0) for v in values[n + BUCKETS :]],
+        )
+
+
+def hour_of(ts: float) -> int:
+    return int(ts // 3600) * 3600
+
+
+def accumulate(rows: Iterable[Row]) -> dict[tuple[str, str, int], Totals]:
+    """Totals per (dimension, key, hour) of rows given as ``_SOURCE`` + dimension columns."""
+    out: dict[tuple[str, str, int], Totals] = {}
+    dims = tuple(DIMENSIONS)
+    base = len(_SOURCE)
+    for row in rows:
+        hour = hour_of(float(row[1]))
+        keys = [(ALL, "")]
+        keys += [(d, "" if v is None else str(v)) for d, v in zip(dims, row[base:], strict=True)]
+        for dim, key in keys:
+            totals = out.get((dim, key, hour))
+            if totals is None:
+                totals = out[(dim, key, hour)] = Totals()
+            totals.add_row(row)
+    return out
+
+
+_SELECT_NEW = (
+    f"SELECT {', '.join(_SOURCE + tuple(DIMENSIONS.values()))} FROM request_log"
+    " WHERE id > ? ORDER BY id LIMIT ?"
+)
+_UPSERT = (
+    f"INSERT INTO request_rollup (dim, key, hour, {', '.join(_VALUES)})"
+    f" VALUES (?, ?, ?, {', '.join('?' * len(_VALUES))})"
+    " ON CONFLICT (dim, hour, key) DO UPDATE SET "
+    + ", ".join(f"{c} = {c} + excluded.{c}" for c in _VALUES)
+)
+
+
+async def roll_up(tx: Transaction) -> int:
+    """Add every row not rolled up yet to the rollups; returns how many were added."""
+    state = await tx.fetchone("SELECT rolled_up_id FROM request_rollup_state WHERE id = 1")
+    last = int(state[0]) if state else 0
+    added = 0
+    while True:
+        rows = await tx.fetchall(_SELECT_NEW, (last, _CHUNK))
+        if not rows:
+            break
+        totals = accumulate(rows)
+        await tx.executemany(_UPSERT, [(d, k, h, *t.values()) for (d, k, h), t in totals.items()])
+        last = int(rows[-1][0])
+        added += len(rows)
+    if added:
+        await tx.execute("UPDATE request_rollup_state SET rolled_up_id = ? WHERE id = 1", (last,))
+    return added
+
+
+async def prune(conn: Connection, before_ts: float) -> int:
+    """Delete raw rows older than ``before_ts`` that are already rolled up."""
+    async with conn.transaction() as tx:
+        return await tx.execute(
+            "DELETE FROM request_log WHERE ts < ? AND id <= "
+            "(SELECT rolled_up_id FROM request_rollup_state WHERE id = 1)",
+            (before_ts,),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class Group:
+    """One group of a stats answer: its key (a value, or an hour/day start) and totals."""
+
+    key: str
+    totals: Totals
+
+
+async def grouped(conn: Connection, group_by: str, since_hour: int, until_hour: int) -> list[Group]:
+    """Totals per key of ``group_by`` over hours in [since_hour, until_hour).
+
+    ``group_by`` is a dimension, or ``hour``/``day`` for a time series of all requests.
+    """
+    sums = ", ".join(f"SUM({c})" for c in _VALUES)
+    if group_by in ("hour", "day"):
+        step = 3600 if group_by == "hour" else 86400
+        sql = (
+            f"SELECT (hour / {step}) * {step} AS k, {sums} FROM request_rollup"
+            " WHERE dim = ? AND hour >= ? AND hour < ? GROUP BY k ORDER BY k"
+        )
+        dim = ALL
+    elif group_by in DIMENSIONS or group_by == ALL:
+        sql = (
+            f"SELECT key, {sums} FROM request_rollup"
+            " WHERE dim = ? AND hour >= ? AND hour < ? GROUP BY key"
+        )
+        dim = group_by
+    else:
+        raise ValueError(f"unknown group_by {group_by!r}")
+    rows = await conn.fetchall(sql, (dim, since_hour, until_hour))
+    return [Group(str(r[0]), Totals.of(r[1:])) for r in rows]
