@@ -1,15 +1,17 @@
 -- The task type of each request (the classification column keeps the complexity).
 ALTER TABLE request_log ADD COLUMN task TEXT;
 
--- Hourly totals per dimension, kept when raw rows are pruned after store.retain_days: what
--- /admin/stats reads, so a year of traffic answers from a few thousand rows per dimension.
--- dim is all|model|backend|client|task|profile|tier|harness|status; key is the dimension's
--- value ('' when the row has none). lat_N and ttfb_N count requests per latency bucket
--- (see llmswitch.store.rollup.BUCKET_BOUNDS_MS), so percentiles survive summing.
+-- Totals per dimension per UTC hour and per UTC day (span 3600 or 86400 seconds from
+-- start), kept when raw rows are pruned after store.retain_days: what /admin/stats reads,
+-- whole days from day rows and the edges from hour rows, so a year answers from a few
+-- thousand rows. dim is all|model|backend|client|task|profile|tier|status; key is the
+-- dimension's value ('' when the row has none). lat_N and ttfb_N count requests per
+-- latency bucket (llmswitch.store.rollup.BUCKET_BOUNDS_MS), so percentiles survive sums.
 CREATE TABLE request_rollup (
     dim TEXT NOT NULL,
+    span INTEGER NOT NULL,
+    start INTEGER NOT NULL,
     key TEXT NOT NULL,
-    hour INTEGER NOT NULL,
     requests INTEGER NOT NULL DEFAULT 0,
     errors INTEGER NOT NULL DEFAULT 0,
     tokens_in INTEGER NOT NULL DEFAULT 0,
@@ -71,7 +73,7 @@ CREATE TABLE request_rollup (
     ttfb_25 INTEGER NOT NULL DEFAULT 0,
     ttfb_26 INTEGER NOT NULL DEFAULT 0,
     ttfb_27 INTEGER NOT NULL DEFAULT 0,
-    PRIMARY KEY (dim, hour, key)
+    PRIMARY KEY (dim, span, start, key)
 ) WITHOUT ROWID;
 
 -- Rows of request_log with id <= rolled_up_id are counted in request_rollup.

@@ -120,3 +120,20 @@ async def test_unknown_group_is_refused() -> None:
     async with open_db(":memory:") as db:
         with pytest.raises(ValueError, match="group_by"):
             await grouped(db, "password", HOUR, HOUR + 60)
+
+
+async def test_a_window_of_whole_days_and_partial_edges_counts_each_row_once() -> None:
+    day0 = HOUR - HOUR % 86400
+    # One request every 30 minutes for four days.
+    rows = [row(i, ts=day0 + i * 1800.0, request_id=f"r{i}") for i in range(4 * 48)]
+    since, until = day0 + 5 * 3600, day0 + 3 * 86400 + 7 * 3600
+    expected = sum(1 for r in rows if since <= r.ts < until)
+    async with open_db(":memory:") as db:
+        await insert_rows(db, rows)
+        total = await grouped(db, "all", since, until)
+        days = await grouped(db, "day", since, until)
+        hours = await grouped(db, "hour", since, until)
+    assert total[0].totals.requests == expected
+    assert [g.totals.requests for g in days] == [38, 48, 48, 14]
+    assert sum(g.totals.requests for g in hours) == expected
+    assert len(hours) == (until - since) // 3600

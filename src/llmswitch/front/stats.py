@@ -1,7 +1,7 @@
 """``GET /admin/stats``: requests, errors, tokens, cost, latency and savings from the rollups.
 
-Read from ``request_rollup`` (hourly; see :mod:`llmswitch.store.rollup`), so a year of
-traffic answers from a few thousand rows per dimension and the answer has hour
+Read from ``request_rollup`` (daily and hourly; see :mod:`llmswitch.store.rollup`), so a
+year of traffic answers from a few thousand rows per dimension and the answer has hour
 granularity: ``since`` rounds down and ``until`` up to whole UTC hours.
 
 Savings are what the same tokens would have cost on the baseline model
@@ -25,8 +25,9 @@ from llmswitch.store.rollup import ALL, DIMENSIONS, Group, Totals, grouped, perc
 
 GROUP_BY = (*DIMENSIONS, "day", "hour")
 DEFAULT_SINCE = "7d"
-#: The longest window one query may cover.
+#: The longest window one query may cover, and one hourly series (2,208 points).
 MAX_WINDOW_S = 5 * 366 * 86400
+MAX_HOURLY_S = 92 * 86400
 _RELATIVE = re.compile(r"^(\d{1,6})([mhdw])$")
 _UNIT_S = {"m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
 
@@ -57,7 +58,7 @@ def parse_time(raw: str, now: float, param: str) -> float:
     return parsed.timestamp()
 
 
-def window(args: Mapping[str, str], now: float) -> tuple[int, int]:
+def window(args: Mapping[str, str], now: float, group_by: str) -> tuple[int, int]:
     """``since``/``until`` as whole hours [since, until); 400 naming the parameter."""
     since = parse_time(args.get("since", DEFAULT_SINCE), now, "since")
     until = parse_time(args["until"], now, "until") if "until" in args else now
@@ -65,6 +66,10 @@ def window(args: Mapping[str, str], now: float) -> tuple[int, int]:
         raise bad_request("until must be after since", param="until")
     if until - since > MAX_WINDOW_S:
         raise bad_request("since..until may span at most 5 years", param="since")
+    if group_by == "hour" and until - since > MAX_HOURLY_S:
+        raise bad_request(
+            "group_by=hour covers at most 92 days; use group_by=day for longer", param="since"
+        )
     return int(since // 3600) * 3600, math.ceil(until / 3600) * 3600
 
 
@@ -130,7 +135,7 @@ async def stats(config: Config, args: Mapping[str, str]) -> dict[str, Any]:
         raise bad_request(
             f"group_by: {group_by[:40]!r} is not one of {', '.join(GROUP_BY)}", param="group_by"
         )
-    since, until = window(args, time.time())
+    since, until = window(args, time.time(), group_by)
     try:
         conn = await connect(config.store.path, busy_timeout_s=config.store.busy_timeout_s)
         try:

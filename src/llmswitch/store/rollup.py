@@ -1,9 +1,10 @@
-"""Hourly rollups of ``request_log``: what stats read, so they stay fast after a year.
+"""Hourly and daily rollups of ``request_log``: what stats read, fast after a year.
 
 Every request adds to one ``request_rollup`` row per dimension (``all``, ``model``,
-``client``...) for its UTC hour: counts, tokens, cost, and a latency histogram in fixed
-buckets, which survives summing where a percentile would not. Raw rows may then be
-pruned (``store.retain_days``) without losing what stats answer.
+``client``...) for its UTC hour and one for its UTC day: counts, tokens, cost, and a
+latency histogram in fixed buckets, which survives summing where a percentile would
+not. A window reads day rows for its whole days and hour rows for the edges. Raw rows
+may then be pruned (``store.retain_days``) without losing what stats answer.
 
 The ledger rolls up in the transaction that inserts the rows (``rolled_up_id`` says how
 far), so a crash never counts a row twice or misses one; an old database is rolled up
@@ -126,24 +127,30 @@ class Totals:
         )
 
 
-def hour_of(ts: float) -> int:
-    return int(ts // 3600) * 3600
+HOUR = 3600
+DAY = 86400
+SPANS = (HOUR, DAY)
+
+#: A rollup row's identity: (dimension, span, start, key).
+Slot = tuple[str, int, int, str]
 
 
-def accumulate(rows: Iterable[Row]) -> dict[tuple[str, str, int], Totals]:
-    """Totals per (dimension, key, hour) of rows given as ``_SOURCE`` + dimension columns."""
-    out: dict[tuple[str, str, int], Totals] = {}
+def accumulate(rows: Iterable[Row]) -> dict[Slot, Totals]:
+    """Totals per slot of rows given as ``_SOURCE`` + dimension columns."""
+    out: dict[Slot, Totals] = {}
     dims = tuple(DIMENSIONS)
     base = len(_SOURCE)
     for row in rows:
-        hour = hour_of(float(row[1]))
+        ts = int(float(row[1]))
         keys = [(ALL, "")]
         keys += [(d, "" if v is None else str(v)) for d, v in zip(dims, row[base:], strict=True)]
-        for dim, key in keys:
-            totals = out.get((dim, key, hour))
-            if totals is None:
-                totals = out[(dim, key, hour)] = Totals()
-            totals.add_row(row)
+        for span in SPANS:
+            start = ts - ts % span
+            for dim, key in keys:
+                totals = out.get((dim, span, start, key))
+                if totals is None:
+                    totals = out[(dim, span, start, key)] = Totals()
+                totals.add_row(row)
     return out
 
 
@@ -151,10 +158,11 @@ _SELECT_NEW = (
     f"SELECT {', '.join(_SOURCE + tuple(DIMENSIONS.values()))} FROM request_log"
     " WHERE id > ? ORDER BY id LIMIT ?"
 )
-_UPSERT = (
-    f"INSERT INTO request_rollup (dim, key, hour, {', '.join(_VALUES)})"
-    f" VALUES (?, ?, ?, {', '.join('?' * len(_VALUES))})"
-    " ON CONFLICT (dim, hour, key) DO UPDATE SET "
+#: Adds one (*Slot, *Totals.values()) to its rollup row (also used by ops/bench).
+UPSERT = (
+    f"INSERT INTO request_rollup (dim, span, start, key, {', '.join(_VALUES)})"
+    f" VALUES (?, ?, ?, ?, {', '.join('?' * len(_VALUES))})"
+    " ON CONFLICT (dim, span, start, key) DO UPDATE SET "
     + ", ".join(f"{c} = {c} + excluded.{c}" for c in _VALUES)
 )
 
@@ -169,7 +177,7 @@ async def roll_up(tx: Transaction) -> int:
         if not rows:
             break
         totals = accumulate(rows)
-        await tx.executemany(_UPSERT, [(d, k, h, *t.values()) for (d, k, h), t in totals.items()])
+        await tx.executemany(UPSERT, [(*slot, *t.values()) for slot, t in totals.items()])
         last = int(rows[-1][0])
         added += len(rows)
     if added:
@@ -195,26 +203,34 @@ class Group:
     totals: Totals
 
 
-async def grouped(conn: Connection, group_by: str, since_hour: int, until_hour: int) -> list[Group]:
-    """Totals per key of ``group_by`` over hours in [since_hour, until_hour).
+async def grouped(conn: Connection, group_by: str, since: int, until: int) -> list[Group]:
+    """Totals per key of ``group_by`` over [since, until), both whole UTC hours.
 
     ``group_by`` is a dimension, or ``hour``/``day`` for a time series of all requests.
+    Whole days come from day rows and the hours at either edge from hour rows.
     """
     sums = ", ".join(f"SUM({c})" for c in _VALUES)
-    if group_by in ("hour", "day"):
-        step = 3600 if group_by == "hour" else 86400
-        sql = (
-            f"SELECT (hour / {step}) * {step} AS k, {sums} FROM request_rollup"
-            " WHERE dim = ? AND hour >= ? AND hour < ? GROUP BY k ORDER BY k"
+    first_day = -(-since // DAY) * DAY
+    last_day = max(until - until % DAY, first_day)
+    if group_by == "hour" or first_day >= last_day:
+        where = "span = 3600 AND start >= ? AND start < ?"
+        params: tuple[int, ...] = (since, until)
+    else:
+        where = (
+            "((span = 86400 AND start >= ? AND start < ?)"
+            " OR (span = 3600 AND ((start >= ? AND start < ?) OR (start >= ? AND start < ?))))"
         )
-        dim = ALL
+        params = (first_day, last_day, since, first_day, last_day, until)
+    if group_by == "hour":  # one row per hour already: nothing to add up
+        sql = f"SELECT start, {', '.join(_VALUES)} FROM request_rollup WHERE dim = ? AND {where}"
+        rows = await conn.fetchall(sql + " ORDER BY start", (ALL, *params))
+        return [Group(str(r[0]), Totals.of(r[1:])) for r in rows]
+    if group_by == "day":
+        select, dim, order = f"(start / {DAY}) * {DAY} AS k", ALL, " ORDER BY k"
     elif group_by in DIMENSIONS or group_by == ALL:
-        sql = (
-            f"SELECT key, {sums} FROM request_rollup"
-            " WHERE dim = ? AND hour >= ? AND hour < ? GROUP BY key"
-        )
-        dim = group_by
+        select, dim, order = "key AS k", group_by, ""
     else:
         raise ValueError(f"unknown group_by {group_by!r}")
-    rows = await conn.fetchall(sql, (dim, since_hour, until_hour))
+    sql = f"SELECT {select}, {sums} FROM request_rollup WHERE dim = ? AND {where} GROUP BY k"
+    rows = await conn.fetchall(sql + order, (dim, *params))
     return [Group(str(r[0]), Totals.of(r[1:])) for r in rows]
