@@ -100,7 +100,8 @@ def build(path: Path, raw_days: int) -> None:
         raw,
     )
     db.execute(
-        "UPDATE request_rollup_state SET rolled_up_id = (SELECT COALESCE(MAX(id), 0) FROM request_log)"
+        "UPDATE request_rollup_state"
+        " SET rolled_up_id = (SELECT COALESCE(MAX(id), 0) FROM request_log)"
     )
     db.execute("COMMIT")
     db.close()
