@@ -4,7 +4,7 @@ ALTER TABLE request_log ADD COLUMN task TEXT;
 -- Totals per dimension per UTC hour and per UTC day (span 3600 or 86400 seconds from
 -- start), kept when raw rows are pruned after store.retain_days: what /admin/stats reads,
 -- whole days from day rows and the edges from hour rows, so a year answers from a few
--- thousand rows. dim is all|model|backend|client|task|profile|tier|status; key is the
+-- thousand rows. dim is all|model|backend|client|task|profile|tier|harness|status; key is the
 -- dimension's value ('' when the row has none). lat_N and ttfb_N count requests per
 -- latency bucket (llmswitch.store.rollup.BUCKET_BOUNDS_MS), so percentiles survive sums.
 CREATE TABLE request_rollup (

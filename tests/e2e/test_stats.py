@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
-from tests.e2e.harness import Stack
+from pathlib import Path
+
+import trio
+
+from tests.e2e.harness import Stack, start_stack
 
 
-async def test_stats_by_model_count_cost_and_savings(stack: Stack) -> None:
+async def test_stats_by_model_count_cost_and_savings(nursery: trio.Nursery, tmp_path: Path) -> None:
+    stack = await start_stack(nursery, tmp_path, routing={"metered_cloud": ["*"]})
     client = stack.client()
     for _ in range(3):
         await client.chat.completions.create(

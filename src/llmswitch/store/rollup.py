@@ -33,6 +33,7 @@ DIMENSIONS: dict[str, str] = {
     "task": "task",
     "profile": "profile",
     "tier": "tier",
+    "harness": "harness",
     "status": "status",
 }
 #: The dimension every request belongs to once: totals, and the per-hour/day series.
