@@ -23,6 +23,8 @@ KEY = "sk-evil-0123456789abcdef-KEY"
 HELLO = [{"role": "user", "content": "hello there"}]
 ECHO = "echo: hello there"
 HUGE = 96 * MIB
+#: Every candidate failed upstream: routing.exhaustion_status, by default.
+EXHAUSTED = 503
 #: Far below what the evil upstream offered: the gateway hung up early.
 READ_AT_MOST = 32 * MIB
 
@@ -212,7 +214,7 @@ async def test_a_redirect_or_an_unreadable_200_fails_over_on_both_doors(
 
 
 @pytest.mark.parametrize("reply", [REDIRECT, NOT_JSON, BROKEN_UTF8])
-async def test_with_nothing_to_fail_over_to_it_is_a_502_never_a_200_or_500(
+async def test_with_nothing_to_fail_over_it_is_the_exhaustion_answer_never_200_or_500(
     nursery: trio.Nursery, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, reply: Any
 ) -> None:
     stack = await evil_stack(nursery, tmp_path, monkeypatch, Evil(reply=reply), fallback=False)
@@ -220,7 +222,7 @@ async def test_with_nothing_to_fail_over_to_it_is_a_502_never_a_200_or_500(
     async with stack.http() as http:
         for door in ("/v1/chat/completions", "/v1/messages"):
             resp = await http.post(door, json=body)
-            assert resp.status_code == 502, (door, resp.text)
+            assert resp.status_code == EXHAUSTED, (door, resp.text)
             assert resp.headers["content-type"] == "application/json"
     await still_healthy(stack)
 
@@ -276,10 +278,10 @@ async def test_an_anthropic_error_event_quoting_the_key_reaches_no_one(
             await http.post(door, json=body) for door in ("/v1/chat/completions", "/v1/messages")
         ]
         debug = (await http.get("/debug")).text
-    assert [a.status_code for a in answers] == [502, 502]
+    assert [a.status_code for a in answers] == [EXHAUSTED, EXHAUSTED]
     assert all("bad ***" in a.text for a in answers)
     rows = await stack.rows()
-    assert [r.status for r in rows] == [502, 502] and "bad ***" in (rows[0].error or "")
+    assert [r.status for r in rows] == [EXHAUSTED, EXHAUSTED] and "bad ***" in (rows[0].error or "")
     leaks = [a.text for a in answers] + [debug] + [r.error or "" for r in rows]
     assert not [text for text in leaks if KEY in text]
     await still_healthy(stack)
