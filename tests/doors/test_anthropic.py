@@ -253,6 +253,40 @@ def test_system_string_and_blocks_become_one_system_message() -> None:
     assert_openai_request(out)
 
 
+def test_system_messages_anywhere_join_the_system_prompt() -> None:
+    """Claude Code's default: a ``role: "system"`` message after the first user turn."""
+    out = messages_to_openai(
+        request(
+            system="Identity.",
+            messages=[
+                {"role": "user", "content": "hi"},
+                {"role": "system", "content": [{"type": "text", "text": "Env: linux"}]},
+                {"role": "assistant", "content": "hello"},
+                {"role": "system", "content": "Date: today"},
+                {"role": "user", "content": "go"},
+            ],
+        )
+    )
+    assert out["messages"] == [
+        {"role": "system", "content": "Identity.\n\nEnv: linux\n\nDate: today"},
+        {"role": "user", "content": "hi"},
+        {"role": "assistant", "content": "hello"},
+        {"role": "user", "content": "go"},
+    ]
+    assert_openai_request(out)
+
+
+def test_output_format_becomes_a_json_schema_response_format() -> None:
+    schema = {"type": "object", "properties": {"title": {"type": "string"}}}
+    config = {"effort": "low", "format": {"type": "json_schema", "schema": schema}}
+    out = messages_to_openai(request(output_config=config))
+    assert out["response_format"] == {
+        "type": "json_schema",
+        "json_schema": {"name": "output", "schema": schema},
+    }
+    assert_openai_request(out)
+
+
 def test_text_blocks_and_images() -> None:
     content = [
         {"type": "text", "text": "What is in these?"},
@@ -491,7 +525,11 @@ def test_sampling_stop_stream_and_user() -> None:
         ({"max_tokens": 0}, "max_tokens"),
         ({"max_tokens": True}, "max_tokens"),
         ({"model": ""}, "model"),
-        ({"messages": [{"role": "system", "content": "x"}]}, "messages[0].role"),
+        ({"messages": [{"role": "developer", "content": "x"}]}, "messages[0].role"),
+        ({"messages": [{"role": "system", "content": "x"}]}, "messages"),
+        ({"messages": [{"role": "system", "content": 7}]}, "messages[0].content"),
+        ({"output_config": {"format": {"type": "json_object"}}}, "output_config.format.type"),
+        ({"output_config": {"format": {"type": "json_schema"}}}, "output_config.format.schema"),
         ({"messages": ["hi"]}, "messages[0]"),
         ({"messages": [{"role": "user", "content": 7}]}, "messages[0].content"),
         (

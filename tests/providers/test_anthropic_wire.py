@@ -94,6 +94,13 @@ def test_plain_request_path_headers_and_defaults() -> None:
     }
 
 
+def test_a_json_schema_response_format_becomes_output_config_format() -> None:
+    schema = {"type": "object", "properties": {"title": {"type": "string"}}}
+    fmt = {"type": "json_schema", "json_schema": {"name": "t", "schema": schema}}
+    body = request([{"role": "user", "content": "title?"}], response_format=fmt)
+    assert body["output_config"] == {"format": {"type": "json_schema", "schema": schema}}
+
+
 def test_system_and_developer_messages_join_into_system() -> None:
     body = request(
         [

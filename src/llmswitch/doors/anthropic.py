@@ -11,7 +11,11 @@ Decisions worth knowing:
 
 * Text-only content with one block becomes a plain string, several blocks or any image a
   list of parts; assistant text is always one string (``None`` when there are only tool
-  calls) and the system prompt is one string, blocks joined by a blank line.
+  calls) and the system prompt is one string, blocks joined by a blank line. A message
+  with ``role: "system"`` (Claude Code sends one after the first user turn) joins the
+  system prompt, in order: chat templates refuse a system turn mid-conversation.
+* ``output_config.format`` (a JSON schema) becomes ``response_format``; the chosen
+  backend's wire carries it in its own terms.
 * ``tool_result`` blocks become ``tool`` messages placed before the rest of their user
   turn; images inside a tool result (OpenAI tool messages carry only text) move to that
   following user message, announced by a short text part. ``is_error`` prefixes "Error: ".
@@ -67,17 +71,19 @@ class FrontDoorError(DoorError):
         return anthropic_error(self.status, self.message)
 
 
-def anthropic_error(status: int, message: str, request_id: str | None = None) -> dict[str, Any]:
+def anthropic_error(
+    status: int, message: str, request_id: str | None = None, type_: str | None = None
+) -> dict[str, Any]:
     """An Anthropic error body, ``{"type": "error", "error": {"type", "message"}}``.
 
-    The type follows the Messages API's documented table: 400 invalid_request_error (and
-    any other 4xx not listed), 401 authentication_error, 402 billing_error, 403
-    permission_error, 404 not_found_error, 409 conflict_error, 413 request_too_large, 429
-    rate_limit_error, 500/502 api_error, 503 overloaded_error (the gateway's "no model can
-    serve now": temporary, like Anthropic's 529), 504 timeout_error, 529 overloaded_error,
-    any other 5xx api_error.
+    Unless ``type_`` is given, the type follows the Messages API's documented table: 400
+    invalid_request_error (and any other 4xx not listed), 401 authentication_error, 402
+    billing_error, 403 permission_error, 404 not_found_error, 409 conflict_error, 413
+    request_too_large, 429 rate_limit_error, 500/502 api_error, 503 overloaded_error (the
+    gateway at its in-flight limit: temporary, like Anthropic's 529), 504 timeout_error,
+    529 overloaded_error, any other 5xx api_error.
     """
-    type_ = _STATUS_ERROR_TYPES.get(status)
+    type_ = type_ or _STATUS_ERROR_TYPES.get(status)
     if type_ is None:
         type_ = "api_error" if status >= 500 else "invalid_request_error"
     body: dict[str, Any] = {"type": "error", "error": {"type": type_, "message": message}}
@@ -109,9 +115,7 @@ def messages_to_openai(body: Mapping[str, Any]) -> dict[str, Any]:
         raise FrontDoorError("messages: a non-empty array of messages is required", "messages")
 
     messages: list[dict[str, Any]] = []
-    system = _system_text(body.get("system"))
-    if system:
-        messages.append({"role": "system", "content": system})
+    system = [_system_text(body.get("system"), "system")]
     for i, message in enumerate(raw_messages):
         where = f"messages[{i}]"
         if not isinstance(message, Mapping):
@@ -121,12 +125,23 @@ def messages_to_openai(body: Mapping[str, Any]) -> dict[str, Any]:
             messages.extend(_user_turn(message.get("content"), where))
         elif role == "assistant":
             messages.append(_assistant_turn(message.get("content"), where))
+        elif role == "system":
+            system.append(_system_text(message.get("content"), f"{where}.content"))
         else:
             raise FrontDoorError(
-                f"{where}.role: must be 'user' or 'assistant', not {role!r}", f"{where}.role"
+                f"{where}.role: must be 'user', 'assistant' or 'system', not {role!r}",
+                f"{where}.role",
             )
+    if not messages:
+        raise FrontDoorError("messages: needs a user or assistant message", "messages")
+    prompt = "\n\n".join(t for t in system if t)
+    if prompt:
+        messages.insert(0, {"role": "system", "content": prompt})
 
     out: dict[str, Any] = {"model": model, "messages": messages, "max_tokens": max_tokens}
+    response_format = _output_format(body.get("output_config"))
+    if response_format is not None:
+        out["response_format"] = response_format
     tools = _tools(body.get("tools"))
     if tools:
         out["tools"] = tools
@@ -185,20 +200,35 @@ def _text_of(block: Mapping[str, Any], where: str) -> str:
     return text
 
 
-def _system_text(system: Any) -> str:
+def _system_text(system: Any, at: str) -> str:
+    """A system prompt (``system``, or a ``system`` message's content) as one string."""
     if system is None:
         return ""
     if isinstance(system, str):
         return system
     if not is_list(system):
-        raise FrontDoorError("system: must be a string or an array of text blocks", "system")
+        raise FrontDoorError(f"{at}: must be a string or an array of text blocks", at)
     texts = []
     for i, block in enumerate(system):
-        where = f"system[{i}]"
+        where = f"{at}[{i}]"
         if not isinstance(block, Mapping) or block.get("type") != "text":
             raise FrontDoorError(f"{where}.type: system blocks must be text", f"{where}.type")
         texts.append(_text_of(block, where))
     return "\n\n".join(t for t in texts if t)
+
+
+def _output_format(config: Any) -> dict[str, Any] | None:
+    """``output_config.format`` (a JSON schema) as the pipeline's ``response_format``."""
+    fmt = config.get("format") if isinstance(config, Mapping) else None
+    if fmt is None:
+        return None
+    where = "output_config.format"
+    if not isinstance(fmt, Mapping) or fmt.get("type") != "json_schema":
+        raise FrontDoorError(f"{where}.type: only 'json_schema' is supported", f"{where}.type")
+    schema = fmt.get("schema")
+    if not isinstance(schema, Mapping):
+        raise FrontDoorError(f"{where}.schema: must be a JSON schema object", f"{where}.schema")
+    return {"type": "json_schema", "json_schema": {"name": "output", "schema": dict(schema)}}
 
 
 def _image_part(block: Mapping[str, Any], where: str) -> dict[str, Any]:

@@ -147,8 +147,20 @@ def _anthropic_count(body: dict[str, Any]) -> int:
 
 
 def _anthropic_error(err: GatewayError, headers: dict[str, str]) -> Response:
-    body = anthropic_error(err.status, err.message, headers.get("X-Request-Id"))
-    return Response(json.dumps(body), err.status, {**headers, **err.headers}, content_type=JSON)
+    """The error in Anthropic's shape; "no model can serve this" stops Claude Code at once.
+
+    Claude Code retries ``overloaded_error`` and every 5xx for minutes (measured: 10
+    requests in 150 s, no answer). Exhaustion is not overload: it goes out as
+    ``api_error`` with ``x-should-retry: false``, which the Anthropic SDKs and Claude Code
+    obey, so the user hears at once that nothing can serve the request.
+    """
+    extra = {**headers, **err.headers}
+    type_ = None
+    if err.code == "no_candidates":
+        type_ = "api_error"
+        extra["x-should-retry"] = "false"
+    body = anthropic_error(err.status, err.message, headers.get("X-Request-Id"), type_)
+    return Response(json.dumps(body), err.status, extra, content_type=JSON)
 
 
 ANTHROPIC = FrontDoor(

@@ -7,8 +7,9 @@ usage tap and the clients only ever see OpenAI.
 
 What does not translate:
 
-- ``n``, ``seed``, ``response_format``, ``logprobs``, ``user``, ``stream_options`` and the
-  other OpenAI-only options are dropped (streams always carry usage on this wire).
+- ``n``, ``seed``, ``logprobs``, ``user``, ``stream_options`` and the other OpenAI-only
+  options are dropped (streams always carry usage on this wire); a ``json_schema``
+  ``response_format`` becomes ``output_config.format``, other response formats are dropped.
 - ``temperature`` is clamped into Anthropic's 0..1; when both ``temperature`` and
   ``top_p`` are given only ``temperature`` is sent (recent Claude models refuse both).
 - Thinking blocks in answers are not relayed (OpenAI's format has no place for them).
@@ -280,9 +281,21 @@ def messages_request(body: dict[str, Any], upstream_model: str) -> dict[str, Any
         choice = _tool_choice(body.get("tool_choice"), body.get("parallel_tool_calls"))
         if choice is not None:
             out["tool_choice"] = choice
+    schema = _json_schema(body.get("response_format"))
+    if schema is not None:
+        out["output_config"] = {"format": {"type": "json_schema", "schema": schema}}
     if body.get("stream"):
         out["stream"] = True
     return out
+
+
+def _json_schema(response_format: Any) -> dict[str, Any] | None:
+    """The schema of a ``json_schema`` response_format: Messages' structured outputs."""
+    if not isinstance(response_format, dict) or response_format.get("type") != "json_schema":
+        return None
+    spec = response_format.get("json_schema")
+    schema = spec.get("schema") if isinstance(spec, dict) else None
+    return schema if isinstance(schema, dict) else None
 
 
 # -- answers --------------------------------------------------------------------------
