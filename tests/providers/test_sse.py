@@ -4,8 +4,12 @@ from __future__ import annotations
 
 import pytest
 
-from llmswitch.providers.common import UpstreamOverLimit
+from llmswitch.providers.anthropic import AnthropicWire
+from llmswitch.providers.common import UpstreamFormatError, UpstreamOverLimit
+from llmswitch.providers.gemini import GeminiWire
+from llmswitch.providers.openai import OpenAIWire, StreamTap
 from llmswitch.providers.sse import EventSplitter, data_of, encode, field_values
+from llmswitch.providers.wire import Wire
 
 STREAM = b'event: a\r\ndata: {"x":1}\r\n\r\n: ping\n\ndata: one\rdata: two\r\rdata: [DONE]\n\n'
 EVENTS = [
@@ -62,3 +66,18 @@ def test_a_huge_line_in_tiny_chunks_is_read_once_over() -> None:
         assert splitter.feed(chunk) == []
     events = splitter.feed(b"\n\n")
     assert len(events) == 1 and len(events[0][0]) == 6 + 48 * 1024 * 1024
+
+
+@pytest.mark.parametrize("wire", [OpenAIWire(), AnthropicWire(), GeminiWire()])
+def test_every_wire_bounds_one_event_with_the_limit_it_is_given(wire: Wire) -> None:
+    tap = StreamTap(forward_usage=False, max_event_bytes=1024)
+    translator = wire.translator("m", 1024)
+    with pytest.raises(UpstreamOverLimit):
+        for _ in range(3):
+            tap.feed(translator.feed(b"data: " + b"x" * 500))
+
+
+def test_a_stream_event_that_is_not_a_json_object_is_an_upstream_failure() -> None:
+    for data in (b"<html>", b"\xff\xfe", b"[1, 2]", b"[" * 100_000):
+        with pytest.raises(UpstreamFormatError):
+            StreamTap(forward_usage=False).feed(b"data: " + data + b"\n\n")

@@ -27,6 +27,8 @@ import trio
 
 from llmswitch.actors.pool import Clients, ewma
 from llmswitch.config import BackendConfig, Config
+from llmswitch.providers.bounded import read_capped
+from llmswitch.providers.common import UpstreamOverLimit
 from llmswitch.providers.openai import CHAT_PATH
 from llmswitch.routing.classify import Classification, TaskType, classify
 from llmswitch.routing.classify_prompt import (
@@ -127,12 +129,9 @@ async def _fetch(client: httpx.AsyncClient, body: dict[str, Any]) -> bytes:
         response = await client.send(request, stream=True)
         if response.status_code >= 400:
             raise _ModelFailure("http_error", f"HTTP {response.status_code}")
-        raw = bytearray()
-        async for chunk in response.aiter_bytes():
-            raw += chunk
-            if len(raw) > MAX_ANSWER_BYTES:
-                raise _ModelFailure("bad_answer", f"answer longer than {MAX_ANSWER_BYTES} bytes")
-        return bytes(raw)
+        return await read_capped(response, MAX_ANSWER_BYTES)
+    except UpstreamOverLimit:
+        raise _ModelFailure("bad_answer", f"answer longer than {MAX_ANSWER_BYTES} bytes") from None
     except httpx.HTTPError as exc:
         raise _ModelFailure("transport_error", type(exc).__name__) from None
     finally:

@@ -18,7 +18,9 @@ import trio
 from llmswitch.cli.common import SubParsers, config_command, offline
 from llmswitch.cli.routing import print_json, refuse
 from llmswitch.cli.table import table
-from llmswitch.config import BackendConfig, Config, ModelConfig
+from llmswitch.config import DEFAULT_UPSTREAM_LIMITS, BackendConfig, Config, ModelConfig
+from llmswitch.providers.bounded import read_capped
+from llmswitch.providers.common import parse_json
 
 DISCOVER_TIMEOUT_S = 5.0
 DISCOVERED_QUALITY = 30
@@ -35,10 +37,11 @@ async def fetch_tags(backends: list[BackendConfig]) -> dict[str, list[str] | str
 
         async def one(b: BackendConfig) -> None:
             try:
-                resp = await client.get(tags_url(b), headers=b.auth_headers())
-                resp.raise_for_status()
-                found[b.name] = [m["name"] for m in resp.json().get("models", [])]
-            except (httpx.HTTPError, ValueError, KeyError, TypeError) as exc:
+                async with client.stream("GET", tags_url(b), headers=b.auth_headers()) as resp:
+                    resp.raise_for_status()
+                    raw = await read_capped(resp, DEFAULT_UPSTREAM_LIMITS.answer_bytes)
+                found[b.name] = [m["name"] for m in parse_json(raw).get("models", [])]
+            except (httpx.HTTPError, ValueError, KeyError, TypeError, AttributeError) as exc:
                 found[b.name] = f"{type(exc).__name__}: {exc}"
 
         async with trio.open_nursery() as nursery:
