@@ -136,6 +136,13 @@ class Gateway:
 
         return counted
 
+    def _budget_debug(self) -> dict[str, Any]:
+        view = self.views.budget.value
+        ratios = {
+            f"{scope}/{period}": round(r, 4) for (period, scope), r in view.used_ratio.items()
+        }
+        return vars(view) | {"used_ratio": ratios, "exceeded": view.exceeded}
+
     def debug(self) -> dict[str, Any]:
         """Everything an operator needs to see inside, and no secret."""
         health = self.views.health.value.backends
@@ -159,6 +166,5 @@ class Gateway:
                 }
                 for b in self.config.backends
             },
-            "budget": vars(self.views.budget.value)
-            | {"exceeded": self.views.budget.value.exceeded},
+            "budget": self._budget_debug(),
         }

@@ -13,6 +13,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+import pytest
 import trio
 
 from llmswitch.actors.ledger import (
@@ -20,10 +21,12 @@ from llmswitch.actors.ledger import (
     Flush,
     LedgerActor,
     LedgerMsg,
-    day_start,
-    month_start,
+    OverBudget,
+    Reserve,
+    Settle,
 )
 from llmswitch.config import parse_config
+from llmswitch.routing.budget import Budget, day_start, month_start
 from llmswitch.runtime.clock import WallClock
 from llmswitch.runtime.mailbox import Mailbox
 from llmswitch.runtime.supervisor import ChildSpec, Supervisor
@@ -174,3 +177,24 @@ async def test_a_locked_database_delays_the_flush_without_crashing(tmp_path: Pat
         assert await ledger.mailbox.call(Flush(), timeout=5) == 1
         await ledger.supervisor.stop()
     assert await ledger.rows_on_disk() == 1
+
+
+async def test_holds_are_all_or_none_across_day_week_and_key_budgets(tmp_path: Path) -> None:
+    ledger = Ledger(tmp_path / "l.db", daily_usd=10.0, weekly_usd=1.0)
+    day, week = Budget("all", "day", 10.0), Budget("all", "week", 1.0)
+    key = Budget("key:ide", "day", 0.5)
+    async with trio.open_nursery() as nursery:
+        await nursery.start(ledger.supervisor.run)
+        first = await ledger.mailbox.call(Reserve((day, week, key), 0.4), timeout=10)
+        # The key's budget has 0.1 left: refused, and nothing is held for day or week.
+        with pytest.raises(OverBudget, match="daily budget of key ide"):
+            await ledger.mailbox.call(Reserve((day, week, key), 0.2), timeout=10)
+        await ledger.mailbox.call(Reserve((day, week), 0.6), timeout=10)
+        # The week is now fully held (0.4 + 0.6): another cent does not fit.
+        with pytest.raises(OverBudget, match="weekly budget"):
+            await ledger.mailbox.call(Reserve((day, week), 0.01), timeout=10)
+        # Settling for less than was held frees the difference.
+        await ledger.mailbox.cast(Settle(first, "r1", 0.1, time.time(), ("all", "key:ide")))
+        await ledger.mailbox.call(Reserve((day, week), 0.3), timeout=10)
+        assert ledger.view.value.spent_week_usd == pytest.approx(0.1)
+        await ledger.supervisor.stop()

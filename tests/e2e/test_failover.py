@@ -53,14 +53,21 @@ async def test_no_candidate_left_is_the_exhaustion_status_with_reasons(
     nursery: trio.Nursery, tmp_path: Path
 ) -> None:
     routing = {"exhaustion_status": 429, "exhaustion_retry_after_s": 61, "metered_cloud": ["*"]}
-    stack = await start_stack(nursery, tmp_path, routing=routing, budget={"daily_usd": 0.0})
+    big = model("big", "cloud", 90, cost_input_per_mtok=1.0, cost_output_per_mtok=2.0)
+    stack = await start_stack(
+        nursery, tmp_path, models=[big], routing=routing, budget={"daily_usd": 0.0}
+    )
     with pytest.raises(openai.RateLimitError) as err:
-        await stack.client().chat.completions.create(model="big", messages=HELLO)
+        await stack.client().chat.completions.create(model="auto", messages=HELLO)
     assert err.value.status_code == 429
     assert err.value.response.headers["retry-after"] == "61"
     excluded = err.value.body["excluded"]  # type: ignore[index]
     assert excluded == [{"model": "big", "why": "budget exceeded"}]
     assert "big: budget exceeded" in err.value.message
+    # Named by the client, the model is refused outright rather than swapped.
+    with pytest.raises(openai.PermissionDeniedError) as refused:
+        await stack.client().chat.completions.create(model="big", messages=HELLO)
+    assert refused.value.code == "budget_exceeded"
 
 
 async def test_mid_stream_cut_ends_with_an_error_event_and_no_splice(

@@ -1,25 +1,41 @@
-"""Budget ledger actor: the request log and the spend it adds up to.
+"""Budget ledger actor: the request log, the spend it adds up to, and budget holds.
 
 The single writer of ``request_log``. The request path appends each finished request's
 row to the :class:`~llmswitch.store.journal.Journal` (microseconds, and it survives a
 SIGKILL); every ``store.flush_interval_s``, on ``Flush`` and once more on stop, this
-actor moves closed journal segments into SQLite in one transaction each, counts the
-spend of the rows that were new, and deletes the segments. A crash of this actor, or of
-the whole process, leaves the segments for the next flush: no acknowledged row is lost.
+actor moves closed journal segments into SQLite in one transaction each and deletes the
+segments. A crash of this actor, or of the whole process, leaves the segments for the
+next flush: no acknowledged row is lost.
+
+Budgets hold under concurrency because a metered call first ``Reserve``s its worst case
+against every budget that applies, in one step of this actor (nothing else runs between
+the check and the hold), and ``Settle``s to its real cost when it ends. Spend is counted
+once per row: at ``Settle`` for this process's requests, at flush for rows whose
+``Settle`` never came (a previous process's journal, rows journalled directly).
 """
 
 from __future__ import annotations
 
-import calendar
 import logging
-import time
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import trio
 
-from llmswitch.config import Config
+from llmswitch.actors.alerts import Alerts
+from llmswitch.config import BudgetConfig, Config
+from llmswitch.routing.budget import (
+    ALL,
+    PERIOD_START,
+    PERIODS,
+    Budget,
+    Period,
+    budgets_for,
+    key_scope,
+    task_scope,
+)
+from llmswitch.routing.select import ClientKey
 from llmswitch.runtime.actor import Actor
 from llmswitch.runtime.clock import WallClock
 from llmswitch.runtime.mailbox import Request
@@ -27,7 +43,7 @@ from llmswitch.runtime.watch import Watch
 from llmswitch.store.db import Connection, open_db
 from llmswitch.store.errors import StoreError
 from llmswitch.store.journal import Journal, read_segment
-from llmswitch.store.request_log import insert_new_rows, spend_since
+from llmswitch.store.request_log import RequestRow, insert_new_rows, spend_by_scope
 from llmswitch.store.rollup import prune
 
 #: How often raw rows older than ``store.retain_days`` are deleted.
@@ -42,11 +58,21 @@ class BudgetView:
     spent_month_usd: float = 0.0
     daily_usd: float | None = None
     monthly_usd: float | None = None
+    spent_week_usd: float = 0.0
+    weekly_usd: float | None = None
+    #: (period, scope) → the share of that budget spent, for every budget known so far.
+    used_ratio: Mapping[tuple[str, str], float] = field(default_factory=dict)
 
     @property
     def exceeded(self) -> bool:
-        return (self.daily_usd is not None and self.spent_day_usd >= self.daily_usd) or (
-            self.monthly_usd is not None and self.spent_month_usd >= self.monthly_usd
+        """A global budget is spent: metered models are out until its period ends."""
+        return any(
+            limit is not None and spent >= limit
+            for spent, limit in (
+                (self.spent_day_usd, self.daily_usd),
+                (self.spent_week_usd, self.weekly_usd),
+                (self.spent_month_usd, self.monthly_usd),
+            )
         )
 
 
@@ -55,40 +81,73 @@ class Flush(Request[int]):
     """Move everything journalled so far into SQLite now; replies with the new rows."""
 
 
-LedgerMsg = Flush
+class OverBudget(Exception):
+    """A metered call's worst case does not fit in a budget; the message says which."""
 
 
-def day_start(ts: float) -> float:
-    """Start of the UTC day holding ``ts``."""
-    return ts - ts % 86400
+@dataclass(eq=False)
+class Reserve(Request[int]):
+    """Hold ``usd`` against every budget in ``budgets``, all or none, in one step.
+
+    Replies with the hold's id, or fails with OverBudget. A caller that leaves without
+    taking the reply has the hold released (``Reply.set``'s ``undo``).
+    """
+
+    budgets: tuple[Budget, ...]
+    usd: float
 
 
-def month_start(ts: float) -> float:
-    """Start of the UTC month holding ``ts``."""
-    t = time.gmtime(ts)
-    return float(calendar.timegm((t.tm_year, t.tm_mon, 1, 0, 0, 0)))
+@dataclass(frozen=True)
+class Settle:
+    """A request ended: release its hold (if any) and count what it really cost."""
+
+    hold: int | None
+    request_id: str
+    usd: float
+    ts: float
+    scopes: tuple[str, ...] = (ALL,)
+
+
+LedgerMsg = Flush | Reserve | Settle
+BudgetKey = tuple[str, Period]
 
 
 class LedgerActor(Actor[LedgerMsg]):
     name = "ledger"
 
     def __init__(
-        self, config: Config, view: Watch[BudgetView], journal: Journal, clock: WallClock
+        self,
+        config: Config,
+        view: Watch[BudgetView],
+        journal: Journal,
+        clock: WallClock,
+        alerts: Alerts | None = None,
     ) -> None:
         self._config = config
         self.stop_timeout_s = config.server.grace_s + 5
         self._view = view
         self._journal = journal
         self._clock = clock
+        self._alerts = alerts or Alerts(config.budget)
         self._db: Connection | None = None
         self._lock = trio.Lock()
-        self._day = self._month = 0.0
-        self._spent_day = self._spent_month = 0.0
+        self._starts: dict[Period, float] = {}
+        #: Spend counted in the current periods, by (scope, period).
+        self._spent: dict[BudgetKey, float] = {}
+        #: Outstanding holds: id → (budget keys, usd); and their sums by budget key.
+        self._holds: dict[int, tuple[tuple[BudgetKey, ...], float]] = {}
+        self._held: dict[BudgetKey, float] = {}
+        self._next_hold = 0
+        self._limits = configured_limits(config)
+        #: Rows counted at Settle, not to count again at flush; and the reverse.
+        self._settled: set[str] = set()
+        self._flushed: set[str] = set()
+        self._refused = 0
+        self._pruned_at: float | None = None
+        self._pruned = 0
         self._flushes = 0
         self._written = 0
         self._flush_errors = 0
-        self._pruned_at: float | None = None
-        self._pruned = 0
 
     async def run(
         self,
@@ -100,14 +159,56 @@ class LedgerActor(Actor[LedgerMsg]):
         async with open_db(store.path, busy_timeout_s=store.busy_timeout_s) as db:
             self._db = db
             await self._load_spend()
-            await self._flush()
+            await self._flush(startup=True)
             await super().run(inbox, task_status=task_status)
 
     async def background(self, nursery: trio.Nursery) -> None:
         nursery.start_soon(self._flush_periodically)
+        nursery.start_soon(self._alerts.run)
 
     async def handle(self, msg: LedgerMsg) -> None:
-        msg.reply.set(await self._flush())
+        if isinstance(msg, Flush):
+            msg.reply.set(await self._flush())
+        elif isinstance(msg, Reserve):
+            self._reserve(msg)
+        else:
+            self._release(msg.hold)
+            if msg.request_id in self._flushed:
+                self._flushed.discard(msg.request_id)
+            elif msg.usd:
+                self._settled.add(msg.request_id)
+                self._count(msg.ts, msg.usd, msg.scopes)
+                self._publish()
+
+    def _reserve(self, msg: Reserve) -> None:
+        self._roll(self._clock.now())
+        for budget in msg.budgets:
+            self._limits[budget.key] = budget.limit_usd
+            used = self._spent.get(budget.key, 0.0) + self._held.get(budget.key, 0.0)
+            if used >= budget.limit_usd or used + msg.usd > budget.limit_usd:
+                self._refused += 1
+                msg.reply.fail(
+                    OverBudget(
+                        f"{budget.describe()}: ${used:.4f} spent or held, "
+                        f"${msg.usd:.4f} more would pass it"
+                    )
+                )
+                return
+        self._next_hold += 1
+        keys = tuple(b.key for b in msg.budgets)
+        self._holds[self._next_hold] = (keys, msg.usd)
+        for key in keys:
+            self._held[key] = self._held.get(key, 0.0) + msg.usd
+        msg.reply.set(self._next_hold, undo=self._release)
+
+    def _release(self, hold: int | None) -> None:
+        keys, usd = self._holds.pop(hold, ((), 0.0)) if hold is not None else ((), 0.0)
+        for key in keys:
+            left = self._held.get(key, 0.0) - usd
+            if left > 1e-12:
+                self._held[key] = left
+            else:
+                self._held.pop(key, None)
 
     async def on_stop(self) -> None:
         if self._db is not None:
@@ -131,7 +232,7 @@ class LedgerActor(Actor[LedgerMsg]):
         except StoreError as exc:
             log.warning("ledger: pruning old rows failed, will retry: %s", exc)
 
-    async def _flush(self) -> int:
+    async def _flush(self, startup: bool = False) -> int:
         async with self._lock:
             assert self._db is not None
             moved = 0
@@ -146,7 +247,7 @@ class LedgerActor(Actor[LedgerMsg]):
                     break
                 segment.unlink()
                 for row in new:
-                    self._count_spend(row.ts, row.cost_usd)
+                    self._count_row(row, startup)
                 moved += len(new)
             if moved:
                 self._written += moved
@@ -154,27 +255,65 @@ class LedgerActor(Actor[LedgerMsg]):
                 self._publish()
             return moved
 
+    def _count_row(self, row: RequestRow, startup: bool) -> None:
+        """A stored row's spend, unless its Settle counted it already."""
+        if row.request_id in self._settled:
+            self._settled.discard(row.request_id)
+            return
+        if not row.cost_usd:
+            return
+        if not startup:  # its Settle may still be on the way
+            self._flushed.add(row.request_id)
+        scopes = [ALL] + ([key_scope(row.client)] if row.client else [])
+        if row.task:
+            scopes.append(task_scope(row.task))
+        self._count(row.ts, row.cost_usd, tuple(scopes))
+
     async def _load_spend(self) -> None:
         assert self._db is not None
-        now = self._clock.now()
-        self._day, self._month = day_start(now), month_start(now)
-        self._spent_day = await spend_since(self._db, self._day)
-        self._spent_month = await spend_since(self._db, self._month)
+        self._roll(self._clock.now())
+        for period, start in self._starts.items():
+            for scope, usd in (await spend_by_scope(self._db, start)).items():
+                self._spent[(scope, period)] = usd
         self._publish()
 
-    def _count_spend(self, ts: float, cost: float) -> None:
-        if day_start(ts) > self._day:
-            self._day, self._spent_day = day_start(ts), 0.0
-        if month_start(ts) > self._month:
-            self._month, self._spent_month = month_start(ts), 0.0
-        if cost and ts >= self._day:
-            self._spent_day += cost
-        if cost and ts >= self._month:
-            self._spent_month += cost
+    def _roll(self, now: float) -> None:
+        """Start the periods that began by ``now``: their spend starts at zero."""
+        for period in PERIODS:
+            start = PERIOD_START[period](now)
+            if start > self._starts.get(period, float("-inf")):
+                self._starts[period] = start
+                self._spent = {k: v for k, v in self._spent.items() if k[1] != period}
+
+    def _count(self, ts: float, usd: float, scopes: tuple[str, ...]) -> None:
+        self._roll(max(ts, self._clock.now()))
+        for period in PERIODS:
+            if ts < self._starts[period]:
+                continue  # spent in an earlier period
+            for scope in scopes:
+                key = (scope, period)
+                before = self._spent.get(key, 0.0)
+                self._spent[key] = before + usd
+                limit = self._limits.get(key)
+                if limit:
+                    self._alerts.note(scope, period, self._starts[period], before + usd, limit)
 
     def _publish(self) -> None:
         budget = self._config.budget
-        view = BudgetView(self._spent_day, self._spent_month, budget.daily_usd, budget.monthly_usd)
+        ratios: dict[tuple[str, str], float] = {
+            (period, scope): self._spent.get((scope, period), 0.0) / limit
+            for (scope, period), limit in self._limits.items()
+            if limit > 0
+        }
+        view = BudgetView(
+            spent_day_usd=self._spent.get((ALL, "day"), 0.0),
+            spent_month_usd=self._spent.get((ALL, "month"), 0.0),
+            daily_usd=budget.daily_usd,
+            monthly_usd=budget.monthly_usd,
+            spent_week_usd=self._spent.get((ALL, "week"), 0.0),
+            weekly_usd=budget.weekly_usd,
+            used_ratio=ratios,
+        )
         if view != self._view.value:
             self._view.publish(view)
 
@@ -187,6 +326,22 @@ class LedgerActor(Actor[LedgerMsg]):
             "pruned_rows": self._pruned,
             "journal": str(self._journal.directory),
             "spent_day_usd": round(view.spent_day_usd, 6),
+            "spent_week_usd": round(view.spent_week_usd, 6),
             "spent_month_usd": round(view.spent_month_usd, 6),
             "budget_exceeded": view.exceeded,
+            "holds": len(self._holds),
+            "held_usd": {f"{s}/{p}": round(v, 6) for (s, p), v in self._held.items()},
+            "refused_holds": self._refused,
+            "alerts_sent": self._alerts.sent,
         }
+
+
+def configured_limits(config: Config) -> dict[BudgetKey, float]:
+    """The budgets the config names (runtime keys' budgets are learnt from Reserve)."""
+    limits = {b.key: b.limit_usd for b in budgets_for(config.budget, None, None)}
+    for c in config.clients:
+        for b in budgets_for(BudgetConfig(), ClientKey(c.name, c), None):
+            limits[b.key] = b.limit_usd
+    for task, usd in config.budget.task_daily_usd.items():
+        limits[(task_scope(task), "day")] = usd
+    return limits

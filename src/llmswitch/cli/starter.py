@@ -20,6 +20,9 @@ failures_to_down = 3      # consecutive failed probes before a backend is down
 [budget]
 daily_usd = 5.0           # cloud models are skipped once a budget is spent
 monthly_usd = 50.0
+# weekly_usd = 20.0
+# alert_at = [0.5, 0.8, 1.0]  # WARN log, gauge, and a POST to webhook_url at these shares
+# webhook_url = "http://127.0.0.1:9000/llmswitch-budget"
 
 [routing]
 exhaustion_status = 503   # status when no model can serve a request

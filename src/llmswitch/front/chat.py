@@ -17,6 +17,7 @@ from typing import Any
 import trio
 
 from llmswitch.actors.health import ProbeNow
+from llmswitch.actors.ledger import OverBudget, Reserve, Settle
 from llmswitch.actors.limits import (
     Acquire,
     Report,
@@ -41,6 +42,7 @@ from llmswitch.providers.openai import (
 )
 from llmswitch.providers.registry import wire_for
 from llmswitch.routing.brain import Rejected, Signals, UnknownModel
+from llmswitch.routing.budget import budgets_for, output_bound, scopes_of, worst_case_usd
 from llmswitch.routing.envelope import read_envelope
 from llmswitch.routing.profiles import UnknownProfile
 from llmswitch.routing.rules import features_of
@@ -89,8 +91,15 @@ class Exchange:
     rejected_by: str | None = None
     #: The breaker permits of the attempt in progress.
     grant: Grant = field(default_factory=Grant)
+    #: The ledger's budget hold for the attempt in progress (a metered call), if any.
+    hold: int | None = None
     #: The ``max_tokens`` the serving model got, when it could give less than was asked.
     output_cap: int | None = None
+
+    @property
+    def task_type(self) -> str | None:
+        cls = self.decision.classification if self.decision is not None else None
+        return cls.task_type if cls is not None else None
 
     def row(self) -> RequestRow:
         cand, cls, usage = self.served_by, None, self.usage or Usage(0, 0, True)
@@ -122,9 +131,7 @@ class Exchange:
             harness=self.decision.harness if self.decision else None,
             conversation=self.decision.conversation if self.decision else None,
             output_cap=self.output_cap,
-            task=self.decision.classification.task_type
-            if self.decision and self.decision.classification
-            else None,
+            task=self.task_type,
         )
 
     def router_headers(self) -> dict[str, str]:
@@ -145,9 +152,20 @@ class Exchange:
 
 
 async def record(gw: Gateway, ex: Exchange) -> None:
-    """End the exchange: its one ledger row."""
+    """End the exchange: its one ledger row, and its spend settled against the budgets."""
     ex.recorded = True
-    await gw.record(ex.row())
+    row = ex.row()
+    await gw.record(row)
+    if ex.hold is not None or row.cost_usd:
+        await _settle_hold(gw, ex, row.cost_usd)
+
+
+async def _settle_hold(gw: Gateway, ex: Exchange, usd: float) -> None:
+    """Release the hold (if any) and count ``usd``; not lost to a cancellation."""
+    settle = Settle(ex.hold, ex.request_id, usd, ex.wall_start, scopes_of(ex.key, ex.task_type))
+    ex.hold = None
+    with trio.CancelScope(shield=True):
+        await gw.ledger.cast(settle)
 
 
 async def route(
@@ -278,6 +296,14 @@ async def open_first(gw: Gateway, ex: Exchange, decision: Decision) -> Opened:
             try:
                 opened = await _attempt(gw, ex, cand, budget)
             except _Skipped as skip:
+                if isinstance(skip, _OverBudget) and _named_first(gw, ex, decision, cand):
+                    raise GatewayError(
+                        403,
+                        f"{cand.model.id} is refused: {skip}",
+                        "permission_error",
+                        param="model",
+                        code="budget_exceeded",
+                    ) from None
                 attempts.append({"model": cand.model.id, "why": str(skip)})
                 break
             except UpstreamFailure as failure:
@@ -294,11 +320,22 @@ async def open_first(gw: Gateway, ex: Exchange, decision: Decision) -> Opened:
 
 
 class _Skipped(Exception):
-    """The candidate was not tried: breaker open or rate-limited."""
+    """The candidate was not tried: breaker open, rate-limited or over a budget."""
+
+
+class _OverBudget(_Skipped):
+    """The candidate's worst-case cost does not fit in a budget."""
+
+
+def _named_first(gw: Gateway, ex: Exchange, decision: Decision, cand: Candidate) -> bool:
+    """``cand`` is the model the client named itself: a refusal is a 403, not a swap."""
+    named = gw.catalog.by_name.get(str(ex.requested_model))
+    return decision.tier == "explicit" and named is not None and named.id == cand.model.id
 
 
 async def _attempt(gw: Gateway, ex: Exchange, cand: Candidate, budget_s: float) -> Opened:
-    """One try on one candidate; the lease is held on success and settled on failure."""
+    """One try on one candidate; the lease (and budget hold) is kept on success, given
+    back on failure."""
     why = await _reserve(gw, cand, ex)
     if why is not None:
         raise _Skipped(why)
@@ -308,6 +345,11 @@ async def _attempt(gw: Gateway, ex: Exchange, cand: Candidate, budget_s: float) 
     tap = StreamTap(client_wants_usage(ex.body), limits.event_bytes) if stream else None
     client = gw.clients.by_backend[backend.name]
     body, ex.output_cap = _capped(ex.body, cand)
+    try:
+        body, ex.hold = await _hold_budget(gw, ex, cand, body)
+    except _Skipped:
+        await _outcome(gw, ex, cand, None)
+        raise
     try:
         return await open_answer(
             client,
@@ -320,6 +362,7 @@ async def _attempt(gw: Gateway, ex: Exchange, cand: Candidate, budget_s: float) 
             limits,
         )
     except UpstreamFailure as failure:
+        await _release_hold(gw, ex)
         await _after_failure(gw, ex, cand, failure)
         if failure.client_fault:
             raise GatewayError(
@@ -327,8 +370,37 @@ async def _attempt(gw: Gateway, ex: Exchange, cand: Candidate, budget_s: float) 
             ) from None
         raise
     except BaseException:
+        await _release_hold(gw, ex)
         await _outcome(gw, ex, cand, None)
         raise
+
+
+async def _hold_budget(
+    gw: Gateway, ex: Exchange, cand: Candidate, body: dict[str, Any]
+) -> tuple[dict[str, Any], int | None]:
+    """A metered call under any budget holds its worst case first (all budgets in one
+    ledger step); its body then asks for no more output than was held for."""
+    budgets = budgets_for(gw.config.budget, ex.key, ex.task_type) if cand.metered else ()
+    if not budgets:
+        return body, None
+    asked = max((int(body[k]) for k in _LIMIT_KEYS if body.get(k)), default=0)
+    output = output_bound(cand.model, asked, gw.config.budget)
+    if not asked:
+        body = {**body, "max_tokens": output}
+    usd = worst_case_usd(cand.model, body, output)
+    try:
+        hold = await gw.ledger.call(Reserve(budgets, usd), timeout=LEASE_TIMEOUT_S)
+    except OverBudget as exc:
+        raise _OverBudget(f"budget exceeded: {exc}") from None
+    except (CallTimeout, ActorCrashed) as exc:
+        # Money is at stake: without the ledger's word, a metered call does not go out.
+        raise _Skipped(f"budget ledger unavailable ({exc})") from None
+    return body, hold
+
+
+async def _release_hold(gw: Gateway, ex: Exchange) -> None:
+    if ex.hold is not None:
+        await _settle_hold(gw, ex, 0.0)
 
 
 _LIMIT_KEYS = ("max_tokens", "max_completion_tokens")

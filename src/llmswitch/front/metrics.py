@@ -52,8 +52,17 @@ class _StateCollector(Collector):
             "llmswitch_spend_usd", "Spend in the current period", labels=["period"]
         )
         spent.add_metric(["day"], budget.spent_day_usd)
+        spent.add_metric(["week"], budget.spent_week_usd)
         spent.add_metric(["month"], budget.spent_month_usd)
         yield spent
+        used = GaugeMetricFamily(
+            "llmswitch_budget_used_ratio",
+            "Share of each budget spent in its current period (1 = spent)",
+            labels=["period", "scope"],
+        )
+        for (period, scope), ratio in sorted(budget.used_ratio.items()):
+            used.add_metric([period, scope], ratio)
+        yield used
 
 
 class Metrics:

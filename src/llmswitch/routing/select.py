@@ -324,6 +324,8 @@ def decide_explicit(
     excluded: list[Exclusion] = []
     for cand in explicit_chain(catalog, model):
         refusal = refused_because(cand, policy, cls)
+        if refusal is None and avail.budget_exceeded and cand.metered:
+            refusal = Refusal("budget_exceeded", "budget exceeded")
         if refusal is None:
             guarded.append(cand)
         elif tier == "explicit" and cand.model is model:

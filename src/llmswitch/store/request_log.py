@@ -125,6 +125,20 @@ async def spend_since(conn: Connection, since_ts: float) -> float:
     return float(row[0]) if row else 0.0
 
 
+async def spend_by_scope(conn: Connection, since_ts: float) -> dict[str, float]:
+    """Spend since ``since_ts``: in all (``"all"``), per client (``"key:NAME"``) and per
+    task type (``"task:TYPE"``), the scopes budgets count in."""
+    spend = {"all": await spend_since(conn, since_ts)}
+    for column, prefix in (("client", "key:"), ("task", "task:")):
+        rows = await conn.fetchall(
+            f"SELECT {column}, TOTAL(cost_usd) FROM request_log"
+            f" WHERE ts >= ? AND {column} IS NOT NULL GROUP BY {column}",
+            (since_ts,),
+        )
+        spend |= {f"{prefix}{name}": float(usd) for name, usd in rows if usd}
+    return spend
+
+
 async def count_rows(conn: Connection) -> int:
     """Number of rows in ``request_log``."""
     row = await conn.fetchone("SELECT COUNT(*) FROM request_log")
