@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint typecheck unit eval bench clean
+.PHONY: run test lint typecheck unit eval train bench clean
 
 $(STAMP): pyproject.toml
 	$(PY) -m venv $(VENV)
@@ -26,7 +26,10 @@ unit: $(STAMP)
 	$(BIN)/pytest -q tests/unit tests/actors tests/runtime tests/store
 
 eval: $(STAMP)
-	$(BIN)/python ops/eval.py
+	$(BIN)/python ops/eval.py --split test
+
+train: $(STAMP)
+	$(BIN)/python ops/train.py
 
 test: lint typecheck
 	$(BIN)/pytest -q

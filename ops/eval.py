@@ -1,42 +1,103 @@
-"""Score the heuristic classifier against the labelled dev set, or time it.
+"""Score the classifiers against a labelled set, or time them.
 
-Usage: .venv/bin/python ops/eval.py [--misses] [--bench] [devset.jsonl]
+Usage: .venv/bin/python ops/eval.py [--split train|dev|test] [--variant V] [--misses] [--bench]
+                                    [set.jsonl]
 
---misses lists every entry whose complexity or task type came out wrong. --bench times
-classify() on a ~50-token prompt and on ~4,000-token prompts (16,000 characters) built from
-the dev set's own text, and prints p50/p99; timings are wall-clock on this machine, so run it
-on an idle box when the numbers matter.
+With --split, reads tests/data/corpus/<split>.jsonl (``make eval`` reports the frozen test
+split); otherwise the given file, by default the hand-written dev set tests/data/devset.jsonl.
+--variant picks heuristic, learned, ensemble or all (the default); each prints accuracy, task
+accuracy, reasoning recall, gross under-routing, the confusion matrix and what the routed
+traffic would cost against sending everything to the premium model, at the starter config's
+model prices (its example cloud model included). --misses lists every entry whose complexity
+or task type came out wrong. --bench times the production classifier and the whole decision
+on a ~50-token prompt and on ~4,000-token prompts (16,000 characters) built from the set's
+own text, and prints p50/p99; timings are wall-clock on this machine, so run it on an idle box
+when the numbers matter.
 """
 
 from __future__ import annotations
 
 import argparse
+import re
 import sys
 import time
+import tomllib
 from collections.abc import Callable, Mapping, Sequence
 from functools import partial
 from pathlib import Path
 from typing import Any
 
-from llmswitch.config import parse_config
+from llmswitch.config import ModelConfig, parse_config
 from llmswitch.routing.brain import RouteRequest, RoutingSettings, decide_now
-from llmswitch.routing.classify import classify
-from llmswitch.routing.classify_eval import Report, evaluate, load_devset
+from llmswitch.routing.classify import COMPLEXITIES, QUALITY_FLOOR, classify
+from llmswitch.routing.classify_eval import (
+    ANSWER_TOKENS,
+    Price,
+    Report,
+    evaluate,
+    heuristic,
+    load_devset,
+)
+from llmswitch.routing.classify_learned import (
+    VARIANTS,
+    Variant,
+    classify_request,
+    classify_with,
+    shipped_weights,
+)
 from llmswitch.routing.rules import effective_rules, features_of
 from llmswitch.routing.select import Availability, Catalog, Decision
+from llmswitch.starter_config import STARTER
 
-DEFAULT_DEVSET = Path(__file__).resolve().parent.parent / "tests" / "data" / "devset.jsonl"
+ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_DEVSET = ROOT / "tests" / "data" / "devset.jsonl"
+CORPUS = ROOT / "tests" / "data" / "corpus"
+# Where the starter config's commented-out example LAN box and cloud model begin.
+EXAMPLES_MARKER = "# A LAN box running vLLM"
 LONG_CHARS = 16_000
 WARMUP = 200
 RUNS = 3000
+
+
+def starter_models() -> list[ModelConfig]:
+    """The starter config's models, its commented-out example cloud model included."""
+    head, tail = STARTER.split(EXAMPLES_MARKER)
+    tail = tail.partition("\n")[2]
+    tail = re.sub(r"^# (?=\[\[|[a-z_]+ = )", "", tail, flags=re.M)
+    return list(parse_config(tomllib.loads(head + tail)).models)
+
+
+def price(m: ModelConfig) -> Price:
+    return Price(m.cost_input_per_mtok, m.cost_output_per_mtok)
+
+
+def starter_prices() -> tuple[dict[str, Price], ModelConfig]:
+    """Per tier, the price of the cheapest starter model good enough for it (the best model
+    when none is); and the premium model (the best), which the baseline sends everything to."""
+    models = starter_models()
+    best = max(models, key=lambda m: (m.quality, m.cost_input_per_mtok))
+    tiers: dict[str, Price] = {}
+    for tier in COMPLEXITIES:
+        able = [m for m in models if m.quality >= QUALITY_FLOOR[tier]] or [best]
+        cheapest = min(able, key=lambda m: m.cost_input_per_mtok + m.cost_output_per_mtok)
+        tiers[tier] = price(cheapest)
+    return tiers, best
 
 
 def print_report(report: Report, misses: bool) -> None:
     print(f"entries: {len(report.outcomes)}")
     print(f"complexity accuracy: {report.accuracy:.3f}")
     print(f"task-type accuracy:  {report.task_accuracy:.3f}")
+    print(f"reasoning recall:    {report.reasoning_recall:.3f}")
     print(f"gross under-routing: {report.gross_under_routing:.3f} (complex/reasoning → simple)")
     print(f"sensitive mislabels: {len(report.sensitive_misses)}")
+    tiers, premium = starter_prices()
+    routed, baseline = report.cost(tiers), report.baseline_cost(price(premium))
+    print(
+        f"cost: ${routed:.4f} routed vs ${baseline:.4f} all to {premium.id} "
+        f"({routed / baseline:.1%} of the all-premium baseline; answers assumed "
+        f"{', '.join(f'{k} {v}' for k, v in ANSWER_TOKENS.items())} tokens)"
+    )
     print()
     print(report.confusion_table())
     if not misses:
@@ -122,12 +183,12 @@ BENCH_CONFIG = parse_config(
 
 
 def decision(messages: list[dict[str, str]]) -> Decision:
-    """The whole heuristic-path decision: rules, classification, selection, fallback."""
+    """The whole in-process decision: rules, classification, selection, fallback."""
     catalog = Catalog.build(BENCH_CONFIG)
     settings = RoutingSettings("balanced", {}, effective_rules(None, ()))
     body = {"model": "auto", "messages": messages}
     req = RouteRequest("auto", features_of(body, {}, len(messages[0]["content"]) // 4))
-    return decide_now(catalog, settings, req, Availability(), lambda: classify(messages))
+    return decide_now(catalog, settings, req, Availability(), lambda: classify_request(messages))
 
 
 def timed(fn: Callable[[], object]) -> tuple[tuple[float, float], tuple[float, float]]:
@@ -144,33 +205,55 @@ def timed(fn: Callable[[], object]) -> tuple[tuple[float, float], tuple[float, f
 
 
 def bench(entries: Sequence[Mapping[str, Any]]) -> None:
+    shipped_weights()  # loaded once per process, as in the gateway
     for name, messages in bench_prompts(entries).items():
-        result = classify(messages)
+        result = classify_request(messages)
         steps: tuple[tuple[str, Callable[[], object]], ...] = (
-            ("classify", partial(classify, messages)),
+            ("heuristic", partial(classify, messages)),
+            ("classify", partial(classify_request, messages)),
             ("decision", partial(decision, messages)),
         )
         for what, fn in steps:
             (p50, p99), (c50, c99) = timed(fn)
             print(
-                f"{name:<32} {what:<8} ~{result.token_estimate:>5} tok  wall p50 {p50:6.1f} "
+                f"{name:<32} {what:<9} ~{result.token_estimate:>5} tok  wall p50 {p50:6.1f} "
                 f"p99 {p99:6.1f} µs  cpu p50 {c50:6.1f} p99 {c99:6.1f} µs"
                 f"  → {result.complexity}/{result.task_type}"
             )
 
 
+def classifier_for(variant: Variant) -> Any:
+    weights = shipped_weights()
+    if variant == "heuristic":
+        return heuristic
+    if weights is None:
+        raise SystemExit(f"no shipped weights for the {variant} classifier: run make train")
+    return lambda m, has_tools: classify_with(weights, variant, m, has_tools=has_tools)
+
+
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description="Score or time the heuristic classifier.")
+    parser = argparse.ArgumentParser(description="Score or time the request classifiers.")
     parser.add_argument("devset", nargs="?", type=Path, default=DEFAULT_DEVSET)
+    parser.add_argument("--split", choices=("train", "dev", "test"))
+    parser.add_argument("--variant", choices=(*VARIANTS, "all"), default="all")
     parser.add_argument("--misses", action="store_true", help="list every misclassified entry")
-    parser.add_argument("--bench", action="store_true", help="time classify() instead")
+    parser.add_argument("--bench", action="store_true", help="time the classifier instead")
     args = parser.parse_args(argv)
 
-    entries = load_devset(args.devset)
+    path = CORPUS / f"{args.split}.jsonl" if args.split else args.devset
+    entries = load_devset(path)
     if args.bench:
         bench(entries)
-    else:
-        print_report(evaluate(entries), args.misses)
+        return 0
+    weights = shipped_weights()
+    print(
+        f"{path.relative_to(ROOT) if path.is_relative_to(ROOT) else path}; the gateway uses "
+        f"{weights.chosen if weights else 'heuristic'}"
+    )
+    variants = VARIANTS if args.variant == "all" else (args.variant,)
+    for variant in variants:
+        print(f"\n== {variant}")
+        print_report(evaluate(entries, classifier_for(variant)), args.misses)
     return 0
 
 

@@ -1,15 +1,17 @@
 """Classifier actor: how hard is this request, and what kind of task is it?
 
-Always runs the in-process heuristic first (well under a millisecond). With
-``routing.classifier = "model"`` it then asks a small model (``routing.classifier_model``)
-for a better answer, within ``routing.classifier_timeout_s``, and remembers answers in an
-LRU cache. Every way the model can fail (timeout, HTTP error, transport error, an answer
-that is not the JSON asked for, too many calls at once, a model that keeps failing) ends
-in the heuristic's answer, counted by reason.
+Always runs the in-process classifier first (well under a millisecond): the shipped learned
+model, or the heuristic when the weights chose it or cannot be read (routing/
+classify_learned.py). With ``routing.classifier = "model"`` it then asks a small model
+(``routing.classifier_model``) for a better answer, within ``routing.classifier_timeout_s``,
+and remembers answers in an LRU cache. Every way the model can fail (timeout, HTTP error,
+transport error, an answer that is not the JSON asked for, too many calls at once, a model
+that keeps failing) ends in the in-process answer, counted by reason.
 
 Model calls run in tasks of their own, so one slow call never holds up the mailbox: the
 actor takes the next request while earlier ones wait for the model. The router falls back
-to the same heuristic inline when this actor is down, so a crash here never fails a request.
+to the same in-process classifier inline when this actor is down, so a crash here never
+fails a request.
 """
 
 from __future__ import annotations
@@ -30,7 +32,8 @@ from llmswitch.config import BackendConfig, Config
 from llmswitch.providers.bounded import read_capped
 from llmswitch.providers.common import UpstreamOverLimit
 from llmswitch.providers.openai import CHAT_PATH
-from llmswitch.routing.classify import Classification, TaskType, classify
+from llmswitch.routing.classify import Classification, TaskType
+from llmswitch.routing.classify_learned import classify_request
 from llmswitch.routing.classify_prompt import (
     Verdict,
     build_messages,
@@ -63,13 +66,13 @@ _MODEL_FAULTS: Final = frozenset(
 def classify_or_default(
     messages: Sequence[Mapping[str, Any]], *, has_tools: bool = False
 ) -> Classification:
-    """The heuristic's answer, or "medium" when it fails on some odd input.
+    """The in-process classification, or "medium" when it fails on some odd input.
 
     A request must never crash the classifier: a prompt that did so every time could
     exhaust the supervisor's restart intensity and take the whole gateway down.
     """
     try:
-        return classify(messages, has_tools=has_tools)
+        return classify_request(messages, has_tools=has_tools)
     except Exception as exc:
         log.exception("classifier failed; defaulting to medium")
         return Classification(

@@ -1,21 +1,62 @@
-"""Scoring the classifier against a labelled dev set, shared by ops/eval.py and the tests.
+"""Scoring classifiers against labelled sets, shared by ops/eval.py, ops/train.py and the tests.
 
 Kept in the package (and pure) so the pinned accuracy in the test suite and the numbers a
 human reads from ops/eval.py can never disagree about how they were computed.
+
+The corpus (tests/data/corpus, see its README) is split into train, dev and test by a hash of
+each entry's group under a fixed seed (``split_of``): every prompt that shares a pasted
+document or an opening conversation lands in the same split, so the test split measures
+prompts the model has never seen the like of. The test split is frozen: training, calibration
+and every choice made by measurement read train and dev only.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 from collections import Counter
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Final
 
 from llmswitch.routing.classify import COMPLEXITIES, Classification, classify
 
 UNDER_ROUTED_GROSSLY = frozenset({("complex", "simple"), ("reasoning", "simple")})
+SPLIT_SEED: Final = "llmswitch-corpus-14"
+SPLITS: Final = ("train", "dev", "test")
+# Tokens an answer takes, by what the request really needs (not where it was routed): the
+# cost report's assumption for output, since the corpus has no answers.
+ANSWER_TOKENS: Final[Mapping[str, int]] = {
+    "simple": 150,
+    "medium": 500,
+    "complex": 1500,
+    "reasoning": 1200,
+}
+
+Classifier = Callable[[Sequence[Mapping[str, Any]], bool], Classification]
+
+
+def split_of(group: str) -> str:
+    """The split a corpus group belongs to: 65% train, 15% dev, 20% test, fixed forever."""
+    digest = hashlib.sha256(f"{SPLIT_SEED}:{group}".encode()).digest()
+    share = int.from_bytes(digest[:8], "big") / 2**64
+    return "test" if share < 0.2 else "dev" if share < 0.35 else "train"
+
+
+def heuristic(messages: Sequence[Mapping[str, Any]], has_tools: bool) -> Classification:
+    return classify(messages, has_tools=has_tools)
+
+
+@dataclass(frozen=True)
+class Price:
+    """USD per million tokens, in and out."""
+
+    input: float
+    output: float
+
+    def of(self, tokens_in: int, tokens_out: int) -> float:
+        return (tokens_in * self.input + tokens_out * self.output) / 1e6
 
 
 @dataclass(frozen=True)
@@ -55,6 +96,30 @@ class Report:
         )
         return gross / len(hard) if hard else 0.0
 
+    def recall(self, tier: str) -> float:
+        want = [o for o in self.outcomes if o.entry["expected"] == tier]
+        return sum(o.correct for o in want) / len(want) if want else 0.0
+
+    @property
+    def reasoning_recall(self) -> float:
+        return self.recall("reasoning")
+
+    def cost(self, tier_price: Mapping[str, Price]) -> float:
+        """USD for the whole set when each request goes where it was classified."""
+        return sum(
+            tier_price[o.result.complexity].of(
+                o.result.token_estimate, ANSWER_TOKENS[o.entry["expected"]]
+            )
+            for o in self.outcomes
+        )
+
+    def baseline_cost(self, premium: Price) -> float:
+        """USD for the whole set when every request goes to the premium model."""
+        return sum(
+            premium.of(o.result.token_estimate, ANSWER_TOKENS[o.entry["expected"]])
+            for o in self.outcomes
+        )
+
     @property
     def sensitive_misses(self) -> tuple[Outcome, ...]:
         """Entries whose sensitive label the detector got wrong, either way."""
@@ -77,9 +142,7 @@ def load_devset(path: Path) -> list[dict[str, Any]]:
         return [json.loads(line) for line in f if line.strip()]
 
 
-def evaluate(entries: Iterable[Mapping[str, Any]]) -> Report:
+def evaluate(entries: Iterable[Mapping[str, Any]], classifier: Classifier = heuristic) -> Report:
     return Report(
-        tuple(
-            Outcome(e, classify(e["messages"], has_tools=bool(e.get("has_tools")))) for e in entries
-        )
+        tuple(Outcome(e, classifier(e["messages"], bool(e.get("has_tools")))) for e in entries)
     )

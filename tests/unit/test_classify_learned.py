@@ -1,0 +1,200 @@
+"""The learned classifier: its corpus, its features, its weights and what it decides."""
+
+from __future__ import annotations
+
+import io
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+from llmswitch.routing.classify import COMPLEXITIES, TASK_TYPES, classify
+from llmswitch.routing.classify_eval import (
+    SPLITS,
+    Price,
+    evaluate,
+    heuristic,
+    load_devset,
+    split_of,
+)
+from llmswitch.routing.classify_features import (
+    BUCKETS,
+    LONG_ASK,
+    conversation,
+    edges,
+    features,
+    hashed_ngrams,
+)
+from llmswitch.routing.classify_learned import (
+    classify_request,
+    classify_with,
+    read_weights,
+    shipped_weights,
+    write_weights,
+)
+from llmswitch.routing.classify_train import fit, make_batch
+
+CORPUS = Path(__file__).resolve().parents[1] / "data" / "corpus"
+LANGUAGES = {"en", "zh", "ja", "hi", "ru", "de", "fr", "es", "pt"}
+
+
+def corpus(split: str) -> list[dict[str, Any]]:
+    return load_devset(CORPUS / f"{split}.jsonl")
+
+
+def chat(*turns: str) -> list[dict[str, str]]:
+    return [
+        {"role": "user" if i % 2 == 0 else "assistant", "content": t} for i, t in enumerate(turns)
+    ]
+
+
+# --- the corpus ---------------------------------------------------------------------------
+
+
+def test_corpus_entries_are_well_formed_and_in_the_split_their_group_hashes_to() -> None:
+    seen: set[str] = set()
+    for split in SPLITS:
+        for e in corpus(split):
+            assert e["id"] not in seen, e["id"]
+            seen.add(e["id"])
+            assert e["expected"] in COMPLEXITIES, e["id"]
+            assert e["task_type"] in TASK_TYPES, e["id"]
+            assert e["messages"][-1]["role"] == "user", e["id"]
+            assert split_of(e["group"]) == split, e["id"]
+    assert len(seen) >= 3000
+
+
+def test_corpus_is_broad_in_language_length_and_conversation() -> None:
+    entries = [e for split in SPLITS for e in corpus(split)]
+    langs = Counter(e["lang"] for e in entries)
+    assert {lang for lang, n in langs.items() if n >= 50} >= LANGUAGES
+    multi_turn = sum(len(e["messages"]) > 1 for e in entries)
+    assert multi_turn / len(entries) >= 0.15
+    lengths = [len(e["messages"][-1]["content"]) for e in entries]
+    assert min(lengths) <= 10 and max(lengths) >= 1500
+    assert Counter(e["expected"] for e in entries).most_common()[-1][1] >= 400
+
+
+def test_split_of_is_fixed() -> None:
+    groups = ("b01-0", "paste-nginx_log", "ctx-ctx_novel")
+    assert [split_of(g) for g in groups] == ["train", "dev", "dev"]
+
+
+# --- features -----------------------------------------------------------------------------
+
+
+def test_ngram_hashing_is_stable_across_runs_and_platforms() -> None:
+    buckets = hashed_ngrams("Hi", (1, 2), 7)
+    assert buckets.tolist() == hashed_ngrams("hi", (1, 2), 7).tolist()
+    assert len(buckets) == 3 and all(0 <= b < BUCKETS for b in buckets)
+    assert buckets.tolist() == [48801, 48627, 61890]
+
+
+def test_a_long_paste_is_read_at_its_question_not_its_body() -> None:
+    article = "Lorem ipsum dolor sit amet. " * 60
+    assert len(article) > LONG_ASK
+    assert edges(f"{article}\n\nwhat language is this?") == "what language is this?"
+    assert edges(f"Summarize this:\n\n{article}") == "Summarize this:"
+    single = "x" * 2000
+    assert edges(single) == f"{'x' * 200}\n{'x' * 200}"
+
+
+def test_the_conversation_is_the_ask_plus_the_turns_before_it() -> None:
+    msgs = [{"role": "system", "content": "be brief"}, *chat("a" * 900, "b", "c", "d", "now?")]
+    conv = conversation(msgs)
+    assert conv.ask == "now?"
+    assert conv.context == "b\nc\nd"  # three turns back, system prompt left out
+    assert conversation([{"role": "system", "content": "x"}]).ask == ""
+
+
+# --- weights ------------------------------------------------------------------------------
+
+
+def test_shipped_weights_load_once_and_round_trip() -> None:
+    weights = shipped_weights()
+    assert weights is not None
+    assert shipped_weights() is weights
+    buf = io.BytesIO()
+    write_weights(buf, weights)
+    buf.seek(0)
+    again = read_weights(buf)
+    assert again.chosen == weights.chosen
+    for name, model in weights.models.items():
+        assert np.array_equal(again.models[name].ngrams, model.ngrams)
+        assert again.models[name].temperature == model.temperature
+
+
+def test_training_is_deterministic() -> None:
+    entries = corpus("dev")[:60]
+    feats = [features(conversation(e["messages"]), None) for e in entries]
+    batch = make_batch(feats, [e["expected"] for e in entries], [e["task_type"] for e in entries])
+    a, b = fit(batch, steps=3), fit(batch, steps=3)
+    assert np.array_equal(a.ngrams, b.ngrams) and np.array_equal(a.dense, b.dense)
+
+
+def test_without_weights_the_heuristic_answers() -> None:
+    msgs = chat("Design a multi-region active-active Postgres setup with failover.")
+    assert classify_with(None, "ensemble", msgs) == classify(msgs)
+    weights = shipped_weights()
+    assert weights is not None
+    assert classify_with(weights, "heuristic", msgs) == classify(msgs)
+
+
+# --- what it decides ----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("messages", "want"),
+    [
+        (
+            chat("What's the sum of the angles in a triangle?", "180 degrees.", "now prove it"),
+            "reasoning",
+        ),
+        (
+            chat(
+                "Design a sharded event store for our payments platform with replay and audit.",
+                "Here is a design: partitions by account, an append-only log, snapshots ...",
+                "thanks!",
+            ),
+            "simple",
+        ),
+        (chat("hi"), "simple"),
+        (chat("Erkläre mir kurz, was eine API ist."), "medium"),
+    ],
+)
+def test_the_ask_is_read_with_the_conversation_it_depends_on(
+    messages: list[dict[str, str]], want: str
+) -> None:
+    got = classify_request(messages)
+    assert got.complexity == want, got.reason
+    assert 0 < got.confidence <= 1
+
+
+def test_tool_traffic_stays_tool_use_and_secrets_stay_sensitive() -> None:
+    got = classify_request(chat("turn off the kitchen lights"), has_tools=True)
+    assert got.task_type == "tool-use"
+    secret = classify_request(
+        chat("why does this fail? aws_secret_access_key = wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY")
+    )
+    assert secret.sensitive
+
+
+def test_cost_report_prices_each_request_at_its_routed_tier() -> None:
+    entries = [
+        {"messages": chat("hi"), "expected": "simple", "task_type": "conversation"},
+        {
+            "messages": chat("Prove there are infinitely many primes."),
+            "expected": "reasoning",
+            "task_type": "math",
+        },
+    ]
+    report = evaluate(entries, heuristic)
+    free, paid = Price(0.0, 0.0), Price(1.0, 2.0)
+    tiers = {"simple": free, "medium": free, "complex": paid, "reasoning": paid}
+    tokens = [o.result.token_estimate for o in report.outcomes]
+    assert report.baseline_cost(paid) == pytest.approx(
+        (tokens[0] + tokens[1]) / 1e6 + (150 + 1200) * 2 / 1e6
+    )
+    assert report.cost(tiers) == pytest.approx(tokens[1] / 1e6 + 1200 * 2 / 1e6)
