@@ -58,7 +58,7 @@ PROOF = (
     "rigorously, and explain why the argument by contradiction works."
 )
 CODE = "Write a python function that reverses a linked list"
-TCP = "Explain the difference between TCP and UDP in a few sentences"
+TCP = "What does TCP stand for?"
 
 
 @pytest.fixture
