@@ -27,6 +27,8 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
+from llmswitch.starter_config import STARTER
+
 from llmswitch.config import ModelConfig, parse_config
 from llmswitch.routing.brain import RouteRequest, RoutingSettings, decide_now
 from llmswitch.routing.classify import COMPLEXITIES, QUALITY_FLOOR, classify
@@ -47,7 +49,6 @@ from llmswitch.routing.classify_learned import (
 )
 from llmswitch.routing.rules import effective_rules, features_of
 from llmswitch.routing.select import Availability, Catalog, Decision
-from llmswitch.starter_config import STARTER
 
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_DEVSET = ROOT / "tests" / "data" / "devset.jsonl"
