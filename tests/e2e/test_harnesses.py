@@ -77,7 +77,8 @@ async def test_opencode_32k_max_tokens_is_clamped_not_a_reason_to_go_to_the_clou
     async with stack.http() as http:
         await replay(http, "opencode/ask_01")
     (row,) = await stack.rows()
-    assert row.chosen_model == "small"
+    # "Explain in two sentences why the sky is blue." is simple or medium: a local model.
+    assert row.chosen_model in ("small", "medium")
     assert row.output_cap is not None and 0 < row.output_cap < 32_000
     assert stack.sim("cloud").stats.by_path["/v1/chat/completions"] == 0
 
