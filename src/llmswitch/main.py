@@ -17,6 +17,7 @@ as soon as ``after_serving`` ends, which would kill the actors before the drain.
 from __future__ import annotations
 
 import logging
+import resource
 import signal
 
 import trio
@@ -34,6 +35,28 @@ log = logging.getLogger(__name__)
 
 EXIT_OK = 0
 EXIT_GAVE_UP = 3
+#: Where to stop when the hard limit is "unlimited" (Linux's default fs.nr_open).
+NOFILE_UNLIMITED_TARGET = 1 << 20
+
+
+def raise_nofile_limit() -> int:
+    """Raise the soft limit on open files to the hard limit; the soft limit now in force.
+
+    Every connection, upstream socket and database file takes a descriptor, and the usual
+    soft limit of 1024 is reached by about a thousand idle connections; the hard limit
+    (``LimitNOFILE`` in ops/llmswitch.service) is what the operator allows.
+    """
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    target = NOFILE_UNLIMITED_TARGET if hard == resource.RLIM_INFINITY else hard
+    if soft != resource.RLIM_INFINITY and soft < target:
+        try:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
+        except (ValueError, OSError) as exc:
+            log.warning("cannot raise the open-file limit from %d to %d: %s", soft, target, exc)
+            return soft
+        log.info("open-file limit raised from %d to %d", soft, target)
+        return target
+    return soft
 
 
 class StartRefused(Exception):
@@ -82,6 +105,7 @@ async def run_gateway(
     Tests stop it with ``gateway.stop_requested.set()``, exactly as a signal would.
     """
     check_exposure(config)
+    raise_nofile_limit()
     async with Clients(config.backends) as clients, trio.open_nursery() as root:
         gw = Gateway(config, clients)
         if handle_signals:

@@ -34,6 +34,7 @@ from llmswitch.runtime.watch import Watch
 from llmswitch.store.db import open_db
 from llmswitch.store.journal import Journal, journal_dir, read_segment
 from llmswitch.store.request_log import RequestRow, count_rows
+from tests.store.shortage import Shortage
 
 
 def row(n: int, cost: float = 0.0) -> RequestRow:
@@ -198,3 +199,56 @@ async def test_holds_are_all_or_none_across_day_week_and_key_budgets(tmp_path: P
         await ledger.mailbox.call(Reserve((day, week), 0.3), timeout=10)
         assert ledger.view.value.spent_week_usd == pytest.approx(0.1)
         await ledger.supervisor.stop()
+
+
+async def test_a_flush_short_of_descriptors_keeps_its_rows_for_the_next(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    ledger = Ledger(tmp_path / "l.db")
+    shortage = Shortage(tmp_path, monkeypatch)
+    async with trio.open_nursery() as nursery:
+        await nursery.start(ledger.supervisor.run)
+        ledger.journal.append(row(1))
+        ledger.journal.rotate()  # a closed segment waiting to be moved
+        ledger.journal.append(row(2))
+        shortage.on = True
+        # No new segment can be opened, nor the closed one read: nothing moves, no crash.
+        assert await ledger.mailbox.call(Flush(), timeout=10) == 0
+        ledger.journal.append(row(3))  # the request path keeps journalling meanwhile
+        assert shortage.refused == 2
+        shortage.on = False
+        assert await ledger.mailbox.call(Flush(), timeout=10) == 3
+        child = ledger.supervisor.child("ledger")
+        assert child.restarts == 0
+        assert child.actor is not None and child.actor.summary()["flush_errors"] == 1
+        await ledger.supervisor.stop()
+    assert await ledger.rows_on_disk() == 3
+
+
+async def test_the_ledger_waits_out_a_database_it_cannot_open(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    ledger = Ledger(tmp_path / "l.db")
+    ledger.journal.append(row(1))
+    shortage = Shortage(tmp_path, monkeypatch)
+    shortage.on = True
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(ledger.supervisor.run)
+        with trio.fail_after(10):
+            while shortage.refused < 2:  # noqa: ASYNC110 (the first try and one retry)
+                await trio.sleep(0.05)
+        child = ledger.supervisor.child("ledger")
+        assert child.state == "starting" and child.restarts == 0
+        shortage.on = False
+        assert await ledger.mailbox.call(Flush(), timeout=10) == 0  # moved as it opened
+        assert child.restarts == 0
+        await ledger.supervisor.stop()
+    assert await ledger.rows_on_disk() == 1
+
+
+def test_journal_segments_are_private(tmp_path: Path) -> None:
+    journal = Journal(tmp_path / "j")
+    journal.append(row(1))
+    (segment,) = journal.rotate()
+    assert segment.stat().st_mode & 0o777 == 0o600
+    assert journal.directory.stat().st_mode & 0o777 == 0o700

@@ -55,3 +55,11 @@ def test_seeded_rng_is_reproducible() -> None:
     sequence = [first.delay(n) for n in range(10)]
     assert sequence == [second.delay(n) for n in range(10)]
     assert sequence != [other.delay(n) for n in range(10)]
+
+
+def test_partial_jitter_keeps_a_floor_under_each_delay() -> None:
+    backoff = Backoff(base_s=1.0, cap_s=30.0, jitter=0.5, rng=random.Random(7))
+    for attempt in range(6):
+        ceiling = backoff.ceiling(attempt)
+        draws = [backoff.delay(attempt) for _ in range(200)]
+        assert all(ceiling / 2 <= d <= ceiling for d in draws)

@@ -365,3 +365,16 @@ async def test_a_factory_that_raises_on_restart_counts_as_a_crash(
         assert (child.state, child.restarts) == ("running", 2)
         assert child.last_error == "LookupError: w: no config"
         assert child.actor is factory.made[-1]
+
+
+async def test_the_default_restarts_cannot_be_used_up_within_fifteen_seconds(
+    autojump_clock: MockClock,
+) -> None:
+    # Every generation fails to start, as an actor that cannot open its file would.
+    doomed = Factory("doomed", fail_starts=99)
+    supervisor = Supervisor([doomed.spec()])
+    t0 = trio.current_time()
+    with pytest.RaisesGroup(pytest.RaisesExc(SupervisorGaveUp)):
+        await supervisor.run()
+    assert doomed.calls == 6
+    assert doomed.created_at[-1] - t0 >= 15.5

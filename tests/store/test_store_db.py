@@ -16,10 +16,12 @@ from llmswitch.store import (
     RequestRow,
     StoreBusyError,
     StoreError,
+    StoreUnavailable,
     count_rows,
     insert_rows,
     open_db,
 )
+from tests.store.shortage import Shortage
 
 # Another process that takes the write lock, says so, holds it, then commits.
 HOLDER = """
@@ -169,3 +171,33 @@ async def test_unopenable_path_is_a_store_error(tmp_path: Path) -> None:
     with pytest.raises(StoreError, match="cannot open database"):
         async with open_db(tmp_path / "a_file" / "x.db"):
             pass
+
+
+async def test_out_of_descriptors_is_unavailable_not_a_plain_error(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    shortage = Shortage(tmp_path, monkeypatch)
+    shortage.on = True
+    with pytest.raises(StoreUnavailable, match="Too many open files"):
+        async with open_db(tmp_path / "x.db"):
+            pass
+    shortage.on = False
+    async with open_db(tmp_path / "x.db") as db:
+        assert await count_rows(db) == 0
+
+
+async def test_the_database_and_its_wal_are_private(tmp_path: Path) -> None:
+    async with open_db(tmp_path / "p.db") as db:
+        await insert_rows(db, [row(1)])
+        for name in ("p.db", "p.db-wal", "p.db-shm"):
+            assert (tmp_path / name).stat().st_mode & 0o777 == 0o600, name
+
+
+async def test_an_older_world_readable_database_is_made_private(tmp_path: Path) -> None:
+    path = tmp_path / "old.db"
+    async with open_db(path):
+        pass
+    path.chmod(0o644)
+    async with open_db(path):
+        pass
+    assert path.stat().st_mode & 0o777 == 0o600

@@ -12,12 +12,18 @@ against every budget that applies, in one step of this actor (nothing else runs 
 the check and the hold), and ``Settle``s to its real cost when it ends. Spend is counted
 once per row: at ``Settle`` for this process's requests, at flush for rows whose
 ``Settle`` never came (a previous process's journal, rows journalled directly).
+
+A shortage of file descriptors, memory or disk (:class:`StoreUnavailable`) is never a
+crash: a flush leaves its segments for the next one, and opening the database waits
+and tries again. Crashing instead would restart the actor into the same shortage, burn
+the supervisor's restart intensity in a moment and take the whole gateway down.
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Mapping
+from contextlib import AsyncExitStack
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -37,11 +43,12 @@ from llmswitch.routing.budget import (
 )
 from llmswitch.routing.select import ClientKey
 from llmswitch.runtime.actor import Actor
+from llmswitch.runtime.backoff import Backoff
 from llmswitch.runtime.clock import WallClock
 from llmswitch.runtime.mailbox import Request
 from llmswitch.runtime.watch import Watch
 from llmswitch.store.db import Connection, open_db
-from llmswitch.store.errors import StoreError
+from llmswitch.store.errors import StoreError, StoreUnavailable
 from llmswitch.store.journal import Journal, read_segment
 from llmswitch.store.request_log import RequestRow, insert_new_rows, spend_by_scope
 from llmswitch.store.rollup import prune
@@ -50,6 +57,9 @@ from llmswitch.store.rollup import prune
 PRUNE_INTERVAL_S = 3600.0
 
 log = logging.getLogger(__name__)
+
+#: Waits between attempts to open the database while the OS is short of descriptors.
+REOPEN = Backoff(base_s=0.5, cap_s=30.0)
 
 
 @dataclass(frozen=True)
@@ -155,12 +165,31 @@ class LedgerActor(Actor[LedgerMsg]):
         *,
         task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED,
     ) -> None:
-        store = self._config.store
-        async with open_db(store.path, busy_timeout_s=store.busy_timeout_s) as db:
-            self._db = db
-            await self._load_spend()
+        async with AsyncExitStack() as stack:
+            await self._open(stack)
             await self._flush(startup=True)
             await super().run(inbox, task_status=task_status)
+
+    async def _open(self, stack: AsyncExitStack) -> None:
+        """Open the database into ``stack`` and count the spend so far; wait out a shortage."""
+        store = self._config.store
+        attempt = 0
+        while True:
+            try:
+                async with AsyncExitStack() as opening:
+                    self._db = await opening.enter_async_context(
+                        open_db(store.path, busy_timeout_s=store.busy_timeout_s)
+                    )
+                    await self._load_spend()
+                    await stack.enter_async_context(opening.pop_all())
+                    return
+            except StoreUnavailable as exc:
+                self._db = None
+                self._flush_errors += 1
+                wait = REOPEN.ceiling(attempt)
+                attempt += 1
+                log.warning("ledger: %s; opening the database again in %gs", exc, wait)
+                await trio.sleep(wait)
 
     async def background(self, nursery: trio.Nursery) -> None:
         nursery.start_soon(self._flush_periodically)
@@ -240,8 +269,8 @@ class LedgerActor(Actor[LedgerMsg]):
                 try:
                     new = await insert_new_rows(self._db, read_segment(segment))
                 except StoreError as exc:
-                    # The rows are safe in the journal: try again at the next flush rather
-                    # than crash (a crash loop would take the whole gateway down).
+                    # Busy or short of descriptors: the rows are safe in the journal, and
+                    # the next flush tries again (see the module docstring).
                     self._flush_errors += 1
                     log.warning("ledger: %s; %s kept for the next flush", exc, segment.name)
                     break

@@ -1,7 +1,9 @@
-"""Exponential backoff with full jitter.
+"""Exponential backoff with jitter.
 
 Full jitter (a uniform draw from zero up to the exponential ceiling) spreads retries of
-many clients apart, which plain exponential backoff does not.
+many clients apart, which plain exponential backoff does not. A smaller ``jitter`` keeps
+a floor of ``(1 - jitter) * ceiling``: a retry that must not come at once (restarting an
+actor into the outage that crashed it) waits at least that long.
 """
 
 from __future__ import annotations
@@ -15,6 +17,8 @@ class Backoff:
     base_s: float = 0.1
     cap_s: float = 30.0
     factor: float = 2.0
+    #: The part of the ceiling that is drawn at random; the rest is always waited.
+    jitter: float = 1.0
     rng: random.Random = field(default_factory=random.Random, repr=False)
 
     def ceiling(self, attempt: int) -> float:
@@ -22,4 +26,5 @@ class Backoff:
         return min(self.cap_s, self.base_s * self.factor ** min(attempt, 64))
 
     def delay(self, attempt: int) -> float:
-        return self.rng.uniform(0.0, self.ceiling(attempt))
+        ceiling = self.ceiling(attempt)
+        return self.rng.uniform((1.0 - self.jitter) * ceiling, ceiling)

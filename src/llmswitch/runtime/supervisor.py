@@ -3,7 +3,10 @@
 Restarts are one_for_one with exponential backoff and jitter. More than
 ``max_restarts`` crashes of one child within ``window_s`` seconds means restarting is
 not helping: the supervisor gives up, tells its owner through ``on_give_up`` (which
-shuts the service down gracefully) and leaves that child stopped.
+shuts the service down gracefully) and leaves that child stopped. The backoff keeps a
+floor (half of each ceiling: 0.5, 1, 2, 4, 8 s, so at least 15.5 s for the default five
+restarts): a shortage that lasts a few seconds (no file descriptor left) cannot burn
+through the restarts in one second.
 
 Each run of a child gets a fresh actor from its factory and a fresh cancel scope, but
 keeps its mailbox, so senders never see a closed channel while it restarts.
@@ -43,7 +46,7 @@ class ChildSpec:
 class RestartPolicy:
     max_restarts: int = 5
     window_s: float = 60.0
-    backoff: Backoff = field(default_factory=lambda: Backoff(base_s=0.05, cap_s=5.0))
+    backoff: Backoff = field(default_factory=lambda: Backoff(base_s=1.0, cap_s=30.0, jitter=0.5))
 
 
 @dataclass(eq=False)

@@ -5,7 +5,7 @@ budget ledger runs. Everything here is async and runs SQLite in worker threads.
 """
 
 from llmswitch.store.db import Connection, Transaction, connect, open_db
-from llmswitch.store.errors import MigrationError, StoreBusyError, StoreError
+from llmswitch.store.errors import MigrationError, StoreBusyError, StoreError, StoreUnavailable
 from llmswitch.store.migrate import applied_versions, load_migrations, migrate
 from llmswitch.store.request_log import (
     RequestRow,
@@ -21,6 +21,7 @@ __all__ = [
     "RequestRow",
     "StoreBusyError",
     "StoreError",
+    "StoreUnavailable",
     "Transaction",
     "applied_versions",
     "connect",

@@ -5,6 +5,11 @@ serialises *calls* per connection, but not *transactions*: two tasks sharing one
 connection would write into each other's transaction. :class:`Connection` adds a lock
 that is held for a whole read or a whole transaction.
 
+A shortage the OS recovers from (no file descriptor left, disk or memory full) raises
+:class:`StoreUnavailable`, so callers can try again later instead of crashing. The
+database file is created 0600 (SQLite gives its -wal and -shm files the same mode): it
+holds every request's client, model and cost.
+
 Waiting for a database locked by another process is done in short slices (SQLite's
 own busy handler sleeps inside the worker thread and ``sqlite3_interrupt`` does not
 wake it), so a cancelled write gives up within a slice instead of after the full busy
@@ -17,8 +22,8 @@ import logging
 import os
 import sqlite3
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequence
+from contextlib import asynccontextmanager, contextmanager
 from importlib.resources.abc import Traversable
 from pathlib import Path
 from typing import Any, TypeVar
@@ -27,7 +32,7 @@ import anyio
 import anyio.lowlevel
 import sqlite_anyio
 
-from llmswitch.store.errors import StoreBusyError, StoreError
+from llmswitch.store.errors import StoreBusyError, StoreError, StoreUnavailable, is_transient
 from llmswitch.store.migrate import DEFAULT_PACKAGE, migrate
 
 log = logging.getLogger(__name__)
@@ -49,6 +54,29 @@ def _is_busy(exc: BaseException) -> bool:
     """SQLITE_BUSY (any extended code): another connection holds a lock we need."""
     code = getattr(exc, "sqlite_errorcode", None)
     return isinstance(exc, sqlite3.OperationalError) and code is not None and code & 0xFF == 5
+
+
+#: SQLite primary result codes for a shortage, not a fault: NOMEM, IOERR, FULL, CANTOPEN
+#: (SQLite cannot open a file when the process is out of descriptors).
+TRANSIENT_SQLITE_CODES = frozenset({7, 10, 13, 14})
+#: Owner read and write only.
+FILE_MODE = 0o600
+
+
+@contextmanager
+def _shortage_is_unavailable(path: str) -> Iterator[None]:
+    """Map an OS or SQLite shortage to :class:`StoreUnavailable`, once, at this edge."""
+    try:
+        yield
+    except OSError as exc:
+        if not is_transient(exc):
+            raise
+        raise StoreUnavailable(f"{path}: {exc}") from exc
+    except sqlite3.Error as exc:
+        code = getattr(exc, "sqlite_errorcode", None)
+        if code is None or code & 0xFF not in TRANSIENT_SQLITE_CODES:
+            raise
+        raise StoreUnavailable(f"{path}: {exc}") from exc
 
 
 class Transaction:
@@ -139,7 +167,8 @@ class Connection:
         """Run a read and return every row (a partly read cursor would pin a WAL snapshot)."""
         async with self._lock:
             self._check_open()
-            return await self._retry_busy("read", lambda: self._fetchall(sql, params))
+            with _shortage_is_unavailable(self.path):
+                return await self._retry_busy("read", lambda: self._fetchall(sql, params))
 
     async def fetchone(self, sql: str, params: Params = ()) -> Row | None:
         """First row of a read, or None; write the query so that it returns few rows."""
@@ -159,19 +188,20 @@ class Connection:
         async with self._lock:
             self._check_open()
             tx = Transaction(self._conn)
-            try:
-                await self._retry_busy("begin", lambda: self._conn.execute("BEGIN IMMEDIATE"))
-                yield tx
-                tx._end()
-                with anyio.CancelScope(shield=True):
-                    await self._conn.commit()
-            except BaseException:
-                tx._end()
-                # Safe to read here: no worker thread is using the connection (we hold
-                # the lock and sqlite-anyio waits for its thread even when cancelled).
-                if self._raw.in_transaction:
-                    await self._conn.rollback()  # shielded by sqlite-anyio
-                raise
+            with _shortage_is_unavailable(self.path):
+                try:
+                    await self._retry_busy("begin", lambda: self._conn.execute("BEGIN IMMEDIATE"))
+                    yield tx
+                    tx._end()
+                    with anyio.CancelScope(shield=True):
+                        await self._conn.commit()
+                except BaseException:
+                    tx._end()
+                    # Safe to read here: no worker thread is using the connection (we hold
+                    # the lock and sqlite-anyio waits for its thread even when cancelled).
+                    if self._raw.in_transaction:
+                        await self._conn.rollback()  # shielded by sqlite-anyio
+                    raise
 
     async def close(self) -> None:
         """Close the connection (shielded); waits for a running read or transaction."""
@@ -182,17 +212,32 @@ class Connection:
                     await self._conn.close()
 
 
+def _create_private(path: str) -> None:
+    """Create the database file 0600 before SQLite does (it would use 0644), and take
+    group and other access away from one an older version created."""
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, FILE_MODE)
+    try:
+        if os.fstat(fd).st_mode & 0o077:
+            os.fchmod(fd, FILE_MODE)
+    finally:
+        os.close(fd)
+
+
 def _connect_raw(path: str) -> sqlite3.Connection:
     """Blocking open, run in a worker thread; autocommit so transactions are explicit."""
     try:
-        if path != MEMORY:
-            Path(path).parent.mkdir(parents=True, exist_ok=True)
-        return sqlite3.connect(
-            path,
-            timeout=BUSY_SLICE_S,
-            isolation_level=None,
-            check_same_thread=False,  # sqlite-anyio hops threads; its limiter serialises use
-        )
+        with _shortage_is_unavailable(path):
+            if path != MEMORY:
+                _create_private(path)
+            return sqlite3.connect(
+                path,
+                timeout=BUSY_SLICE_S,
+                isolation_level=None,
+                check_same_thread=False,  # sqlite-anyio hops threads; its limiter serialises
+            )
+    except StoreUnavailable:
+        raise
     except (OSError, sqlite3.Error) as exc:
         raise StoreError(f"{path}: cannot open database: {exc}") from exc
 

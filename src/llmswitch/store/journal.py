@@ -7,6 +7,11 @@ closed journal segments into ``request_log`` in batched transactions and deletes
 segment only once its rows are committed; a segment left behind by a crash is simply
 moved on the next start. Rows carry a unique ``request_id`` and are inserted with
 ``INSERT OR IGNORE``, so moving a segment twice is harmless.
+
+Out of file descriptors (or disk), nothing is lost: :meth:`Journal.rotate` keeps
+appending to the open segment, and :func:`read_segment` raises
+:class:`~llmswitch.store.errors.StoreUnavailable` so the ledger tries again later.
+Segments are 0600 in a 0700 directory: they hold what the ledger holds.
 """
 
 from __future__ import annotations
@@ -17,6 +22,7 @@ import os
 import tempfile
 from pathlib import Path
 
+from llmswitch.store.errors import StoreUnavailable, is_transient
 from llmswitch.store.request_log import RequestRow
 
 log = logging.getLogger(__name__)
@@ -34,18 +40,18 @@ def journal_dir(db_path: str) -> Path:
 class Journal:
     def __init__(self, directory: Path) -> None:
         self.directory = directory
-        directory.mkdir(parents=True, exist_ok=True)
+        directory.mkdir(mode=0o700, parents=True, exist_ok=True)
         existing = [int(p.stem) for p in directory.glob(f"*{SUFFIX}") if p.stem.isdigit()]
         self._seq = max(existing, default=0)
-        self._fd = -1
+        self._fd = self._open_next()
         self._bytes = 0
-        self._open_next()
 
-    def _open_next(self) -> None:
+    def _open_next(self) -> int:
+        """Open the next segment; the sequence moves on only once it is open."""
+        path = self.directory / f"{self._seq + 1:012d}{SUFFIX}"
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
         self._seq += 1
-        path = self.directory / f"{self._seq:012d}{SUFFIX}"
-        self._fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
-        self._bytes = 0
+        return fd
 
     def append(self, row: RequestRow) -> None:
         line = json.dumps(row.as_dict(), separators=(",", ":")) + "\n"
@@ -54,8 +60,16 @@ class Journal:
     def rotate(self) -> list[Path]:
         """Close the current segment if it holds anything; every closed segment, oldest first."""
         if self._bytes:
-            os.close(self._fd)
-            self._open_next()
+            try:
+                fd = self._open_next()
+            except OSError as exc:
+                if not is_transient(exc):
+                    raise
+                # Keep writing where we are; the segment closes at a later rotation.
+                log.warning("journal: cannot open a new segment (%s); keeping the current", exc)
+            else:
+                os.close(self._fd)
+                self._fd, self._bytes = fd, 0
         current = self._seq
         return sorted(
             p
@@ -72,7 +86,13 @@ class Journal:
 def read_segment(path: Path) -> list[RequestRow]:
     """The rows of one segment; a torn last line (a kill mid-write) is skipped."""
     rows = []
-    with path.open(encoding="utf-8") as f:
+    try:
+        f = path.open(encoding="utf-8")
+    except OSError as exc:
+        if not is_transient(exc):
+            raise
+        raise StoreUnavailable(f"journal {path.name}: {exc}") from exc
+    with f:
         for n, line in enumerate(f, 1):
             try:
                 rows.append(RequestRow(**json.loads(line)))
