@@ -59,7 +59,7 @@ PRUNE_INTERVAL_S = 3600.0
 log = logging.getLogger(__name__)
 
 #: Waits between attempts to open the database while the OS is short of descriptors.
-REOPEN = Backoff(base_s=0.5, cap_s=30.0)
+REOPEN = Backoff(base_s=0.25, cap_s=5.0)
 
 
 @dataclass(frozen=True)

@@ -41,17 +41,22 @@ class Journal:
     def __init__(self, directory: Path) -> None:
         self.directory = directory
         directory.mkdir(mode=0o700, parents=True, exist_ok=True)
-        existing = [int(p.stem) for p in directory.glob(f"*{SUFFIX}") if p.stem.isdigit()]
-        self._seq = max(existing, default=0)
+        # Listed once: listing a directory takes a descriptor, which may be short later.
+        self._closed = sorted(p for p in directory.glob(f"*{SUFFIX}") if p.stem.isdigit())
+        self._seq = max((int(p.stem) for p in self._closed), default=0)
         self._fd = self._open_next()
         self._bytes = 0
+        #: Out of descriptors at the last rotation (said once, not at every flush).
+        self._short = False
 
     def _open_next(self) -> int:
         """Open the next segment; the sequence moves on only once it is open."""
-        path = self.directory / f"{self._seq + 1:012d}{SUFFIX}"
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+        fd = os.open(self._segment(self._seq + 1), os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
         self._seq += 1
         return fd
+
+    def _segment(self, seq: int) -> Path:
+        return self.directory / f"{seq:012d}{SUFFIX}"
 
     def append(self, row: RequestRow) -> None:
         line = json.dumps(row.as_dict(), separators=(",", ":")) + "\n"
@@ -66,16 +71,19 @@ class Journal:
                 if not is_transient(exc):
                     raise
                 # Keep writing where we are; the segment closes at a later rotation.
-                log.warning("journal: cannot open a new segment (%s); keeping the current", exc)
+                if not self._short:
+                    log.warning("journal: cannot open a new segment (%s); keeping this one", exc)
+                self._short = True
             else:
+                if self._short:
+                    log.warning("journal: new segments open again")
+                self._short = False
                 os.close(self._fd)
+                self._closed.append(self._segment(self._seq - 1))
                 self._fd, self._bytes = fd, 0
-        current = self._seq
-        return sorted(
-            p
-            for p in self.directory.glob(f"*{SUFFIX}")
-            if p.stem.isdigit() and int(p.stem) < current
-        )
+        # Segments the ledger has moved are gone (it deletes them); checking takes no fd.
+        self._closed = [p for p in self._closed if p.exists()]
+        return list(self._closed)
 
     def close(self) -> None:
         if self._fd >= 0:
