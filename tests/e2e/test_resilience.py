@@ -61,6 +61,11 @@ async def test_a_crashed_actor_is_restarted_and_requests_keep_succeeding(stack: 
     for _ in range(5):
         completion = await client.chat.completions.create(model="auto", messages=HELLO)
         assert completion.choices[0].message.content == "echo: hello there"
+    # A restart waits out its backoff (0.5 to 1 s the first time); requests did not.
+    children = [stack.gw.supervisor.child(n) for n in ("router", "classifier")]
+    with trio.fail_after(5):
+        while any(c.state != "running" for c in children):  # noqa: ASYNC110 (no event)
+            await trio.sleep(0.05)
     async with stack.http() as http:
         debug = (await http.get("/debug")).json()
     actors = {a["name"]: a for a in debug["supervisor"]["actors"]}

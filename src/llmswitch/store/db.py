@@ -23,7 +23,7 @@ import os
 import sqlite3
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequence
-from contextlib import asynccontextmanager, contextmanager
+from contextlib import asynccontextmanager, contextmanager, suppress
 from importlib.resources.abc import Traversable
 from pathlib import Path
 from typing import Any, TypeVar
@@ -214,14 +214,20 @@ class Connection:
 
 def _create_private(path: str) -> None:
     """Create the database file 0600 before SQLite does (it would use 0644), and take
-    group and other access away from one an older version created."""
+    group and other access away from files an older version created.
+
+    Never open and close an existing database file here: closing any descriptor of a
+    file drops every POSIX lock this process holds on it, those of SQLite connections
+    already open included. A file this call creates (O_EXCL) has no connection yet.
+    """
     Path(path).parent.mkdir(parents=True, exist_ok=True)
-    fd = os.open(path, os.O_RDWR | os.O_CREAT, FILE_MODE)
     try:
-        if os.fstat(fd).st_mode & 0o077:
-            os.fchmod(fd, FILE_MODE)
-    finally:
-        os.close(fd)
+        os.close(os.open(path, os.O_RDWR | os.O_CREAT | os.O_EXCL, FILE_MODE))
+    except FileExistsError:
+        for name in (path, f"{path}-wal", f"{path}-shm"):
+            with suppress(FileNotFoundError):
+                if os.stat(name).st_mode & 0o077:
+                    os.chmod(name, FILE_MODE)
 
 
 def _connect_raw(path: str) -> sqlite3.Connection:
