@@ -18,7 +18,14 @@ import trio
 from llmswitch.sim.backend import SimBackend
 from llmswitch.sim.server import RunningSim, serve_sim
 from tests.e2e.harness import closed_port
-from tests.e2e.test_faults import db_rows, open_gateway, read, stop_process, wait_until_serving
+from tests.e2e.test_faults import (
+    db_rows,
+    open_gateway,
+    read,
+    stop_process,
+    wait_until_serving,
+    write_config,
+)
 
 HELLO = [{"role": "user", "content": "hello there"}]
 CHAT = "/v1/chat/completions"
@@ -33,28 +40,6 @@ resource.setrlimit(resource.RLIMIT_NOFILE, ({SOFT_NOFILE}, {HARD_NOFILE}))
 from llmswitch.cli import main
 sys.exit(main(["serve", "--config", sys.argv[1]]))
 """
-
-
-def limited_config(path: Path, sim_url: str, port: int, db: Path) -> None:
-    path.write_text(
-        f"""
-[server]
-port = {port}
-grace_s = 5
-[store]
-path = "{db}"
-flush_interval_s = 0.05
-[health]
-interval_s = 600
-[[backends]]
-name = "local"
-base_url = "{sim_url}"
-[[models]]
-id = "small"
-backend = "local"
-""",
-        encoding="utf-8",
-    )
 
 
 def open_files_limits(pid: int) -> tuple[int, int]:
@@ -82,7 +67,7 @@ async def test_out_of_descriptors_the_ledger_keeps_every_row_and_the_gateway_ser
     sim: RunningSim = await nursery.start(partial(serve_sim, SimBackend(["small"], name="local")))
     port, db = closed_port(), tmp_path / "ledger.db"
     config, log = tmp_path / "llmswitch.toml", tmp_path / "gateway.log"
-    limited_config(config, sim.openai_base_url, port, db)
+    write_config(config, sim.openai_base_url, port, db, grace_s=5)
     wrapper = tmp_path / "limited_gateway.py"
     wrapper.write_text(LIMITED_GATEWAY, encoding="utf-8")
     proc = await open_gateway([str(wrapper), str(config)], log)
