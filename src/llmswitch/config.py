@@ -8,14 +8,21 @@ from __future__ import annotations
 
 import hashlib
 import os
-import re
 import tomllib
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    model_validator,
+)
 
 from llmswitch.providers.presets import apply_preset, auth_headers
+from llmswitch.routing.patterns import MAX_PATTERN_CHARS, MAX_RULES, check_token, compile_pattern
 
 Locality = Literal["local", "lan", "cloud"]
 BackendKind = Literal["openai", "ollama", "anthropic", "gemini"]
@@ -24,10 +31,21 @@ RuleAction = Literal["route_self", "classify", "route", "reject", "queue"]
 Ordering = Literal["cost", "quality"]
 ClassifierMode = Literal["heuristic", "model"]
 TASK_TYPES = ("code", "analysis", "creative", "math", "conversation", "vision", "tool-use")
+#: A name or model id: no spaces or control characters, bounded (see routing.patterns).
+Token = Annotated[str, AfterValidator(check_token)]
 
 
 class _Section(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+#: A connection with no request in progress, or one still sending its headers, is closed
+#: after this long (hypercorn's keep-alive timer runs from the connection's start).
+DEFAULT_KEEP_ALIVE_S = 5.0
+#: A request body must be in within this long: a stalled upload holds a connection only so long.
+DEFAULT_BODY_TIMEOUT_S = 30.0
+#: The longest a stream may last, first byte to last, before the gateway cuts it.
+DEFAULT_MAX_STREAM_S = 3600.0
 
 
 class ServerConfig(_Section):
@@ -35,8 +53,11 @@ class ServerConfig(_Section):
     port: int = Field(8080, ge=0, le=65535)
     grace_s: float = Field(30.0, ge=0)
     max_body_bytes: int = Field(20_000_000, gt=0)
-    #: Requests served at once; beyond it new ones get 503 with Retry-After at once.
+    #: Requests served at once (once their body is in); beyond it new ones get 503 with
+    #: Retry-After at once.
     max_in_flight: int = Field(1000, gt=0)
+    keep_alive_s: float = Field(DEFAULT_KEEP_ALIVE_S, gt=0, le=300)
+    body_timeout_s: float = Field(DEFAULT_BODY_TIMEOUT_S, gt=0, le=3600)
     #: The environment variable holding the admin token for /admin, /debug and /metrics.
     #: Without one, those answer loopback peers (127.0.0.1, ::1) only.
     admin_token_env: str | None = None
@@ -136,12 +157,13 @@ class RoutingConfig(_Section):
     max_attempts: int = Field(4, ge=1)
     #: All attempts of one request together (every candidate, every retry) end by then.
     deadline_s: float = Field(300.0, gt=0)
+    max_stream_s: float = Field(DEFAULT_MAX_STREAM_S, gt=0)
     #: A Retry-After longer than this sends the request to the next candidate instead.
     retry_after_cap_s: float = Field(5.0, ge=0)
     #: The small local model that rules with ``action = "route_self"`` send requests to.
-    self_model: str | None = None
+    self_model: Token | None = None
     #: Tier 3: tried when selection leaves no candidate.
-    fallback_model: str | None = None
+    fallback_model: Token | None = None
     #: Task types that may use metered (priced, cloud) models under ``auto``; "*" for all.
     #: Empty by default: a fresh install never spends money unless told to.
     metered_cloud: tuple[str, ...] = ()
@@ -149,7 +171,7 @@ class RoutingConfig(_Section):
     block: tuple[str, ...] = ()
     profile: str = "balanced"
     classifier: ClassifierMode = "heuristic"
-    classifier_model: str | None = None
+    classifier_model: Token | None = None
     classifier_timeout_s: float = Field(1.5, gt=0)
     classifier_cache_size: int = Field(1024, ge=0)
 
@@ -174,19 +196,19 @@ DEFAULT_PROFILES: dict[str, ProfileConfig] = {
 class RuleConfig(_Section):
     """A tier-1 rule: every condition given must match; the first match by priority wins."""
 
-    name: str = Field(min_length=1)
+    name: Token
     priority: int = 100
     enabled: bool = True
     source: str | None = None
     channel: str | None = None
-    pattern: str | None = None
+    pattern: str | None = Field(None, max_length=MAX_PATTERN_CHARS)
     has_media: bool | None = None
     has_tools: bool | None = None
     token_min: int | None = Field(None, ge=0)
     token_max: int | None = Field(None, ge=0)
-    model: str | None = None
+    model: Token | None = None
     action: RuleAction = "classify"
-    target: str | None = None
+    target: Token | None = None
     message: str | None = None
     status: int = Field(400, ge=400, le=499)
     queue_s: float = Field(10.0, gt=0)
@@ -197,9 +219,9 @@ class RuleConfig(_Section):
             raise ValueError(f"rules.{self.name}: action 'route' needs a target model")
         if self.pattern is not None:
             try:
-                re.compile(self.pattern)
-            except re.error as exc:
-                raise ValueError(f"rules.{self.name}.pattern: not a valid regex: {exc}") from None
+                compile_pattern(self.pattern)
+            except ValueError as exc:
+                raise ValueError(f"rules.{self.name}.pattern: {exc}") from None
         return self
 
 
@@ -215,7 +237,7 @@ class BreakerConfig(_Section):
 
 
 class BackendConfig(_Section):
-    name: str = Field(min_length=1)
+    name: Token
     #: Fills kind, base_url, auth, api_key_env, locality (see providers/presets.py);
     #: any of them set here wins.
     preset: str | None = None
@@ -249,15 +271,15 @@ class BackendConfig(_Section):
 
 
 class ModelConfig(_Section):
-    id: str = Field(min_length=1)
-    backend: str
-    upstream: str | None = None
+    id: Token
+    backend: Token
+    upstream: Token | None = None
     quality: int = Field(50, ge=0, le=100)
     context_window: int = Field(8192, gt=0)
     cost_input_per_mtok: float = Field(0.0, ge=0)
     cost_output_per_mtok: float = Field(0.0, ge=0)
-    fallbacks: tuple[str, ...] = ()
-    aliases: tuple[str, ...] = ()
+    fallbacks: tuple[Token, ...] = ()
+    aliases: tuple[Token, ...] = ()
     enabled: bool = True
     rpm: int = Field(0, ge=0)
     tpm: int = Field(0, ge=0)
@@ -308,7 +330,7 @@ class ClientConfig(KeyPolicy):
     ``key_sha256`` is its SHA-256 in hex (``llmswitch keys hash``).
     """
 
-    name: str = Field(min_length=1)
+    name: Token
     key_env: str | None = None
     key_sha256: str | None = Field(None, pattern="^[0-9a-fA-F]{64}$")
 
@@ -343,8 +365,8 @@ class Config(_Section):
     backends: tuple[BackendConfig, ...] = ()
     models: tuple[ModelConfig, ...] = ()
     clients: tuple[ClientConfig, ...] = ()
-    profiles: dict[str, ProfileConfig] = Field(default_factory=dict)
-    rules: tuple[RuleConfig, ...] | None = None
+    profiles: dict[Token, ProfileConfig] = Field(default_factory=dict)
+    rules: tuple[RuleConfig, ...] | None = Field(None, max_length=MAX_RULES)
     #: Per task type, the model ``auto`` tries first (e.g. ``code = "coder-14b"``).
     overrides: dict[str, str] = Field(default_factory=dict)
 

@@ -7,7 +7,8 @@ beyond counters; every piece of mutable state belongs to one actor.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
+from contextlib import contextmanager
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
@@ -64,6 +65,9 @@ class Gateway:
         self.clock = WallClock()
         self.stop_requested = trio.Event()
         self.draining = False
+        #: The drain's grace period is over: what is still open is being cut.
+        self.grace_expired = False
+        self._relays: set[trio.CancelScope] = set()
         self.in_flight = 0
         self.http_open = 0
         self._idle = trio.Event()
@@ -100,18 +104,44 @@ class Gateway:
     def new_request_id(self) -> str:
         return f"req-{uuid.uuid4().hex[:20]}"
 
-    def begin_exchange(self) -> None:
-        """A request arrived; it is in flight until its ledger row is recorded."""
+    def begin_exchange(self) -> bool:
+        """A request's body is in; it is in flight until its ledger row is recorded."""
         self.in_flight += 1
+        return True
 
-    async def record(self, row: RequestRow) -> None:
+    async def record(self, row: RequestRow, *, in_flight: bool = True) -> None:
         """Journal a request's row before the request is acknowledged (see store.journal).
 
-        Every exchange ends here exactly once, so this also ends its time in flight.
+        Every exchange ends here exactly once, so this also ends its time in flight, if it
+        had begun (``in_flight``): one refused before its body was in never had.
         """
         self.journal.append(row)
         self.metrics.observe(row)
-        self.in_flight -= 1
+        if in_flight:
+            self.in_flight -= 1
+
+    @contextmanager
+    def relay_scope(self, deadline: float) -> Iterator[trio.CancelScope]:
+        """A cancel scope for one wait on a stream's upstream, cut at ``deadline`` or when
+        the drain's grace expires (see :meth:`expire_grace`), whichever comes first.
+
+        Streams take one per wait, not one for their whole life: an async generator must
+        not yield inside a cancel scope.
+        """
+        with trio.CancelScope(deadline=deadline) as scope:
+            if self.grace_expired:
+                scope.cancel()
+            self._relays.add(scope)
+            try:
+                yield scope
+            finally:
+                self._relays.discard(scope)
+
+    def expire_grace(self) -> None:
+        """The drain's grace is over: open streams end now, each with an error event."""
+        self.grace_expired = True
+        for scope in self._relays:
+            scope.cancel()
 
     async def drained(self) -> None:
         """Return once no HTTP request is open (every response sent to its last byte)."""

@@ -28,6 +28,7 @@ from llmswitch.actors.pool import Clients
 from llmswitch.config import Config
 from llmswitch.front.access import KeyRing, bind_refusal
 from llmswitch.front.app import create_app
+from llmswitch.front.hygiene import close_when_unread
 from llmswitch.gateway import Gateway
 from llmswitch.routing.select import unpriced_cloud_models
 
@@ -84,12 +85,18 @@ def check_exposure(config: Config) -> None:
         )
 
 
+#: After the grace period, how long streams get to send their closing error event.
+CUT_FLUSH_S = 1.0
+
+
 def hypercorn_config(config: Config) -> HypercornConfig:
     hc = HypercornConfig()
     hc.bind = [f"{config.server.host}:{config.server.port}"]
-    hc.graceful_timeout = config.server.grace_s
+    # run_gateway ends the drain itself (grace, then the cut); hypercorn's own deadline
+    # must not come first, or streams would be cancelled without their error event.
+    hc.graceful_timeout = config.server.grace_s + CUT_FLUSH_S + 1
     hc.accesslog = None
-    hc.keep_alive_timeout = 75
+    hc.keep_alive_timeout = config.server.keep_alive_s
     return hc
 
 
@@ -121,7 +128,7 @@ async def run_gateway(
         async with trio.open_nursery() as front:
             binds = await front.start(
                 lambda task_status: hypercorn_serve(
-                    gw.asgi(app),  # type: ignore[arg-type]
+                    gw.asgi(close_when_unread(app)),  # type: ignore[arg-type]
                     hypercorn_config(config),
                     shutdown_trigger=drain,
                     task_status=task_status,
@@ -133,6 +140,10 @@ async def run_gateway(
             # serve() has stopped accepting. Once the last exchange has ended, close what
             # is left (idle keep-alive connections) instead of waiting out the grace period.
             with trio.move_on_after(config.server.grace_s):
+                await gw.drained()
+            # Grace is over: open streams end with an error event and a "shutdown" row.
+            gw.expire_grace()
+            with trio.move_on_after(CUT_FLUSH_S):
                 await gw.drained()
             front.cancel_scope.cancel()
         # serve() has returned: the drain is over. Stop the actors, newest first.

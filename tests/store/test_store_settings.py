@@ -72,6 +72,8 @@ async def test_rule_is_stored_as_json() -> None:
         json.dumps({"action": "teleport"}),  # no longer a valid action
         json.dumps({"action": "route"}),  # route without a target
         json.dumps({"pattern": "(unclosed"}),
+        json.dumps({"pattern": r"(a)\1"}),  # a back-reference: RE2 cannot run it linearly
+        json.dumps({"pattern": "a" * 5000}),  # longer than a pattern may be
         json.dumps({"from_the_future": 1}),
     ],
 )
@@ -87,6 +89,19 @@ async def test_invalid_stored_rule_is_skipped_with_a_warning(
         with caplog.at_level(logging.WARNING, logger="llmswitch.store.settings"):
             assert await load_rules(db) == [VIP]
     assert any("broken" in r.getMessage() for r in caplog.records)
+
+
+async def test_stored_rule_whose_name_is_not_a_token_is_skipped(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    async with open_db(":memory:") as db:
+        await db.fetchall(
+            "INSERT INTO router_rules (name, rule, updated_at) VALUES (?, '{}', 1.0)",
+            ("evil\r\nX-Injected: 1",),
+        )
+        with caplog.at_level(logging.WARNING, logger="llmswitch.store.settings"):
+            assert await load_rules(db) == []
+    assert any("skipping stored rule" in r.getMessage() for r in caplog.records)
 
 
 async def test_row_name_is_the_rules_identity() -> None:

@@ -34,6 +34,7 @@ from llmswitch.routing.brain import (
     plan,
 )
 from llmswitch.routing.classify import Classification
+from llmswitch.routing.patterns import MAX_RULES
 from llmswitch.routing.profiles import UnknownProfile
 from llmswitch.routing.rules import Features, effective_rules
 from llmswitch.routing.select import Availability, Catalog, ClientKey, Decision, Refused
@@ -122,8 +123,13 @@ class Views:
         )
 
 
-def invalid_change(catalog: Catalog, msg: RouterMsg) -> str | None:
-    """Why a settings change cannot be applied, or None."""
+def invalid_change(
+    catalog: Catalog, msg: RouterMsg, stored_rules: tuple[str, ...] = ()
+) -> str | None:
+    """Why a settings change cannot be applied, or None.
+
+    ``stored_rules`` names the rules already stored: a new one past MAX_RULES is refused.
+    """
     names = catalog.by_name
     if isinstance(msg, SetProfile) and msg.profile not in catalog.config.all_profiles:
         return f"no profile named {msg.profile!r}"
@@ -134,6 +140,12 @@ def invalid_change(catalog: Catalog, msg: RouterMsg) -> str | None:
             return f"no model named {msg.model!r}"
     if isinstance(msg, PutRule) and msg.rule.target is not None and msg.rule.target not in names:
         return f"rule {msg.rule.name}: no model named {msg.rule.target!r}"
+    if (
+        isinstance(msg, PutRule)
+        and msg.rule.name not in stored_rules
+        and len(stored_rules) >= MAX_RULES
+    ):
+        return f"{MAX_RULES} rules are stored already; delete one first"
     return None
 
 
@@ -191,7 +203,7 @@ class RouterActor(Actor[RouterMsg]):
         if isinstance(msg, Decide):
             await self._decide(msg)
             return
-        problem = invalid_change(self._catalog, msg)
+        problem = invalid_change(self._catalog, msg, self._settings.stored_rules)
         if problem is not None:
             msg.reply.fail(ValueError(problem))
             return

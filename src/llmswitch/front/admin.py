@@ -6,7 +6,6 @@ they survive restarts) and applies them to the next decision.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 from typing import Any
 
@@ -22,6 +21,7 @@ from llmswitch.actors.router import (
     SetProfile,
 )
 from llmswitch.config import RuleConfig
+from llmswitch.front.body import parse_json_object
 from llmswitch.front.errors import GatewayError, bad_request
 from llmswitch.front.stats import stats
 from llmswitch.gateway import Gateway
@@ -41,13 +41,7 @@ def settings_json(s: RoutingSettings) -> dict[str, Any]:
 
 
 async def _json_object() -> dict[str, Any]:
-    try:
-        body = json.loads(await request.get_data(cache=False))
-    except ValueError as exc:
-        raise bad_request(f"request body is not valid JSON: {exc}", code="invalid_json") from None
-    if not isinstance(body, dict):
-        raise bad_request("request body must be a JSON object", code="invalid_json")
-    return body
+    return parse_json_object(await request.get_data(cache=False))
 
 
 def register_admin(

@@ -5,9 +5,10 @@ from __future__ import annotations
 import json
 from typing import Any
 
+import trio
 from quart import Response, g, request
 from quart_trio import QuartTrio
-from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
+from werkzeug.exceptions import HTTPException, RequestEntityTooLarge, RequestTimeout
 
 from llmswitch.config import TASK_TYPES
 from llmswitch.doors.door import (
@@ -21,6 +22,7 @@ from llmswitch.doors.door import (
 from llmswitch.doors.openai_chat import validate_chat
 from llmswitch.front import chat
 from llmswitch.front.admin import register_admin
+from llmswitch.front.body import parse_json_object, too_large
 from llmswitch.front.errors import GatewayError, bad_request
 from llmswitch.front.health import check_store, readiness
 from llmswitch.gateway import Gateway
@@ -50,18 +52,16 @@ async def read_json(max_bytes: int) -> dict[str, Any]:
     try:
         raw = await request.get_data(cache=False)
     except RequestEntityTooLarge:
+        raise too_large(max_bytes) from None
+    except RequestTimeout:
         raise GatewayError(
-            413, f"request body exceeds {max_bytes} bytes", code="request_too_large"
+            408,
+            f"request body not received within {request.body_timeout:g}s",
+            code="body_timeout",
         ) from None
     if len(raw) > max_bytes:
-        raise GatewayError(413, f"request body exceeds {max_bytes} bytes", code="request_too_large")
-    try:
-        body = json.loads(raw)
-    except ValueError as exc:
-        raise bad_request(f"request body is not valid JSON: {exc}", code="invalid_json") from None
-    if not isinstance(body, dict):
-        raise bad_request("request body must be a JSON object", code="invalid_json")
-    return body
+        raise too_large(max_bytes)
+    return parse_json_object(raw)
 
 
 async def read_body(max_bytes: int) -> dict[str, Any]:
@@ -95,7 +95,7 @@ def create_app(gw: Gateway) -> QuartTrio:
     app.config["MAX_CONTENT_LENGTH"] = gw.config.server.max_body_bytes
     # quart cuts responses after RESPONSE_TIMEOUT (60 s): long LLM streams would die.
     app.config["RESPONSE_TIMEOUT"] = None
-    app.config["BODY_TIMEOUT"] = 120
+    app.config["BODY_TIMEOUT"] = gw.config.server.body_timeout_s
 
     @app.before_request
     async def check_access() -> Response | None:
@@ -116,8 +116,11 @@ def create_app(gw: Gateway) -> QuartTrio:
 
     async def serve(door: FrontDoor) -> Response:
         ex = chat.Exchange(gw.new_request_id(), request.remote_addr or "unknown")
-        gw.begin_exchange()
         try:
+            # Only a request whose body is in counts as in flight: slow uploads must not
+            # hold the slots of requests ready to be served.
+            body = await read_json(gw.config.server.max_body_bytes)
+            ex.counted = gw.begin_exchange()
             if gw.in_flight > gw.config.server.max_in_flight:
                 # Shed load at once: queueing without bound only grows memory and latency.
                 limit = gw.config.server.max_in_flight
@@ -128,11 +131,17 @@ def create_app(gw: Gateway) -> QuartTrio:
                     code="overloaded",
                     headers={"Retry-After": "1"},
                 )
-            response = await _serve(ex, door)
+            response = await _serve(ex, door, body)
         except GatewayError as err:
             ex.status, ex.error = err.status, err.message
             await chat.record(gw, ex)
             response = door.error(err, ex.router_headers())
+        except trio.Cancelled:
+            # The client left, or the drain deadline passed: neither is a gateway failure.
+            if not ex.recorded:
+                chat.departed(gw, ex)
+                await chat.record(gw, ex)
+            raise
         except BaseException as exc:
             if not ex.recorded:
                 ex.status, ex.error = 500, f"gateway error: {type(exc).__name__}"
@@ -143,10 +152,10 @@ def create_app(gw: Gateway) -> QuartTrio:
             response.headers["Connection"] = "close"
         return response
 
-    async def _serve(ex: chat.Exchange, door: FrontDoor) -> Response:
+    async def _serve(ex: chat.Exchange, door: FrontDoor, body: dict[str, Any]) -> Response:
         """The exchange up to its answer; GatewayError for every refusal on the way."""
-        ex.client_body = await read_json(gw.config.server.max_body_bytes)
-        ex.body = validate_chat(door.read(ex.client_body))
+        ex.client_body = body
+        ex.body = validate_chat(door.read(body))
         ex.requested_model = str(ex.body["model"])
         headers = lower_headers()
         await chat.admit_client(gw, ex, g.client)

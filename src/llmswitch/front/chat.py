@@ -62,6 +62,21 @@ DECIDE_TIMEOUT_S = 2.0
 REJECTED_BY_RULE = "rejected_by_rule"
 LEASE_TIMEOUT_S = 1.0
 QUEUE_POLL_S = 0.25
+#: Longest text a client controls (the model it asked for) kept in the ledger or echoed.
+CLIENT_TEXT_CHARS = 256
+#: Longest error kept in the ledger: errors quote upstreams and clients.
+ERROR_TEXT_CHARS = 1024
+
+
+def clip(text: str | None, limit: int = CLIENT_TEXT_CHARS) -> str | None:
+    """``text`` bounded to ``limit`` characters and storable as UTF-8 (a lone surrogate from
+    a JSON escape becomes ``?``): any client could otherwise write megabytes per request
+    into the ledger, or a row SQLite refuses."""
+    if text is None:
+        return None
+    if len(text) > limit:
+        text = text[:limit] + "..."
+    return text.encode("utf-8", "replace").decode("utf-8")
 
 
 @dataclass
@@ -95,6 +110,8 @@ class Exchange:
     hold: int | None = None
     #: The ``max_tokens`` the serving model got, when it could give less than was asked.
     output_cap: int | None = None
+    #: Whether the request counts in ``Gateway.in_flight`` (its body was in).
+    counted: bool = False
 
     @property
     def task_type(self) -> str | None:
@@ -108,8 +125,8 @@ class Exchange:
         return RequestRow(
             ts=self.wall_start,
             request_id=self.request_id,
-            client=self.client,
-            requested_model=self.requested_model,
+            client=clip(self.client),
+            requested_model=clip(self.requested_model),
             chosen_model=cand.model.id if cand else None,
             backend=cand.backend.name if cand else None,
             tier=self.decision.tier if self.decision else ("rules" if self.rejected_by else None),
@@ -125,7 +142,7 @@ class Exchange:
             cost_usd=cand.model.cost_usd(usage.prompt_tokens, usage.completion_tokens)
             if cand
             else 0.0,
-            error=self.error,
+            error=clip(self.error, ERROR_TEXT_CHARS),
             rule=self.decision.rule if self.decision else self.rejected_by,
             profile=self.decision.profile if self.decision else None,
             harness=self.decision.harness if self.decision else None,
@@ -155,7 +172,7 @@ async def record(gw: Gateway, ex: Exchange) -> None:
     """End the exchange: its one ledger row, and its spend settled against the budgets."""
     ex.recorded = True
     row = ex.row()
-    await gw.record(row)
+    await gw.record(row, in_flight=ex.counted)
     if ex.hold is not None or row.cost_usd:
         await _settle_hold(gw, ex, row.cost_usd)
 
@@ -166,6 +183,16 @@ async def _settle_hold(gw: Gateway, ex: Exchange, usd: float) -> None:
     ex.hold = None
     with trio.CancelScope(shield=True):
         await gw.ledger.cast(settle)
+
+
+def departed(gw: Gateway, ex: Exchange) -> None:
+    """Mark an exchange cut short by a cancellation: the client left (499, as nginx
+    records it), or the drain deadline passed (503 ``shutdown``). Never a 500: alerts page
+    on 5xx, and any client can hang up."""
+    if gw.grace_expired:
+        ex.status, ex.error = 503, "shutdown: the drain deadline passed"
+    else:
+        ex.status, ex.error = 499, "client disconnected"
 
 
 async def route(
@@ -200,11 +227,11 @@ async def route(
             code=refused.refusal.code,
         ) from None
     except UnknownModel:
-        raise unknown_model(str(body["model"])) from None
+        raise unknown_model(clip(str(body["model"])) or "") from None
     except UnknownProfile as exc:
         raise GatewayError(
             404 if str(body["model"]).startswith("auto:") else 400,
-            f"no routing profile named {exc.args[0]!r}",
+            f"no routing profile named {clip(str(exc.args[0]))!r}",
             param="model",
             code="profile_not_found",
         ) from None
@@ -522,20 +549,32 @@ async def _settle(gw: Gateway, ex: Exchange, verdict: bool | None) -> None:
 
 
 async def stream_answer(gw: Gateway, ex: Exchange, opened: Opened) -> AsyncIterator[bytes]:
-    """Relay a stream; on a failure after the first byte, end it with an error event."""
-    assert opened.tap is not None
+    """Relay a stream; on a failure after the first byte, end it with an error event.
+
+    The stream is also cut, with an error event, when it has lasted
+    ``routing.max_stream_s`` or when the drain's grace period is over.
+    """
+    assert opened.tap is not None and ex.served_by is not None
     verdict: bool | None = None  # None: the client left, which says nothing of the upstream
     told_draining = False
+    chunks = relay_chunks(opened, ex.served_by.backend.idle_s)
+    deadline = ex.started + gw.config.routing.max_stream_s
     try:
         yield opened.first
-        async for chunk in relay_chunks(
-            opened, ex.served_by.backend.idle_s if ex.served_by else 60
-        ):
+        while True:
+            with gw.relay_scope(deadline) as scope:
+                try:
+                    chunk = await chunks.__anext__()
+                except StopAsyncIteration:
+                    verdict = True
+                    break
+            if scope.cancelled_caught:
+                yield _cut(gw, ex)
+                break
             yield chunk
             if gw.draining and not told_draining:
                 told_draining = True
                 yield b": llmswitch is draining; this stream will finish\n\n"
-        verdict = True
     except UpstreamFailure as failure:
         verdict = False
         ex.status = 504 if failure.timeout else 502
@@ -544,8 +583,11 @@ async def stream_answer(gw: Gateway, ex: Exchange, opened: Opened) -> AsyncItera
             yield sse_error(
                 f"the upstream failed mid-stream: {failure.message}", code="upstream_cut"
             )
-    except BaseException:
-        ex.status, ex.error = 499, "client disconnected"
+    except (trio.Cancelled, GeneratorExit):
+        departed(gw, ex)
+        raise
+    except BaseException as exc:
+        ex.status, ex.error = 500, f"gateway error: {type(exc).__name__}"
         raise
     finally:
         await opened.close()
@@ -554,10 +596,23 @@ async def stream_answer(gw: Gateway, ex: Exchange, opened: Opened) -> AsyncItera
         await record(gw, ex)
 
 
+def _cut(gw: Gateway, ex: Exchange) -> bytes:
+    """The error event ending a stream the gateway cut; the exchange notes why."""
+    if gw.grace_expired:
+        departed(gw, ex)
+        return sse_error(
+            "the gateway is shutting down; this stream was cut", "server_error", code="shutdown"
+        )
+    limit = gw.config.routing.max_stream_s
+    ex.status, ex.error = 504, f"stream cut at routing.max_stream_s ({limit:g}s)"
+    return sse_error(
+        f"the stream reached the gateway's limit of {limit:g}s", "server_error", "stream_too_long"
+    )
+
+
 async def record_refusal(gw: Gateway, client: str, err: GatewayError) -> None:
     """The ledger row of a request refused before it was read (no key, foreign Host...)."""
     ex = Exchange(gw.new_request_id(), client, status=err.status, error=err.message)
-    gw.begin_exchange()
     await record(gw, ex)
 
 

@@ -8,19 +8,20 @@ straight to the small local model; everything else is handed to the classifier.
 
 Pure functions over plain data: :func:`features_of` reads what the rules look at from a
 request once, :func:`first_match` picks the rule. Patterns are compiled once per pattern
-string, so rules edited at run time need no compile step of their own.
+string (by RE2, in linear time: see :mod:`routing.patterns`), so rules edited at run
+time need no compile step of their own.
 """
 
 from __future__ import annotations
 
 import functools
-import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Final
 
 from llmswitch.config import RuleConfig
 from llmswitch.routing.envelope import Envelope, read_envelope
+from llmswitch.routing.patterns import compile_pattern
 
 
 @dataclass(frozen=True)
@@ -166,7 +167,7 @@ GREETING_PATTERN: Final = (
     r"|good\s+(?:morning|afternoon|evening|night)"
     r"|hola|bonjour|salut|hallo|guten\s+(?:morgen|tag|abend)|ol[aá]|ciao|merci|gracias|danke"
     r"|你好|您好|谢谢|こんにちは|おはよう(?:ございます)?|こんばんは|ありがとう(?:ございます)?"
-    r")[\s!.?~,;:)(\uff01\u3002\uff1f\uff5e\u3001]*\Z"  # and their full-width forms
+    r")[\s!.?~,;:)(\x{ff01}\x{3002}\x{ff1f}\x{ff5e}\x{3001}]*\z"  # and their full-width forms
 )
 
 # Seed 000 also had a "code keywords → classify" rule. Its action is the catch-all's, and
@@ -190,9 +191,9 @@ DEFAULT_RULES: Final[tuple[RuleConfig, ...]] = (
 
 
 @functools.lru_cache(maxsize=512)
-def compiled(pattern: str) -> re.Pattern[str]:
-    """A rule pattern compiled case-insensitively; cached per pattern string."""
-    return re.compile(pattern, re.IGNORECASE)
+def compiled(pattern: str) -> Any:
+    """A rule pattern compiled case-insensitively by RE2; cached per pattern string."""
+    return compile_pattern(pattern)
 
 
 def _same(wanted: str, got: str | None) -> bool:
