@@ -426,12 +426,22 @@ class Config(_Section):
         if r.profile not in self.all_profiles:
             raise ValueError(f"routing.profile: no profile named {r.profile!r}")
         for c in self.clients:
-            for p in (*c.profiles, *([c.force_profile] if c.force_profile else [])):
-                if p not in self.all_profiles:
-                    raise ValueError(f"clients.{c.name}: no profile named {p!r}")
+            problem = self.key_policy_problem(c)
+            if problem is not None:
+                raise ValueError(f"clients.{c.name}: {problem}")
         if len({c.name for c in self.clients}) != len(self.clients):
             raise ValueError("clients: names must be unique")
         return self
+
+    def key_policy_problem(self, policy: KeyPolicy) -> str | None:
+        """Why a client key's rights name something this config lacks, or None."""
+        for p in (*policy.profiles, *([policy.force_profile] if policy.force_profile else [])):
+            if p not in self.all_profiles:
+                return f"no profile named {p!r}"
+        for task in policy.metered_cloud or ():
+            if task != "*" and task not in TASK_TYPES:
+                return f"metered_cloud: unknown task type {task!r}"
+        return None
 
     def backend(self, name: str) -> BackendConfig:
         return next(b for b in self.backends if b.name == name)

@@ -16,6 +16,7 @@ import trio
 
 from llmswitch.actors.classifier import ClassifierActor, Classify
 from llmswitch.actors.health import HealthActor, HealthView, ProbeNow
+from llmswitch.actors.keys import KeysActor, KeysMsg
 from llmswitch.actors.ledger import BudgetView, LedgerActor, LedgerMsg
 from llmswitch.actors.limits import LimitsActor, LimitsMsg, LimitsView
 from llmswitch.actors.pool import Clients, PoolActor, PoolMsg, PoolView
@@ -61,6 +62,7 @@ class Gateway:
         self.pool: Mailbox[PoolMsg] = Mailbox("pool", 1024)
         self.classifier: Mailbox[Classify] = Mailbox("classifier", 1024)
         self.router: Mailbox[RouterMsg] = Mailbox("router", 1024)
+        self.keys_box: Mailbox[KeysMsg] = Mailbox("keys", 64)
         self.journal = Journal(journal_dir(config.store.path))
         self.clock = WallClock()
         self.stop_requested = trio.Event()
@@ -82,6 +84,7 @@ class Gateway:
         self.supervisor = Supervisor(
             [
                 ChildSpec("ledger", self._ledger, self.ledger, shutdown_timeout_s=grace),
+                ChildSpec("keys", lambda: KeysActor(config, self.keys), self.keys_box),
                 ChildSpec("health", lambda: HealthActor(config, self.views.health), self.health),
                 ChildSpec("limits", lambda: LimitsActor(config, self.views.limits), self.limits),
                 ChildSpec("pool", lambda: PoolActor(config, self.views.pool), self.pool),

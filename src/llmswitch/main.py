@@ -24,6 +24,7 @@ import trio
 from hypercorn.config import Config as HypercornConfig
 from hypercorn.trio import serve as hypercorn_serve
 
+from llmswitch.actors.keys import keyring
 from llmswitch.actors.pool import Clients
 from llmswitch.config import Config
 from llmswitch.front.access import KeyRing, bind_refusal
@@ -31,6 +32,8 @@ from llmswitch.front.app import create_app
 from llmswitch.front.hygiene import close_when_unread
 from llmswitch.gateway import Gateway
 from llmswitch.routing.select import unpriced_cloud_models
+from llmswitch.store.db import open_db
+from llmswitch.store.keys import load_keys
 
 log = logging.getLogger(__name__)
 
@@ -64,9 +67,9 @@ class StartRefused(Exception):
     """The config would expose the gateway; the message is the one-line reason."""
 
 
-def check_exposure(config: Config) -> None:
+def check_exposure(config: Config, keys: KeyRing) -> None:
     """Refuse an open bind (StartRefused); warn about what is allowed but risky."""
-    refusal = bind_refusal(config, KeyRing.build(config.clients))
+    refusal = bind_refusal(config, keys)
     if refusal is not None:
         raise StartRefused(refusal)
     if config.server.open_lan:
@@ -111,7 +114,8 @@ async def run_gateway(
     ``task_status`` reports the gateway and its base URL once it accepts connections.
     Tests stop it with ``gateway.stop_requested.set()``, exactly as a signal would.
     """
-    check_exposure(config)
+    async with open_db(config.store.path) as db:
+        check_exposure(config, keyring(config, await load_keys(db)))
     raise_nofile_limit()
     async with Clients(config.backends) as clients, trio.open_nursery() as root:
         gw = Gateway(config, clients)

@@ -203,7 +203,7 @@ async def test_a_cross_origin_simple_post_is_refused_as_csrf(stack: Stack) -> No
 def test_a_lan_bind_without_auth_refuses_to_start_unless_open_lan(tmp_path: Path) -> None:
     exposed = stack_config({}, tmp_path / "db", models=[], server={"host": "0.0.0.0"})
     with pytest.raises(StartRefused, match=r"refusing to listen on 0\.0\.0\.0") as err:
-        check_exposure(exposed)
+        check_exposure(exposed, KeyRing())
     assert "\n" not in str(err.value)
     for server in (
         {"host": "0.0.0.0", "open_lan": True},
@@ -222,4 +222,4 @@ def test_a_lan_bind_without_auth_refuses_to_start_unless_open_lan(tmp_path: Path
         server={"host": "0.0.0.0"},
         clients=[{"name": "a", "key_sha256": "0" * 64}],
     )
-    check_exposure(keyed)
+    check_exposure(keyed, KeyRing.build(keyed.clients))

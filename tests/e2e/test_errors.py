@@ -64,7 +64,7 @@ async def test_health_and_debug(stack: Stack) -> None:
     assert health.status_code == 200
     assert sorted(health.json()["backends_up"]) == ["cloud", "lan", "local"]
     actors = [a["name"] for a in debug["supervisor"]["actors"]]
-    assert actors == ["ledger", "health", "limits", "pool", "classifier", "router"]
+    assert actors == ["ledger", "keys", "health", "limits", "pool", "classifier", "router"]
     assert all(a["state"] == "running" for a in debug["supervisor"]["actors"])
     assert debug["backends"]["local"]["pool"]["breaker"] == "closed"
     assert "llmswitch_backend_up" in metrics.text

@@ -51,6 +51,9 @@ class Acquire(Request[float]):
 
     scopes: tuple[str, ...]
     tokens: int = 0
+    #: rpm and tpm of scopes the config does not know (runtime client keys); their
+    #: buckets are made on first sight.
+    limits: Mapping[str, tuple[int, int]] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -151,6 +154,11 @@ class LimitsActor(Actor[LimitsMsg]):
                 yield self._tpm[scope], msg.tokens
 
     def _acquire(self, msg: Acquire) -> float:
+        for scope, (rpm, tpm) in msg.limits.items():
+            if rpm and scope not in self._rpm:
+                self._rpm[scope] = TokenBucket.per_minute(rpm)
+            if tpm and scope not in self._tpm:
+                self._tpm[scope] = TokenBucket.per_minute(tpm)
         buckets = list(self._buckets(msg))
         wait = max((bucket.wait_for(amount) for bucket, amount in buckets), default=0.0)
         if wait > 0:

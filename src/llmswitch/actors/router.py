@@ -11,7 +11,7 @@ re-read when the offline CLI changes them.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Hashable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -22,6 +22,7 @@ from llmswitch.actors.health import HealthView
 from llmswitch.actors.ledger import BudgetView
 from llmswitch.actors.limits import LimitsView
 from llmswitch.actors.pool import PoolView
+from llmswitch.actors.stored import StoredActor
 from llmswitch.config import TASK_TYPES, RuleConfig
 from llmswitch.routing.brain import (
     NeedsClassification,
@@ -38,10 +39,9 @@ from llmswitch.routing.patterns import MAX_RULES
 from llmswitch.routing.profiles import UnknownProfile
 from llmswitch.routing.rules import Features, effective_rules
 from llmswitch.routing.select import Availability, Catalog, ClientKey, Decision, Refused
-from llmswitch.runtime.actor import Actor
 from llmswitch.runtime.mailbox import ActorCrashed, CallTimeout, Mailbox, Request
 from llmswitch.runtime.watch import Watch
-from llmswitch.store.db import Connection, open_db
+from llmswitch.store.db import Connection
 from llmswitch.store.settings import (
     delete_rule,
     get_setting,
@@ -55,7 +55,6 @@ from llmswitch.store.settings import (
 CLASSIFY_TIMEOUT_S = 0.25
 #: Decisions waiting on a classification at once; beyond it, the mailbox backs up.
 MAX_CLASSIFYING = 256
-SETTINGS_POLL_S = 2.0
 
 
 @dataclass(eq=False)
@@ -149,7 +148,7 @@ def invalid_change(
     return None
 
 
-class RouterActor(Actor[RouterMsg]):
+class RouterActor(StoredActor[RouterMsg]):
     name = "router"
 
     def __init__(
@@ -164,8 +163,7 @@ class RouterActor(Actor[RouterMsg]):
         self._views = views
         self._classifier = classifier
         self._classifier_up = classifier_up
-        self._db: Connection | None = None
-        self._version = -1.0
+        super().__init__(self._config.store.path)
         self._settings = RoutingSettings(
             self._config.routing.profile,
             dict(self._config.overrides),
@@ -184,20 +182,9 @@ class RouterActor(Actor[RouterMsg]):
         self._by_tier: dict[str, int] = {}
         self._fallback_classifications = 0
 
-    async def run(
-        self,
-        inbox: trio.MemoryReceiveChannel[RouterMsg],
-        *,
-        task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED,
-    ) -> None:
-        async with open_db(self._config.store.path) as db:
-            self._db = db
-            await self._reload()
-            await super().run(inbox, task_status=task_status)
-
     async def background(self, nursery: trio.Nursery) -> None:
         self._nursery = nursery
-        nursery.start_soon(self._watch_settings)
+        await super().background(nursery)
 
     async def handle(self, msg: RouterMsg) -> None:
         if isinstance(msg, Decide):
@@ -223,24 +210,17 @@ class RouterActor(Actor[RouterMsg]):
         msg.reply.set(self._settings)
 
     async def _write(self, change: Callable[[Connection], Any]) -> None:
-        assert self._db is not None
-        await change(self._db)
-        await self._reload()
+        await change(self.db)
+        await self.reload()
 
-    async def _watch_settings(self) -> None:
-        """Pick up changes the offline CLI wrote into the database."""
-        assert self._db is not None
-        while True:
-            await trio.sleep(SETTINGS_POLL_S)
-            if await settings_version(self._db) != self._version:
-                await self._reload()
+    async def version(self, db: Connection) -> Hashable:
+        return await settings_version(db)
 
-    async def _reload(self) -> None:
-        assert self._db is not None
-        self._version = await settings_version(self._db)
-        stored = await load_rules(self._db)
-        profile = await get_setting(self._db, "profile")
-        overrides = await get_setting(self._db, "overrides")
+    async def load(self, db: Connection) -> None:
+        """The settings as stored (by this actor or the offline CLI), over the config's."""
+        stored = await load_rules(db)
+        profile = await get_setting(db, "profile")
+        overrides = await get_setting(db, "overrides")
         if profile not in self._config.all_profiles:
             profile = self._config.routing.profile
         self._settings = RoutingSettings(

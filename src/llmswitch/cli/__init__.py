@@ -13,10 +13,10 @@ import logging
 import sys
 from importlib.metadata import PackageNotFoundError, version
 
-from llmswitch.cli import models, routing, serve
+from llmswitch.cli import keys, models, routing, serve
 
 #: Each group adds its subcommands with ``register(sub)``; the order is the help's order.
-GROUPS = (serve, routing, models)
+GROUPS = (serve, routing, models, keys)
 
 #: The commands that run the gateway; the others are one-shot and log only warnings by default.
 SERVERS = ("serve", "demo")

@@ -40,7 +40,7 @@ def settings_json(s: RoutingSettings) -> dict[str, Any]:
     }
 
 
-async def _json_object() -> dict[str, Any]:
+async def json_object() -> dict[str, Any]:
     return parse_json_object(await request.get_data(cache=False))
 
 
@@ -68,7 +68,7 @@ def register_admin(
     @app.put("/admin/routing/profile")
     async def put_profile() -> Response:
         try:
-            body = await _json_object()
+            body = await json_object()
         except GatewayError as err:
             return fail(err)
         return await ask(SetProfile(str(body.get("profile"))))
@@ -76,7 +76,7 @@ def register_admin(
     @app.put("/admin/routing/overrides/<task>")
     async def put_override(task: str) -> Response:
         try:
-            body = await _json_object()
+            body = await json_object()
         except GatewayError as err:
             return fail(err)
         return await ask(SetOverride(task, str(body.get("model"))))
@@ -88,7 +88,7 @@ def register_admin(
     @app.put("/admin/routing/rules/<name>")
     async def put_rule(name: str) -> Response:
         try:
-            rule = RuleConfig.model_validate((await _json_object()) | {"name": name})
+            rule = RuleConfig.model_validate((await json_object()) | {"name": name})
         except GatewayError as err:
             return fail(err)
         except ValidationError as exc:

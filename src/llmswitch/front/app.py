@@ -22,6 +22,7 @@ from llmswitch.doors.door import (
 from llmswitch.doors.openai_chat import validate_chat
 from llmswitch.front import chat
 from llmswitch.front.admin import register_admin
+from llmswitch.front.admin_keys import register_key_admin
 from llmswitch.front.body import parse_json_object, too_large
 from llmswitch.front.errors import GatewayError, bad_request
 from llmswitch.front.health import check_store, readiness
@@ -247,6 +248,7 @@ def create_app(gw: Gateway) -> QuartTrio:
         return Response(gw.metrics.render(), 200, content_type="text/plain; version=0.0.4")
 
     register_admin(app, gw, json_response, error_response)
+    register_key_admin(app, gw, json_response, error_response)
 
     @app.errorhandler(HTTPException)
     async def http_error(exc: HTTPException) -> Response:

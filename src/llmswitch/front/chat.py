@@ -626,8 +626,10 @@ async def admit_client(gw: Gateway, ex: Exchange, client: ClientKey | None) -> N
     if not (policy.rpm or policy.tpm):
         return
     tokens = estimate_tokens(prompt_chars(ex.body))
+    scope = client_scope(client.name)
+    acquire = Acquire((scope,), tokens, limits={scope: (policy.rpm, policy.tpm)})
     try:
-        wait = await gw.limits.call(Acquire((client_scope(client.name),), tokens), LEASE_TIMEOUT_S)
+        wait = await gw.limits.call(acquire, LEASE_TIMEOUT_S)
     except (CallTimeout, ActorCrashed):
         return
     if wait > 0:
