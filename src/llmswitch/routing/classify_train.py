@@ -27,7 +27,7 @@ Ints = npt.NDArray[np.int64]
 Floats = npt.NDArray[np.float64]
 
 # Per expected complexity, how much its examples weigh in the loss.
-CLASS_WEIGHT: Final = (1.0, 1.0, 1.2, 1.3)
+CLASS_WEIGHT: Final = (1.0, 1.0, 1.3, 2.0)
 # The probability of "complex or reasoning" above which a request is kept off the simple tier
 # is the smallest of these that keeps gross under-routing on dev within GROSS_BUDGET.
 HARD_FLOORS: Final = (0.1, 0.15, 0.2, 0.25, 0.3, 0.35, 0.4, 0.5, 0.6, 1.01)
