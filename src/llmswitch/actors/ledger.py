@@ -207,7 +207,7 @@ class LedgerActor(Actor[LedgerMsg]):
             elif msg.usd:
                 self._settled.add(msg.request_id)
                 self._count(msg.ts, msg.usd, msg.scopes)
-                self._publish()
+                self._publish(ratios=False)
 
     def _reserve(self, msg: Reserve) -> None:
         self._roll(self._clock.now())
@@ -327,13 +327,17 @@ class LedgerActor(Actor[LedgerMsg]):
                 if limit:
                     self._alerts.note(scope, period, self._starts[period], before + usd, limit)
 
-    def _publish(self) -> None:
+    def _publish(self, ratios: bool = True) -> None:
+        """The budget view; the per-budget ratios (one per key and task budget) are
+        recomputed at each flush, not on every request's Settle."""
         budget = self._config.budget
-        ratios: dict[tuple[str, str], float] = {
-            (period, scope): self._spent.get((scope, period), 0.0) / limit
-            for (scope, period), limit in self._limits.items()
-            if limit > 0
-        }
+        used_ratio = self._view.value.used_ratio
+        if ratios:
+            used_ratio = {
+                (period, scope): self._spent.get((scope, period), 0.0) / limit
+                for (scope, period), limit in self._limits.items()
+                if limit > 0
+            }
         view = BudgetView(
             spent_day_usd=self._spent.get((ALL, "day"), 0.0),
             spent_month_usd=self._spent.get((ALL, "month"), 0.0),
@@ -341,7 +345,7 @@ class LedgerActor(Actor[LedgerMsg]):
             monthly_usd=budget.monthly_usd,
             spent_week_usd=self._spent.get((ALL, "week"), 0.0),
             weekly_usd=budget.weekly_usd,
-            used_ratio=ratios,
+            used_ratio=used_ratio,
         )
         if view != self._view.value:
             self._view.publish(view)
