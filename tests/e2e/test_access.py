@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import logging
 from pathlib import Path
 
 import anthropic
@@ -223,3 +224,22 @@ def test_a_lan_bind_without_auth_refuses_to_start_unless_open_lan(tmp_path: Path
         clients=[{"name": "a", "key_sha256": "0" * 64}],
     )
     check_exposure(keyed, KeyRing.build(keyed.clients))
+
+
+def test_open_lan_and_unpriced_cloud_models_warn_at_start(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    models = [{"id": "free-cloud", "backend": "cloud", "quality": 80}]
+    backends = [{"name": "cloud", "base_url": "http://127.0.0.1:9/v1", "locality": "cloud"}]
+    config = stack_config(
+        {},
+        tmp_path / "db",
+        models=models,
+        extra_backends=backends,
+        server={"host": "0.0.0.0", "open_lan": True},
+    )
+    with caplog.at_level(logging.WARNING, logger="llmswitch.main"):
+        check_exposure(config, KeyRing())
+    text = caplog.text
+    assert "server.open_lan = true: 0.0.0.0:8080 serves anyone" in text
+    assert "cloud models without a price (free-cloud): excluded until priced" in text

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import anthropic
 import openai
 import pytest
 import trio
@@ -145,3 +146,16 @@ async def test_a_forced_profile_and_a_keys_own_metered_list(
         "premium",
         "big",
     )
+
+
+async def test_the_anthropic_door_answers_exhaustion_with_the_status_and_retry_after(
+    nursery: trio.Nursery, tmp_path: Path
+) -> None:
+    stack = await start_stack(nursery, tmp_path, models=[model("small", "local", 20)])
+    stack.sim("local").set_knobs(error_status=500)
+    claude = anthropic.AsyncAnthropic(base_url=stack.url, api_key="x", max_retries=0)
+    with pytest.raises(anthropic.APIStatusError) as err:
+        await claude.messages.create(model="small", max_tokens=20, messages=HELLO)  # type: ignore[arg-type]
+    assert err.value.status_code == 503
+    assert err.value.response.headers["retry-after"] == "120"
+    assert "small: HTTP 500" in err.value.message

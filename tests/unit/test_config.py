@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from llmswitch.cli import main
-from llmswitch.config import ConfigError, load_config
+from llmswitch.config import ConfigError, load_config, parse_config
 
 
 def test_init_writes_a_starter_config_that_loads(tmp_path: Path) -> None:
@@ -54,3 +54,40 @@ def test_a_probe_timeout_must_be_positive(tmp_path: Path) -> None:
     path.write_text("[breaker]\nprobe_timeout_s = 0\n", encoding="utf-8")
     with pytest.raises(ConfigError, match=r"breaker\.probe_timeout_s"):
         load_config(path)
+
+
+@pytest.mark.parametrize(
+    ("data", "message"),
+    [
+        ({"clients": [{"name": "a"}]}, "clients.a: give exactly one of key_env or key_sha256"),
+        (
+            {"clients": [{"name": "a", "key_env": "A", "key_sha256": "0" * 64}]},
+            "give exactly one of key_env or key_sha256",
+        ),
+        ({"clients": [{"name": "a", "key_sha256": "secret"}]}, "clients.0.key_sha256"),
+        (
+            {"clients": [{"name": "a", "key_env": "A", "force_profile": "nope"}]},
+            "clients.a: no profile named 'nope'",
+        ),
+        (
+            {"clients": [{"name": "a", "key_env": "A", "metered_cloud": ["poetry"]}]},
+            "unknown task type 'poetry'",
+        ),
+        (
+            {"clients": [{"name": "a", "key_env": "A"}, {"name": "a", "key_env": "B"}]},
+            "clients: names must be unique",
+        ),
+        ({"budget": {"alert_at": [0.5, 1.5]}}, "budget.alert_at: 1.5 is not in (0, 1]"),
+        ({"budget": {"webhook_url": "ftp://x"}}, "budget.webhook_url: must be an http"),
+        ({"budget": {"task_daily_usd": {"poetry": 1.0}}}, "task_daily_usd.poetry: unknown"),
+        ({"budget": {"weekly_usd": -1}}, "budget.weekly_usd"),
+        ({"routing": {"exhaustion_retry_after_s": -1}}, "routing.exhaustion_retry_after_s"),
+        ({"server": {"allowed_hosts": "localhost"}}, "server.allowed_hosts"),
+    ],
+)
+def test_access_and_budget_knobs_are_refused_naming_the_key(
+    data: dict[str, object], message: str
+) -> None:
+    with pytest.raises(ConfigError) as err:
+        parse_config(data, source="test.toml")
+    assert message in str(err.value)

@@ -12,6 +12,7 @@ from llmswitch.routing.select import (
     Availability,
     Catalog,
     Policy,
+    Refused,
     decide_auto,
     decide_explicit,
     output_cap,
@@ -303,3 +304,30 @@ def test_an_open_model_breaker_excludes_only_that_model() -> None:
     assert {e.model: e.why for e in decision.excluded}["tiny"] == (
         "model tiny circuit breaker is open"
     )
+
+
+def test_an_override_cannot_bring_back_a_guarded_model() -> None:
+    policy = Policy(
+        profile=ProfileConfig(quality_tolerance=0),
+        metered_cloud=("*",),
+        block=("big-lan",),
+        overrides={"conversation": "big-lan"},
+    )
+    decision = decide_auto(CATALOG, with_complexity("simple"), Availability(), policy=policy)
+    assert "big-lan" not in chosen(decision)
+    assert {e.model: e.why for e in decision.excluded}["big-lan"] == "blocked by routing.block"
+
+
+def test_an_explicit_metered_model_over_budget_is_refused_not_swapped() -> None:
+    over = Availability(budget_exceeded=True)
+    with pytest.raises(Refused) as err:
+        decide_explicit(
+            CATALOG,
+            CATALOG.by_name["smart"],
+            over,
+            policy=OPEN,
+            cls=with_complexity("simple"),
+        )
+    assert err.value.refusal.code == "budget_exceeded"
+    # A local model named while over budget is served as usual.
+    assert chosen(decide_explicit(CATALOG, CATALOG.by_name["tiny"], over)) == ["tiny", "mid"]
