@@ -12,6 +12,7 @@ import openai
 import pytest
 import trio
 
+from llmswitch.cli import main
 from llmswitch.front.access import KeyRing, bind_refusal
 from llmswitch.main import StartRefused, check_exposure
 from tests.e2e.harness import Stack, stack_config, start_stack
@@ -243,3 +244,16 @@ def test_open_lan_and_unpriced_cloud_models_warn_at_start(
     text = caplog.text
     assert "server.open_lan = true: 0.0.0.0:8080 serves anyone" in text
     assert "cloud models without a price (free-cloud): excluded until priced" in text
+
+
+def test_serve_on_a_lan_address_without_auth_exits_2_with_one_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    config = tmp_path / "llmswitch.toml"
+    config.write_text(
+        f'[server]\nhost = "0.0.0.0"\nport = 0\n[store]\npath = "{tmp_path / "db"}"\n',
+        encoding="utf-8",
+    )
+    assert main(["serve", "--config", str(config)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("llmswitch: refusing to listen on 0.0.0.0") and err.count("\n") == 1
