@@ -2,7 +2,9 @@
 
 ``--discover`` asks each Ollama backend's ``/api/tags``; ``--write`` appends a
 ``[[models]]`` entry to the config file for every model not configured yet (quality left
-for the user to judge).
+for the user to judge). What a backend names its models is untrusted text: a name that
+is not a string, or not a token (see :mod:`routing.patterns`), is skipped, and entries
+are written by a TOML encoder, never by string formatting.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import tomli_w
 import trio
 
 from llmswitch.cli.common import SubParsers, config_command, offline
@@ -21,6 +24,7 @@ from llmswitch.cli.table import table
 from llmswitch.config import DEFAULT_UPSTREAM_LIMITS, BackendConfig, Config, ModelConfig
 from llmswitch.providers.bounded import read_capped
 from llmswitch.providers.common import parse_json
+from llmswitch.routing.patterns import token_problem
 
 DISCOVER_TIMEOUT_S = 5.0
 DISCOVERED_QUALITY = 30
@@ -40,7 +44,8 @@ async def fetch_tags(backends: list[BackendConfig]) -> dict[str, list[str] | str
                 async with client.stream("GET", tags_url(b), headers=b.auth_headers()) as resp:
                     resp.raise_for_status()
                     raw = await read_capped(resp, DEFAULT_UPSTREAM_LIMITS.answer_bytes)
-                found[b.name] = [m["name"] for m in parse_json(raw).get("models", [])]
+                listed = parse_json(raw).get("models", [])
+                found[b.name] = [m["name"] for m in listed if isinstance(m.get("name"), str)]
             except (httpx.HTTPError, ValueError, KeyError, TypeError, AttributeError) as exc:
                 found[b.name] = f"{type(exc).__name__}: {exc}"
 
@@ -65,6 +70,8 @@ def new_models(config: Config, found: dict[str, list[str] | str]) -> list[dict[s
             model_id = name.removesuffix(":latest")
             if model_id in taken:
                 model_id = f"{backend}-{model_id}"
+            if token_problem(name) or token_problem(model_id):
+                continue
             taken.add(model_id)
             entries.append(
                 {
@@ -78,13 +85,20 @@ def new_models(config: Config, found: dict[str, list[str] | str]) -> list[dict[s
 
 
 def toml_entries(entries: list[dict[str, Any]]) -> str:
-    blocks = []
-    for e in entries:
-        blocks.append(
-            "\n[[models]]  # discovered by `llmswitch models --discover`; judge its quality\n"
-            + "".join(f"{k} = {json.dumps(v)}\n" for k, v in e.items())
-        )
-    return "".join(blocks)
+    """``[[models]]`` tables to append; keys and values (flat) encoded by tomli-w, which
+    would write an array of tables inline, hence the header by hand."""
+    return "".join(
+        "\n[[models]]  # discovered by `llmswitch models --discover`; judge its quality\n"
+        + tomli_w.dumps(entry)
+        for entry in entries
+    )
+
+
+def _status(backend: str, name: str, new: set[tuple[str, str]]) -> str:
+    if (backend, name) in new:
+        return "new"
+    problem = token_problem(name)
+    return f"skipped: {problem}" if problem else "configured"
 
 
 def discover(
@@ -105,7 +119,9 @@ def discover(
             if isinstance(names, str):
                 rows.append([name, "-", f"unreachable: {names}"])
                 continue
-            rows += [[name, n, "new" if (name, n) in new else "configured"] for n in names]
+            # A lone surrogate cannot be printed: show it escaped.
+            shown = [n.encode("utf-8", "backslashreplace").decode() for n in names]
+            rows += [[name, m, _status(name, n, new)] for n, m in zip(names, shown, strict=True)]
         print(table(["backend", "model", "status"], rows))
     if write and entries:
         with config_path.open("a", encoding="utf-8") as f:
