@@ -257,25 +257,28 @@ async def test_a_client_that_leaves_a_waiting_request_is_a_499_not_a_500(
     assert (row.status, row.error) == (499, "client disconnected")
 
 
-def sse_events(data: bytes) -> list[bytes]:
-    return [e for e in data.split(b"\n\n") if e.startswith(b"data: ")]
+def last_event(data: bytes) -> Any:
+    return json.loads([e for e in data.split(b"\n\n") if e.startswith(b"data: ")][-1][6:])
+
+
+async def slow_stack(nursery: trio.Nursery, tmp_path: Path, **config: Any) -> Stack:
+    """Streams of 100 tokens at 10 a second: they outlast the cuts under test."""
+    return await start_stack(
+        nursery, tmp_path, knobs=ModelKnobs(tokens_per_s=10, reply="tok " * 100), **config
+    )
+
+
+STREAM_BODY = {"model": "small", "stream": True, "messages": HELLO}
 
 
 async def test_a_stream_is_cut_at_max_stream_s_with_an_error_event(
     nursery: trio.Nursery, tmp_path: Path
 ) -> None:
-    stack = await start_stack(
-        nursery,
-        tmp_path,
-        knobs=ModelKnobs(tokens_per_s=10, reply="tok " * 100),
-        routing={"max_stream_s": 1},
-    )
-    body = {"model": "small", "stream": True, "messages": HELLO}
-    async with stack.http() as http, http.stream("POST", CHAT, json=body) as r:
+    stack = await slow_stack(nursery, tmp_path, routing={"max_stream_s": 1})
+    async with stack.http() as http, http.stream("POST", CHAT, json=STREAM_BODY) as r:
         with trio.fail_after(WAIT_S):
             data = await r.aread()
-    last = json.loads(sse_events(data)[-1][6:])
-    assert last["error"]["code"] == "stream_too_long"
+    assert last_event(data)["error"]["code"] == "stream_too_long"
     [row] = await stack.rows()
     assert row.status == 504 and row.error is not None and "max_stream_s" in row.error
     assert stack.gw.views.pool.value.backends["local"].in_flight == 0
@@ -284,16 +287,10 @@ async def test_a_stream_is_cut_at_max_stream_s_with_an_error_event(
 async def test_at_grace_expiry_a_stream_ends_with_an_error_event_and_a_shutdown_row(
     nursery: trio.Nursery, tmp_path: Path
 ) -> None:
-    stack = await start_stack(
-        nursery,
-        tmp_path,
-        knobs=ModelKnobs(tokens_per_s=5, reply="tok " * 100),
-        server={"grace_s": 0.5, "port": 0},
-    )
-    body = {"model": "small", "stream": True, "messages": HELLO}
+    stack = await slow_stack(nursery, tmp_path, server={"grace_s": 0.5, "port": 0})
     async with (
         httpx.AsyncClient(base_url=stack.url, timeout=WAIT_S) as http,
-        http.stream("POST", CHAT, json=body) as r,
+        http.stream("POST", CHAT, json=STREAM_BODY) as r,
     ):
         data = b""
         with trio.fail_after(WAIT_S):
@@ -301,8 +298,7 @@ async def test_at_grace_expiry_a_stream_ends_with_an_error_event_and_a_shutdown_
                 if not data:
                     stack.gw.stop_requested.set()  # SIGTERM, once the stream is under way
                 data += chunk
-    last = json.loads(sse_events(data)[-1][6:])
-    assert last["error"]["code"] == "shutdown"
+    assert last_event(data)["error"]["code"] == "shutdown"
     with trio.fail_after(WAIT_S):
         while stack.gw.in_flight:  # noqa: ASYNC110 (a counter, not an event)
             await trio.sleep(0.01)
