@@ -183,3 +183,22 @@ async def test_alerts_log_set_the_gauge_and_post_to_the_webhook_once_per_thresho
         if line.startswith('llmswitch_budget_used_ratio{period="day",scope="all"}')
     )
     assert 0.8 <= float(gauge.split()[-1]) <= 1.0
+
+
+async def test_a_task_type_budget_stops_that_task_type(
+    nursery: trio.Nursery, tmp_path: Path
+) -> None:
+    budget = {"task_daily_usd": {"conversation": WORST * 1.5}}
+    stack = await metered_stack(nursery, tmp_path, budget)
+    statuses: list[int] = []
+    for _ in range(2):
+        await ask_big(stack.client(), statuses)
+    assert statuses == [200, 403]
+    code = [{"role": "user", "content": "Write a python function that reverses a linked list"}]
+    await stack.client().chat.completions.create(model="big", messages=code, max_tokens=MAX_TOKENS)
+    rows = await stack.rows()
+    assert [(r.task, r.status) for r in rows] == [
+        ("conversation", 200),
+        ("conversation", 403),
+        ("code", 200),
+    ]
