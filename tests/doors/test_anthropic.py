@@ -18,12 +18,12 @@ from openai.types.chat import ChatCompletion, ChatCompletionChunk
 from openai.types.chat.completion_create_params import CompletionCreateParamsNonStreaming
 
 from llmswitch.doors.anthropic import (
-    FrontDoorError,
     MessageStreamWriter,
     anthropic_error,
     messages_to_openai,
     openai_to_message,
 )
+from llmswitch.doors.common import DoorError
 from llmswitch.doors.sse import DONE, OpenAISSEReader
 
 try:  # the anthropic SDK moved from httpx to its fork httpx2; mock whichever it uses
@@ -612,11 +612,12 @@ def test_malformed_requests_name_the_field(change: dict[str, Any], param: str) -
     body = request(**change)
     if change.get("max_tokens", 1) is None:
         del body["max_tokens"]
-    with pytest.raises(FrontDoorError) as info:
+    with pytest.raises(DoorError) as info:
         messages_to_openai(body)
     assert info.value.param == param
     assert info.value.status == 400
-    err = anthropic.types.shared.ErrorResponse.model_validate(info.value.body())
+    body = anthropic_error(info.value.status, info.value.message)
+    err = anthropic.types.shared.ErrorResponse.model_validate(body)
     assert err.error.type == "invalid_request_error"
     assert err.error.message == str(info.value) and param in err.error.message
 

@@ -41,8 +41,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Final
 
-from llmswitch.doors.common import DoorError, int_or_zero, is_list
-from llmswitch.doors.sse import OpenAISSEReader, sse_event
+from llmswitch.doors.common import DoorError, copy_sampling, int_or_zero, is_list
+from llmswitch.doors.sse import ChunkWriter, sse_event
 from llmswitch.providers.openai import estimate_tokens
 
 _ID_UNSAFE = re.compile(r"[^A-Za-z0-9_-]")
@@ -62,13 +62,6 @@ _STATUS_ERROR_TYPES: Final[dict[int, str]] = {
     504: "timeout_error",
     529: "overloaded_error",
 }
-
-
-class FrontDoorError(DoorError):
-    """A malformed Anthropic Messages request: answer 400 ``invalid_request_error``."""
-
-    def body(self) -> dict[str, Any]:
-        return anthropic_error(self.status, self.message)
 
 
 def anthropic_error(
@@ -100,26 +93,26 @@ def messages_to_openai(body: Mapping[str, Any]) -> dict[str, Any]:
     """An Anthropic Messages request as an OpenAI chat-completions body.
 
     ``model`` passes through unchanged (the gateway resolves it). Raises
-    :class:`FrontDoorError` naming the field for a body the Messages API would refuse.
+    :class:`DoorError` naming the field for a body the Messages API would refuse.
     """
     if not isinstance(body, Mapping):
-        raise FrontDoorError("request body must be a JSON object")
+        raise DoorError("request body must be a JSON object")
     model = body.get("model")
     if not isinstance(model, str) or not model:
-        raise FrontDoorError("model: a non-empty string is required", "model")
+        raise DoorError("model: a non-empty string is required", "model")
     max_tokens = body.get("max_tokens")
     if isinstance(max_tokens, bool) or not isinstance(max_tokens, int) or max_tokens < 1:
-        raise FrontDoorError("max_tokens: a positive integer is required", "max_tokens")
+        raise DoorError("max_tokens: a positive integer is required", "max_tokens")
     raw_messages = body.get("messages")
     if not is_list(raw_messages) or not raw_messages:
-        raise FrontDoorError("messages: a non-empty array of messages is required", "messages")
+        raise DoorError("messages: a non-empty array of messages is required", "messages")
 
     messages: list[dict[str, Any]] = []
     system = [_system_text(body.get("system"), "system")]
     for i, message in enumerate(raw_messages):
         where = f"messages[{i}]"
         if not isinstance(message, Mapping):
-            raise FrontDoorError(f"{where}: must be an object", where)
+            raise DoorError(f"{where}: must be an object", where)
         role = message.get("role")
         if role == "user":
             messages.extend(_user_turn(message.get("content"), where))
@@ -128,12 +121,12 @@ def messages_to_openai(body: Mapping[str, Any]) -> dict[str, Any]:
         elif role == "system":
             system.append(_system_text(message.get("content"), f"{where}.content"))
         else:
-            raise FrontDoorError(
+            raise DoorError(
                 f"{where}.role: must be 'user', 'assistant' or 'system', not {role!r}",
                 f"{where}.role",
             )
     if not messages:
-        raise FrontDoorError("messages: needs a user or assistant message", "messages")
+        raise DoorError("messages: needs a user or assistant message", "messages")
     prompt = "\n\n".join(t for t in system if t)
     if prompt:
         messages.insert(0, {"role": "system", "content": prompt})
@@ -149,22 +142,10 @@ def messages_to_openai(body: Mapping[str, Any]) -> dict[str, Any]:
     stop = body.get("stop_sequences")
     if stop is not None:
         if not is_list(stop) or not all(isinstance(s, str) for s in stop):
-            raise FrontDoorError("stop_sequences: must be an array of strings", "stop_sequences")
+            raise DoorError("stop_sequences: must be an array of strings", "stop_sequences")
         if stop:
             out["stop"] = list(stop)
-    for key in ("temperature", "top_p"):
-        value = body.get(key)
-        if value is None:
-            continue
-        if isinstance(value, bool) or not isinstance(value, int | float):
-            raise FrontDoorError(f"{key}: must be a number", key)
-        out[key] = value
-    stream = body.get("stream")
-    if stream is not None and not isinstance(stream, bool):
-        raise FrontDoorError("stream: must be a boolean", "stream")
-    if stream:
-        out["stream"] = True
-        out["stream_options"] = {"include_usage": True}
+    copy_sampling(body, out)
     metadata = body.get("metadata")
     if isinstance(metadata, Mapping):
         user_id = metadata.get("user_id")
@@ -178,14 +159,14 @@ def _blocks(content: Any, where: str) -> list[Mapping[str, Any]]:
     if isinstance(content, str):
         return [{"type": "text", "text": content}]
     if not is_list(content):
-        raise FrontDoorError(
+        raise DoorError(
             f"{where}.content: must be a string or an array of content blocks",
             f"{where}.content",
         )
     blocks: list[Mapping[str, Any]] = []
     for j, block in enumerate(content):
         if not isinstance(block, Mapping) or not isinstance(block.get("type"), str):
-            raise FrontDoorError(
+            raise DoorError(
                 f"{where}.content[{j}].type: each content block needs a string 'type'",
                 f"{where}.content[{j}].type",
             )
@@ -196,7 +177,7 @@ def _blocks(content: Any, where: str) -> list[Mapping[str, Any]]:
 def _text_of(block: Mapping[str, Any], where: str) -> str:
     text = block.get("text")
     if not isinstance(text, str):
-        raise FrontDoorError(f"{where}.text: must be a string", f"{where}.text")
+        raise DoorError(f"{where}.text: must be a string", f"{where}.text")
     return text
 
 
@@ -207,12 +188,12 @@ def _system_text(system: Any, at: str) -> str:
     if isinstance(system, str):
         return system
     if not is_list(system):
-        raise FrontDoorError(f"{at}: must be a string or an array of text blocks", at)
+        raise DoorError(f"{at}: must be a string or an array of text blocks", at)
     texts = []
     for i, block in enumerate(system):
         where = f"{at}[{i}]"
         if not isinstance(block, Mapping) or block.get("type") != "text":
-            raise FrontDoorError(f"{where}.type: system blocks must be text", f"{where}.type")
+            raise DoorError(f"{where}.type: system blocks must be text", f"{where}.type")
         texts.append(_text_of(block, where))
     return "\n\n".join(t for t in texts if t)
 
@@ -224,22 +205,22 @@ def _output_format(config: Any) -> dict[str, Any] | None:
         return None
     where = "output_config.format"
     if not isinstance(fmt, Mapping) or fmt.get("type") != "json_schema":
-        raise FrontDoorError(f"{where}.type: only 'json_schema' is supported", f"{where}.type")
+        raise DoorError(f"{where}.type: only 'json_schema' is supported", f"{where}.type")
     schema = fmt.get("schema")
     if not isinstance(schema, Mapping):
-        raise FrontDoorError(f"{where}.schema: must be a JSON schema object", f"{where}.schema")
+        raise DoorError(f"{where}.schema: must be a JSON schema object", f"{where}.schema")
     return {"type": "json_schema", "json_schema": {"name": "output", "schema": dict(schema)}}
 
 
 def _image_part(block: Mapping[str, Any], where: str) -> dict[str, Any]:
     source = block.get("source")
     if not isinstance(source, Mapping):
-        raise FrontDoorError(f"{where}.source: must be an object", f"{where}.source")
+        raise DoorError(f"{where}.source: must be an object", f"{where}.source")
     kind = source.get("type")
     if kind == "base64":
         media_type, data = source.get("media_type"), source.get("data")
         if not isinstance(media_type, str) or not isinstance(data, str):
-            raise FrontDoorError(
+            raise DoorError(
                 f"{where}.source: base64 images need 'media_type' and 'data' strings",
                 f"{where}.source",
             )
@@ -247,10 +228,10 @@ def _image_part(block: Mapping[str, Any], where: str) -> dict[str, Any]:
     elif kind == "url":
         given = source.get("url")
         if not isinstance(given, str) or not given:
-            raise FrontDoorError(f"{where}.source.url: must be a string", f"{where}.source.url")
+            raise DoorError(f"{where}.source.url: must be a string", f"{where}.source.url")
         url = given
     else:
-        raise FrontDoorError(
+        raise DoorError(
             f"{where}.source.type: {kind!r} is not supported here (use 'base64' or 'url')",
             f"{where}.source.type",
         )
@@ -277,7 +258,7 @@ def _document_part(block: Mapping[str, Any], where: str) -> dict[str, Any]:
                 "file_data": f"data:application/pdf;base64,{source['data']}",
             },
         }
-    raise FrontDoorError(
+    raise DoorError(
         f"{where}.source: only text documents and base64 PDFs are supported here",
         f"{where}.source",
     )
@@ -289,7 +270,7 @@ def _tool_result(
     """A ``tool_result`` block as a ``tool`` message; its images go to ``images``."""
     call_id = block.get("tool_use_id")
     if not isinstance(call_id, str) or not call_id:
-        raise FrontDoorError(f"{where}.tool_use_id: must be a string", f"{where}.tool_use_id")
+        raise DoorError(f"{where}.tool_use_id: must be a string", f"{where}.tool_use_id")
     content = block.get("content")
     texts: list[str] = []
     if content is None:
@@ -306,11 +287,11 @@ def _tool_result(
                 images.append({"type": "text", "text": f"(image from tool result {call_id})"})
                 images.append(_image_part(part, here))
             else:
-                raise FrontDoorError(
+                raise DoorError(
                     f"{here}.type: {kind!r} is not supported in a tool result", f"{here}.type"
                 )
     else:
-        raise FrontDoorError(
+        raise DoorError(
             f"{where}.content: must be a string or an array of blocks", f"{where}.content"
         )
     text = "\n\n".join(texts)
@@ -336,7 +317,7 @@ def _user_turn(content: Any, where: str) -> list[dict[str, Any]]:
         elif kind == "tool_result":
             tool_messages.append(_tool_result(block, here, moved_images))
         else:
-            raise FrontDoorError(
+            raise DoorError(
                 f"{here}.type: {kind!r} is not a supported user content block", f"{here}.type"
             )
     parts = moved_images + parts
@@ -358,13 +339,13 @@ def _assistant_turn(content: Any, where: str) -> dict[str, Any]:
         elif kind == "tool_use":
             call_id, name, args = block.get("id"), block.get("name"), block.get("input")
             if not isinstance(call_id, str) or not call_id:
-                raise FrontDoorError(f"{here}.id: must be a string", f"{here}.id")
+                raise DoorError(f"{here}.id: must be a string", f"{here}.id")
             if not isinstance(name, str) or not name:
-                raise FrontDoorError(f"{here}.name: must be a string", f"{here}.name")
+                raise DoorError(f"{here}.name: must be a string", f"{here}.name")
             if args is None:
                 args = {}
             if not isinstance(args, Mapping):
-                raise FrontDoorError(f"{here}.input: must be an object", f"{here}.input")
+                raise DoorError(f"{here}.input: must be an object", f"{here}.input")
             arguments = json.dumps(dict(args), ensure_ascii=False)
             calls.append(
                 {
@@ -376,7 +357,7 @@ def _assistant_turn(content: Any, where: str) -> dict[str, Any]:
         elif kind in ("thinking", "redacted_thinking"):
             continue
         else:
-            raise FrontDoorError(
+            raise DoorError(
                 f"{here}.type: {kind!r} is not a supported assistant content block",
                 f"{here}.type",
             )
@@ -391,23 +372,23 @@ def _tools(raw: Any) -> list[dict[str, Any]]:
     if raw is None:
         return []
     if not is_list(raw):
-        raise FrontDoorError("tools: must be an array of tools", "tools")
+        raise DoorError("tools: must be an array of tools", "tools")
     tools = []
     for i, tool in enumerate(raw):
         where = f"tools[{i}]"
         if not isinstance(tool, Mapping):
-            raise FrontDoorError(f"{where}: must be an object", where)
+            raise DoorError(f"{where}: must be an object", where)
         kind = tool.get("type")
         if kind not in (None, "custom"):
-            raise FrontDoorError(
+            raise DoorError(
                 f"{where}.type: server tool {kind!r} cannot run on this gateway's backends",
                 f"{where}.type",
             )
         name, schema = tool.get("name"), tool.get("input_schema")
         if not isinstance(name, str) or not name:
-            raise FrontDoorError(f"{where}.name: must be a string", f"{where}.name")
+            raise DoorError(f"{where}.name: must be a string", f"{where}.name")
         if not isinstance(schema, Mapping):
-            raise FrontDoorError(
+            raise DoorError(
                 f"{where}.input_schema: must be a JSON schema object", f"{where}.input_schema"
             )
         function: dict[str, Any] = {"name": name, "parameters": dict(schema)}
@@ -423,7 +404,7 @@ def _tool_choice(raw: Any, out: dict[str, Any]) -> None:
     if raw is None:
         return
     if not isinstance(raw, Mapping):
-        raise FrontDoorError("tool_choice: must be an object", "tool_choice")
+        raise DoorError("tool_choice: must be an object", "tool_choice")
     kind = raw.get("type")
     if kind == "auto":
         out["tool_choice"] = "auto"
@@ -434,10 +415,10 @@ def _tool_choice(raw: Any, out: dict[str, Any]) -> None:
     elif kind == "tool":
         name = raw.get("name")
         if not isinstance(name, str) or not name:
-            raise FrontDoorError("tool_choice.name: must be a string", "tool_choice.name")
+            raise DoorError("tool_choice.name: must be a string", "tool_choice.name")
         out["tool_choice"] = {"type": "function", "function": {"name": name}}
     else:
-        raise FrontDoorError(
+        raise DoorError(
             f"tool_choice.type: {kind!r} is not one of auto, any, none, tool",
             "tool_choice.type",
         )
@@ -566,7 +547,7 @@ class _Tool:
     sent_args: bool = False
 
 
-class MessageStreamWriter:
+class MessageStreamWriter(ChunkWriter):
     """OpenAI ``chat.completion.chunk`` events in, Anthropic Messages SSE out.
 
     Feed every parsed chunk to :meth:`feed` (or raw bytes to :meth:`feed_sse`); when the
@@ -588,57 +569,19 @@ class MessageStreamWriter:
     """
 
     def __init__(self, model: str, *, message_id: str | None = None, input_tokens: int = 0):
+        super().__init__()
         self.model = model
         self.message_id = message_id
         self.input_tokens = input_tokens
         self.output_tokens = 0
         self.usage_estimated = True
         self.late_fragments = 0
-        self._reader = OpenAISSEReader()
         self._started = False
-        self._closed = False
         self._next_block = 0
         self._open: int | None = None  # index of the open block
         self._open_tool: _Tool | None = None  # the open block's tool, when it is one
         self._tools: dict[int, _Tool] = {}
-        self._finish_reason: Any = None
-        self._usage: Mapping[str, Any] | None = None
         self._chars = 0
-
-    @property
-    def closed(self) -> bool:
-        return self._closed
-
-    def feed_sse(self, data: bytes) -> bytes:
-        """Raw OpenAI SSE bytes in; Anthropic SSE out (``[DONE]`` calls :meth:`finish`)."""
-        out = []
-        for item in self._reader.feed(data):
-            out.append(self.finish() if isinstance(item, str) else self.feed(item))
-        return b"".join(out)
-
-    def feed(self, event: Mapping[str, Any]) -> bytes:
-        """One parsed OpenAI chunk in; the Anthropic events it makes, as SSE bytes."""
-        if self._closed:
-            return b""
-        error = event.get("error")
-        if isinstance(error, Mapping) and not event.get("choices"):
-            message = error.get("message")
-            return self.error(message if isinstance(message, str) else "upstream error")
-        out: list[bytes] = []
-        self._start(event, out)
-        usage = event.get("usage")
-        if isinstance(usage, Mapping):
-            self._usage = usage
-        choices = event.get("choices")
-        for choice in choices if is_list(choices) else ():
-            if not isinstance(choice, Mapping) or choice.get("index", 0) != 0:
-                continue
-            delta = choice.get("delta")
-            if isinstance(delta, Mapping):
-                self._delta(delta, out)
-            if choice.get("finish_reason") is not None:
-                self._finish_reason = choice.get("finish_reason")
-        return b"".join(out)
 
     def finish(self) -> bytes:
         """The upstream ended well: close the open block, then message_delta and stop."""
@@ -698,17 +641,6 @@ class MessageStreamWriter:
         }
         out.append(sse_event("message_start", {"type": "message_start", "message": message}))
 
-    def _delta(self, delta: Mapping[str, Any], out: list[bytes]) -> None:
-        text = delta.get("content")
-        if not isinstance(text, str) or not text:
-            text = delta.get("refusal")
-        if isinstance(text, str) and text:
-            self._text(text, out)
-        calls = delta.get("tool_calls")
-        for position, call in enumerate(calls if is_list(calls) else ()):
-            if isinstance(call, Mapping):
-                self._tool_delta(call, position, out)
-
     def _text(self, text: str, out: list[bytes]) -> None:
         self._chars += len(text)
         if self._open is None or self._open_tool is not None:
@@ -717,7 +649,7 @@ class MessageStreamWriter:
         delta = {"type": "text_delta", "text": text}
         out.append(self._block_delta(delta))
 
-    def _tool_delta(self, call: Mapping[str, Any], position: int, out: list[bytes]) -> None:
+    def _call(self, call: Mapping[str, Any], position: int, out: list[bytes]) -> None:
         index = call.get("index")
         if not isinstance(index, int):
             index = self._index_by_id(call.get("id"), position)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any, TypeGuard
 
 
@@ -29,3 +29,23 @@ def is_list(value: Any) -> TypeGuard[Sequence[Any]]:
 def int_or_zero(value: Any) -> int:
     """An integer field of an upstream's usage, 0 when absent or not an integer."""
     return value if isinstance(value, int) and not isinstance(value, bool) else 0
+
+
+def copy_sampling(body: Mapping[str, Any], out: dict[str, Any]) -> None:
+    """``temperature``, ``top_p`` and ``stream``, named alike in every dialect, onto ``out``.
+
+    A stream always asks for usage: the ledger wants real counts.
+    """
+    for key in ("temperature", "top_p"):
+        value = body.get(key)
+        if value is None:
+            continue
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise DoorError(f"{key}: must be a number", key)
+        out[key] = value
+    stream = body.get("stream")
+    if stream is not None and not isinstance(stream, bool):
+        raise DoorError("stream: must be a boolean", "stream")
+    if stream:
+        out["stream"] = True
+        out["stream_options"] = {"include_usage": True}

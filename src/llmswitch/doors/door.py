@@ -13,7 +13,7 @@ import json
 from collections.abc import AsyncIterator, Callable
 from contextlib import aclosing
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any
 
 from quart import Response
 
@@ -30,6 +30,7 @@ from llmswitch.doors.responses import (
     openai_to_response,
     responses_to_openai,
 )
+from llmswitch.doors.sse import ChunkWriter
 from llmswitch.front.chat import Exchange
 from llmswitch.front.errors import GatewayError
 from llmswitch.providers.openai import estimate_tokens, prompt_chars
@@ -107,16 +108,7 @@ def _reader(
     return read
 
 
-class _Writer(Protocol):
-    """A door's stream writer: OpenAI SSE in, its dialect's events out."""
-
-    @property
-    def closed(self) -> bool: ...
-    def feed_sse(self, data: bytes) -> bytes: ...
-    def finish(self) -> bytes: ...
-
-
-async def _translated(events: AsyncIterator[bytes], writer: _Writer) -> AsyncIterator[bytes]:
+async def _translated(events: AsyncIterator[bytes], writer: ChunkWriter) -> AsyncIterator[bytes]:
     async with aclosing(events):  # type: ignore[type-var]
         async for chunk in events:
             out = writer.feed_sse(chunk)

@@ -39,8 +39,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Final
 
-from llmswitch.doors.common import DoorError, int_or_zero, is_list
-from llmswitch.doors.sse import OpenAISSEReader, sse_event
+from llmswitch.doors.common import DoorError, copy_sampling, int_or_zero, is_list
+from llmswitch.doors.sse import ChunkWriter, sse_event
 from llmswitch.providers.openai import estimate_tokens
 
 NAMESPACE_SEP: Final = "__"
@@ -179,6 +179,15 @@ def _tool_choice(raw: Any, tools: Tools) -> Any:
 # Request: Responses -> OpenAI chat completions
 
 
+def _inline(part: Mapping[str, Any], key: str, here: str, what: str) -> str:
+    """A part's inline content; the gateway keeps no uploaded files to refer to."""
+    value = part.get(key)
+    if not isinstance(value, str) or not value:
+        why = f"{what} (file ids are not supported by this gateway)"
+        raise DoorError(f"{here}.{key}: {why}", f"{here}.{key}")
+    return value
+
+
 def _text_parts(content: Any, where: str) -> list[dict[str, Any]]:
     """A message's content as chat parts: text, images and files."""
     if isinstance(content, str):
@@ -195,25 +204,13 @@ def _text_parts(content: Any, where: str) -> list[dict[str, Any]]:
                 raise DoorError(f"{here}.text: must be a string", f"{here}.text")
             parts.append({"type": "text", "text": text})
         elif kind == "input_image":
-            url = part.get("image_url")
-            if not isinstance(url, str) or not url:
-                raise DoorError(
-                    f"{here}.image_url: an image URL or data URL is required (file ids are "
-                    "not supported by this gateway)",
-                    f"{here}.image_url",
-                )
+            url = _inline(part, "image_url", here, "an image URL or data URL is required")
             image: dict[str, Any] = {"url": url}
             if part.get("detail") in ("low", "high", "auto"):
                 image["detail"] = part["detail"]
             parts.append({"type": "image_url", "image_url": image})
         elif kind == "input_file":
-            data = part.get("file_data")
-            if not isinstance(data, str) or not data:
-                raise DoorError(
-                    f"{here}.file_data: inline file data is required (file ids and URLs are "
-                    "not supported by this gateway)",
-                    f"{here}.file_data",
-                )
+            data = _inline(part, "file_data", here, "inline file data is required")
             filename = part.get("filename")
             file = {
                 "file_data": data,
@@ -384,13 +381,7 @@ def responses_to_openai(body: Mapping[str, Any]) -> dict[str, Any]:
         if isinstance(max_tokens, bool) or not isinstance(max_tokens, int) or max_tokens < 1:
             raise DoorError("max_output_tokens: must be a positive integer", "max_output_tokens")
         out["max_tokens"] = max_tokens
-    for key in ("temperature", "top_p"):
-        value = body.get(key)
-        if value is None:
-            continue
-        if isinstance(value, bool) or not isinstance(value, int | float):
-            raise DoorError(f"{key}: must be a number", key)
-        out[key] = value
+    copy_sampling(body, out)
     reasoning = body.get("reasoning")
     if isinstance(reasoning, Mapping) and isinstance(reasoning.get("effort"), str):
         out["reasoning_effort"] = reasoning["effort"]
@@ -402,12 +393,6 @@ def responses_to_openai(body: Mapping[str, Any]) -> dict[str, Any]:
     user = body.get("safety_identifier") or body.get("user")
     if isinstance(user, str) and user:
         out["user"] = user
-    stream = body.get("stream")
-    if stream is not None and not isinstance(stream, bool):
-        raise DoorError("stream: must be a boolean", "stream")
-    if stream:
-        out["stream"] = True
-        out["stream_options"] = {"include_usage": True}
     return out
 
 
@@ -598,7 +583,7 @@ class _Open:
     name: str = ""
 
 
-class ResponseStreamWriter:
+class ResponseStreamWriter(ChunkWriter):
     """OpenAI ``chat.completion.chunk`` events in, Responses SSE events out.
 
     The stream opens with ``response.created`` and ``response.in_progress``. Text opens a
@@ -612,59 +597,22 @@ class ResponseStreamWriter:
     """
 
     def __init__(self, shell: ResponseShell, input_tokens: int = 0) -> None:
+        super().__init__()
         self.shell = shell
         self.input_tokens = input_tokens
         self._tools = read_tools(shell.request.get("tools"))
-        self._reader = OpenAISSEReader()
         self._seq = 0
         self._started = False
-        self._closed = False
         self._open: _Open | None = None
         self._output: list[dict[str, Any]] = []
-        self._finish_reason: Any = None
-        self._usage: Mapping[str, Any] | None = None
         self._chars = 0
-
-    @property
-    def closed(self) -> bool:
-        return self._closed
-
-    def feed_sse(self, data: bytes) -> bytes:
-        """Raw OpenAI SSE bytes in; Responses events out (``[DONE]`` calls :meth:`finish`)."""
-        out = []
-        for item in self._reader.feed(data):
-            out.append(self.finish() if isinstance(item, str) else self.feed(item))
-        return b"".join(out)
-
-    def feed(self, chunk: Mapping[str, Any]) -> bytes:
-        """One parsed OpenAI chunk in; the events it makes."""
-        if self._closed:
-            return b""
-        error = chunk.get("error")
-        if isinstance(error, Mapping) and not chunk.get("choices"):
-            message = error.get("message")
-            return self.error(message if isinstance(message, str) else "upstream error")
-        out: list[bytes] = []
-        self._start(out)
-        if isinstance(chunk.get("usage"), Mapping):
-            self._usage = chunk["usage"]
-        choices = chunk.get("choices")
-        for choice in choices if is_list(choices) else ():
-            if not isinstance(choice, Mapping) or choice.get("index", 0) != 0:
-                continue
-            delta = choice.get("delta")
-            if isinstance(delta, Mapping):
-                self._delta(delta, out)
-            if choice.get("finish_reason") is not None:
-                self._finish_reason = choice["finish_reason"]
-        return b"".join(out)
 
     def finish(self) -> bytes:
         """The upstream ended well: close the open item, then the final response event."""
         if self._closed:
             return b""
         out: list[bytes] = []
-        self._start(out)
+        self._start({}, out)
         self._close_item(out)
         self._closed = True
         estimate = (self.input_tokens, estimate_tokens(self._chars))
@@ -683,7 +631,7 @@ class ResponseStreamWriter:
         if self._closed:
             return b""
         out: list[bytes] = []
-        self._start(out)
+        self._start({}, out)
         self._closed = True
         failed = self.shell.response(
             "failed", self._output, error={"code": "server_error", "message": message}
@@ -698,24 +646,13 @@ class ResponseStreamWriter:
         self._seq += 1
         return sse_event(kind, data)
 
-    def _start(self, out: list[bytes]) -> None:
+    def _start(self, chunk: Mapping[str, Any], out: list[bytes]) -> None:
         if self._started:
             return
         self._started = True
         response = self.shell.response("in_progress", [])
         out.append(self._event("response.created", {"response": response}))
         out.append(self._event("response.in_progress", {"response": response}))
-
-    def _delta(self, delta: Mapping[str, Any], out: list[bytes]) -> None:
-        text = delta.get("content")
-        if not isinstance(text, str) or not text:
-            text = delta.get("refusal")
-        if isinstance(text, str) and text:
-            self._text(text, out)
-        calls = delta.get("tool_calls")
-        for position, call in enumerate(calls if is_list(calls) else ()):
-            if isinstance(call, Mapping):
-                self._call(call, position, out)
 
     def _item_event(self, kind: str, item: _Open, payload: dict[str, Any]) -> bytes:
         body = {"output_index": item.index, "item": payload}
