@@ -43,6 +43,7 @@ from llmswitch.routing.classify_prompt import (
     structural_task,
 )
 from llmswitch.runtime.actor import Actor
+from llmswitch.runtime.closing import aclose_shielded
 from llmswitch.runtime.mailbox import Request
 
 log = logging.getLogger(__name__)
@@ -140,8 +141,7 @@ async def _fetch(client: httpx.AsyncClient, body: dict[str, Any]) -> bytes:
     finally:
         if response is not None:
             # A cancelled request must still give its connection back to the pool.
-            with trio.CancelScope(shield=True), trio.move_on_after(5):
-                await response.aclose()
+            await aclose_shielded(response)
 
 
 def _answer_text(raw: bytes) -> str:

@@ -21,6 +21,7 @@ from llmswitch.providers.common import UpstreamFormatError, UpstreamOverLimit
 from llmswitch.providers.openai import StreamTap
 from llmswitch.providers.scrub import Scrubber
 from llmswitch.providers.wire import Translator, Wire
+from llmswitch.runtime.closing import aclose_shielded
 
 
 @dataclass
@@ -57,8 +58,7 @@ class Opened:
 
     async def close(self) -> None:
         """Close the upstream response even while being cancelled (frees its pool slot)."""
-        with trio.CancelScope(shield=True), trio.move_on_after(5):
-            await self.response.aclose()
+        await aclose_shielded(self.response)
 
 
 def _transport_failure(exc: httpx.HTTPError, scrub: Scrubber) -> UpstreamFailure:
@@ -171,8 +171,7 @@ async def _next_chunk(chunks: AsyncIterator[bytes]) -> bytes | None:
 
 async def _close(response: httpx.Response | None) -> None:
     if response is not None:
-        with trio.CancelScope(shield=True), trio.move_on_after(5):
-            await response.aclose()
+        await aclose_shielded(response)
 
 
 async def relay_chunks(opened: Opened, idle_s: float) -> AsyncIterator[bytes]:
