@@ -348,6 +348,13 @@ class ClientConfig(KeyPolicy):
         return hashlib.sha256(key.encode()).digest() if key else None
 
 
+class LogConfig(_Section):
+    #: ``logfmt`` (key=value) or ``json`` (one object per line, every log record).
+    format: Literal["logfmt", "json"] = "logfmt"
+    #: One line per finished request (see front.access_log).
+    requests: bool = True
+
+
 class StatsConfig(_Section):
     #: What savings are measured against; default: the priciest configured model.
     baseline_model: str | None = None
@@ -362,6 +369,7 @@ class Config(_Section):
     breaker: BreakerConfig = BreakerConfig()
     upstream_limits: UpstreamLimits = DEFAULT_UPSTREAM_LIMITS
     stats: StatsConfig = StatsConfig()
+    log: LogConfig = LogConfig()
     backends: tuple[BackendConfig, ...] = ()
     models: tuple[ModelConfig, ...] = ()
     clients: tuple[ClientConfig, ...] = ()

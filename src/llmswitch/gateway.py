@@ -23,6 +23,7 @@ from llmswitch.actors.pool import Clients, PoolActor, PoolMsg, PoolView
 from llmswitch.actors.router import RouterActor, RouterMsg, Views
 from llmswitch.config import Config
 from llmswitch.front.access import Access, KeyRing
+from llmswitch.front.access_log import log_request
 from llmswitch.front.metrics import Metrics
 from llmswitch.routing.select import Catalog
 from llmswitch.runtime.backoff import Backoff
@@ -120,6 +121,8 @@ class Gateway:
         """
         self.journal.append(row)
         self.metrics.observe(row)
+        if self.config.log.requests:
+            log_request(row)
         if in_flight:
             self.in_flight -= 1
 

@@ -17,6 +17,7 @@ as soon as ``after_serving`` ends, which would kill the actors before the drain.
 from __future__ import annotations
 
 import logging
+import os
 import resource
 import signal
 
@@ -28,10 +29,11 @@ from llmswitch.actors.keys import keyring
 from llmswitch.actors.pool import Clients
 from llmswitch.config import Config
 from llmswitch.front.access import KeyRing, bind_refusal
+from llmswitch.front.access_log import use_format
 from llmswitch.front.app import create_app
 from llmswitch.front.hygiene import close_when_unread
 from llmswitch.gateway import Gateway
-from llmswitch.routing.select import unpriced_cloud_models
+from llmswitch.selfcheck import start_warnings
 from llmswitch.store.db import open_db
 from llmswitch.store.keys import load_keys
 
@@ -68,7 +70,7 @@ class StartRefused(Exception):
 
 
 def check_exposure(config: Config, keys: KeyRing) -> None:
-    """Refuse an open bind (StartRefused); warn about what is allowed but risky."""
+    """Refuse an open bind (StartRefused); warn about what is allowed but risky or broken."""
     refusal = bind_refusal(config, keys)
     if refusal is not None:
         raise StartRefused(refusal)
@@ -78,14 +80,8 @@ def check_exposure(config: Config, keys: KeyRing) -> None:
             config.server.host,
             config.server.port,
         )
-    unpriced = unpriced_cloud_models(config)
-    if unpriced:
-        state = "served" if config.routing.allow_unpriced else "excluded until priced"
-        log.warning(
-            "cloud models without a price (%s): %s (routing.allow_unpriced)",
-            ", ".join(unpriced),
-            state,
-        )
+    for line in start_warnings(config, os.environ):
+        log.warning("%s", line)
 
 
 #: After the grace period, how long streams get to send their closing error event.
@@ -114,6 +110,7 @@ async def run_gateway(
     ``task_status`` reports the gateway and its base URL once it accepts connections.
     Tests stop it with ``gateway.stop_requested.set()``, exactly as a signal would.
     """
+    use_format(config.log.format)
     async with open_db(config.store.path) as db:
         check_exposure(config, keyring(config, await load_keys(db)))
     raise_nofile_limit()

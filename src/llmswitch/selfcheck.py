@@ -1,0 +1,62 @@
+"""What a start-up self-check warns about: a config that loads but will serve badly.
+
+Pure over the config and the environment, so ``serve`` logs it and tests read it without a
+server. Each warning is one line that names the thing and says what it costs.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from llmswitch.config import Config
+from llmswitch.routing.classify import QUALITY_FLOOR
+from llmswitch.routing.select import unpriced_cloud_models
+
+
+def unset_key_variables(config: Config, environ: Mapping[str, str]) -> list[str]:
+    """Backends whose ``api_key_env`` names a variable that is unset or empty."""
+    lines = []
+    for b in config.backends:
+        if b.api_key_env and not environ.get(b.api_key_env):
+            models = [m.id for m in config.models if m.backend == b.name]
+            lines.append(
+                f"backend {b.name}: {b.api_key_env} is not set; "
+                f"its models ({', '.join(models) or 'none'}) will be refused upstream (401)"
+            )
+    return lines
+
+
+def tiers_without_model(config: Config) -> list[str]:
+    """Tiers no model meets under the configured profile, when nothing falls back."""
+    if config.routing.fallback_model is not None:
+        return []
+    name = config.routing.profile
+    profile = config.all_profiles.get(name)
+    if profile is None:
+        return []
+    best = max((m.quality for m in config.models), default=None)
+    lines = []
+    for tier, base in QUALITY_FLOOR.items():
+        floor = max(0, base + profile.floor_shift - profile.quality_tolerance)
+        if best is not None and best < floor:
+            lines.append(
+                f"no model meets the {tier} floor ({floor}, profile {name}; best quality is "
+                f"{best}) and routing.fallback_model is unset: {tier} prompts get "
+                f"{config.routing.exhaustion_status}"
+            )
+    return lines
+
+
+def start_warnings(config: Config, environ: Mapping[str, str]) -> list[str]:
+    lines = []
+    if not config.models:
+        lines.append("no models configured: every request gets the exhaustion answer")
+    lines += unset_key_variables(config, environ)
+    unpriced = unpriced_cloud_models(config)
+    if unpriced:
+        state = "served" if config.routing.allow_unpriced else "excluded until priced"
+        lines.append(
+            f"cloud models without a price ({', '.join(unpriced)}): {state} "
+            "(routing.allow_unpriced)"
+        )
+    return lines + tiers_without_model(config)
