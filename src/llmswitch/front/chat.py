@@ -118,6 +118,13 @@ class Exchange:
         cls = self.decision.classification if self.decision is not None else None
         return cls.task_type if cls is not None else None
 
+    @property
+    def cost_usd(self) -> float:
+        """What the answer cost at the serving model's prices (0 before it is served)."""
+        if self.served_by is None or self.usage is None:
+            return 0.0
+        return self.served_by.model.cost_usd(self.usage.prompt_tokens, self.usage.completion_tokens)
+
     def row(self) -> RequestRow:
         cand, cls, usage = self.served_by, None, self.usage or Usage(0, 0, True)
         if self.decision is not None and self.decision.classification is not None:
@@ -139,9 +146,7 @@ class Exchange:
             tokens_in=usage.prompt_tokens,
             tokens_out=usage.completion_tokens,
             usage_estimated=usage.estimated,
-            cost_usd=cand.model.cost_usd(usage.prompt_tokens, usage.completion_tokens)
-            if cand
-            else 0.0,
+            cost_usd=self.cost_usd,
             error=clip(self.error, ERROR_TEXT_CHARS),
             rule=self.decision.rule if self.decision else self.rejected_by,
             profile=self.decision.profile if self.decision else None,
@@ -165,6 +170,8 @@ class Exchange:
             headers["X-Router-Model"] = self.served_by.model.id
             headers["X-Router-Backend"] = self.served_by.backend.name
             headers["X-Router-Upstream-Model"] = self.served_by.model.upstream_name
+            if self.usage is not None:  # known before the answer only when it is not streamed
+                headers["X-Router-Cost-USD"] = f"{self.cost_usd:.8f}"
         return headers
 
 
@@ -369,7 +376,7 @@ async def _attempt(gw: Gateway, ex: Exchange, cand: Candidate, budget_s: float) 
     backend = cand.backend
     limits = gw.config.upstream_limits
     stream = bool(ex.body.get("stream"))
-    tap = StreamTap(client_wants_usage(ex.body), limits.event_bytes) if stream else None
+    tap = StreamTap(client_wants_usage(ex.body), limits.event_bytes, cand.model) if stream else None
     client = gw.clients.by_backend[backend.name]
     body, ex.output_cap = _capped(ex.body, cand)
     try:
@@ -537,6 +544,9 @@ async def finish_once(gw: Gateway, ex: Exchange, opened: Opened) -> bytes:
         usage = Usage(estimate_tokens(prompt_chars(ex.body)), estimate_tokens(answered), True)
     ex.usage = usage
     await _settle(gw, ex, True)
+    if isinstance(payload, dict) and isinstance(payload.get("usage"), dict):
+        payload["usage"]["cost"] = round(ex.cost_usd, 8)
+        return json.dumps(payload).encode()
     return opened.first
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 from llmswitch.config import DEFAULT_UPSTREAM_LIMITS
 from llmswitch.providers.common import UpstreamFormatError, parse_json
@@ -71,19 +71,28 @@ def content_chars(payload: dict[str, Any]) -> int:
     return n
 
 
+class Priced(Protocol):
+    def cost_usd(self, tokens_in: int, tokens_out: int) -> float: ...
+
+
 class StreamTap:
     """Splits upstream SSE bytes into whole events, noting usage and ``[DONE]`` on the way.
 
     :meth:`feed` returns the bytes to forward now: whole events only, so a client never
     receives half an event, and without the usage-only event the client did not ask for.
+    A forwarded usage carries ``cost`` in USD when the tap knows the model's prices.
     An event that is not JSON (nor ``[DONE]``) or is over ``max_event_bytes`` raises
     UpstreamFormatError: the upstream is broken, and the relay treats it as failed.
     """
 
     def __init__(
-        self, forward_usage: bool, max_event_bytes: int = DEFAULT_UPSTREAM_LIMITS.event_bytes
+        self,
+        forward_usage: bool,
+        max_event_bytes: int = DEFAULT_UPSTREAM_LIMITS.event_bytes,
+        priced_by: Priced | None = None,
     ) -> None:
         self._forward_usage = forward_usage
+        self._priced_by = priced_by
         self._events = EventSplitter(max_event_bytes)
         self.usage: Usage | None = None
         self.output_chars = 0
@@ -108,6 +117,10 @@ class StreamTap:
         usage = usage_of(payload)
         if usage is not None:
             self.usage = usage
+            if self._forward_usage and self._priced_by is not None:
+                cost = self._priced_by.cost_usd(usage.prompt_tokens, usage.completion_tokens)
+                payload["usage"]["cost"] = round(cost, 8)
+                event[:] = [b"data: " + json.dumps(payload).encode()]
             return self._forward_usage or bool(payload.get("choices"))
         return True
 
