@@ -5,8 +5,10 @@ from __future__ import annotations
 from pathlib import Path
 
 import httpx
+import pytest
 import trio
 
+from llmswitch.routing.performance import ewma
 from llmswitch.sim.knobs import ModelKnobs
 from tests.e2e.harness import Stack, start_stack
 
@@ -74,3 +76,29 @@ async def test_a_crashed_actor_is_restarted_and_requests_keep_succeeding(stack: 
         assert actors[name]["state"] == "running"
         assert "AttributeError" in actors[name]["last_error"]
     assert len(await stack.rows()) == 6
+
+
+async def test_a_restarted_pool_remembers_model_performance_from_the_ledger(
+    stack: Stack,
+) -> None:
+    client = stack.client()
+    for _ in range(3):
+        await client.chat.completions.create(model="small", messages=HELLO)
+    rows = await stack.rows()
+    expected = None
+    for r in rows:
+        expected = ewma(expected, r.latency_ms or 0.0)
+    pool = stack.gw.views.pool
+    assert pool.value.models["small"].latency_ms is not None
+    stack.gw.pool.try_cast(object())  # type: ignore[arg-type]  # crashes the pool actor
+    with trio.fail_after(5):
+        child = stack.gw.supervisor.child("pool")
+        # Running again: the new actor published its empty view before it said started.
+        while child.restarts == 0 or child.state != "running":  # noqa: ASYNC110 (no event)
+            await trio.sleep(0.05)
+        while pool.value.models["small"].latency_ms is None:  # noqa: ASYNC110
+            await trio.sleep(0.05)
+    seeded = pool.value.models["small"]
+    assert seeded.latency_ms == pytest.approx(expected)
+    assert seeded.success == 1.0
+    assert pool.value.models["medium"].latency_ms is None  # never used

@@ -27,7 +27,7 @@ from typing import Any, Final
 import httpx
 import trio
 
-from llmswitch.actors.pool import Clients, ewma
+from llmswitch.actors.pool import Clients
 from llmswitch.config import BackendConfig, Config
 from llmswitch.providers.bounded import read_capped
 from llmswitch.providers.common import UpstreamOverLimit
@@ -42,6 +42,7 @@ from llmswitch.routing.classify_prompt import (
     parse_verdict,
     structural_task,
 )
+from llmswitch.routing.performance import ewma
 from llmswitch.runtime.actor import Actor
 from llmswitch.runtime.closing import aclose_shielded
 from llmswitch.runtime.mailbox import Request

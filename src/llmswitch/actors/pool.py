@@ -6,6 +6,8 @@ the actor, so a restart of this actor never closes a connection under a stream i
 
 from __future__ import annotations
 
+import logging
+import sqlite3
 from collections.abc import Mapping
 from contextlib import AsyncExitStack
 from dataclasses import dataclass, field
@@ -15,10 +17,24 @@ import httpx
 import trio
 
 from llmswitch.config import BackendConfig, Config
+from llmswitch.routing.performance import (
+    SEED_ROWS_PER_MODEL,
+    Performance,
+    Sample,
+    outcome_of_status,
+)
 from llmswitch.runtime.actor import Actor
 from llmswitch.runtime.breaker import BreakerPolicy, BreakerState, CircuitBreaker
 from llmswitch.runtime.mailbox import Request
 from llmswitch.runtime.watch import Watch
+from llmswitch.store.db import open_db
+from llmswitch.store.errors import StoreError
+from llmswitch.store.request_log import recent_outcomes
+
+log = logging.getLogger(__name__)
+
+#: Past this the pool starts cold rather than wait on a slow store.
+SEED_TIMEOUT_S = 5.0
 
 
 class Clients:
@@ -121,12 +137,6 @@ class Outcome:
 
 PoolMsg = Lease | Outcome
 
-EWMA_ALPHA = 0.2
-
-
-def ewma(previous: float | None, sample: float, alpha: float = EWMA_ALPHA) -> float:
-    return sample if previous is None else previous + alpha * (sample - previous)
-
 
 def _report(breaker: CircuitBreaker, probe: bool, ok: bool | None) -> None:
     """Tell a breaker how an attempt ended. A probe's outcome decides a half-open breaker;
@@ -163,14 +173,28 @@ class PoolActor(Actor[PoolMsg]):
         self._breakers = {be.name: CircuitBreaker(policy) for be in config.backends}
         self._model_breakers = {m.id: CircuitBreaker(policy) for m in config.models}
         self._in_flight = dict.fromkeys(self._breakers, 0)
-        self._latency: dict[str, float] = {}
-        self._ttfb: dict[str, float] = {}
-        self._success: dict[str, float] = {}
+        self._perf = Performance()
+        self._store_path = config.store.path
+        self._seed_rows = SEED_ROWS_PER_MODEL * max(1, len(config.models))
         self._view = view
         self._publish()
 
     async def background(self, nursery: trio.Nursery) -> None:
         nursery.start_soon(self._republish_on_half_open)
+        nursery.start_soon(self._seed)
+
+    async def _seed(self) -> None:
+        """Learn from the ledger's newest rows what a previous run (or life) knew; a store
+        that cannot be read only means starting cold."""
+        try:
+            with trio.fail_after(SEED_TIMEOUT_S):
+                async with open_db(self._store_path) as db:
+                    rows = await recent_outcomes(db, self._seed_rows)
+        except (StoreError, trio.TooSlowError, OSError, sqlite3.Error) as exc:
+            log.warning("pool: performance not seeded from the ledger: %s", exc)
+            return
+        self._perf.seed(Sample(m, outcome_of_status(s), lat, ttfb) for m, s, lat, ttfb in rows)
+        self._publish()
 
     async def handle(self, msg: PoolMsg) -> None:
         if isinstance(msg, Lease):
@@ -203,13 +227,7 @@ class PoolActor(Actor[PoolMsg]):
         backend = self._breakers[out.backend]
         model = self._model_breakers.get(out.model)
         self._in_flight[out.backend] = max(0, self._in_flight[out.backend] - 1)
-        if out.ok is not None:
-            ok = 1.0 if out.ok else 0.0
-            self._success[out.model] = ewma(self._success.get(out.model), ok)
-        if out.ok:
-            self._latency[out.model] = ewma(self._latency.get(out.model), out.latency_ms)
-            if out.ttfb_ms is not None:
-                self._ttfb[out.model] = ewma(self._ttfb.get(out.model), out.ttfb_ms)
+        self._perf.record(out.model, out.ok, out.latency_ms, out.ttfb_ms)
         if model is not None:
             _report(model, out.grant.model_probe, out.ok)
         # A model the backend does not serve says nothing about the backend itself.
@@ -244,9 +262,9 @@ class PoolActor(Actor[PoolMsg]):
             name: ModelStats(
                 str(br.state),
                 probe_in(br),
-                self._latency.get(name),
-                self._ttfb.get(name),
-                self._success.get(name),
+                self._perf.latency_ms.get(name),
+                self._perf.ttfb_ms.get(name),
+                self._perf.success.get(name),
             )
             for name, br in self._model_breakers.items()
         }

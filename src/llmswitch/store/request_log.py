@@ -154,3 +154,16 @@ async def recent_rows(conn: Connection, limit: int) -> list[RequestRow]:
         (limit,),
     )
     return [_from_db(r) for r in rows]
+
+
+async def recent_outcomes(
+    conn: Connection, limit: int
+) -> list[tuple[str, int, float | None, float | None]]:
+    """The ``limit`` newest rows a model served or failed: (model, status, latency_ms,
+    ttfb_ms), oldest first."""
+    rows = await conn.fetchall(
+        "SELECT chosen_model, status, latency_ms, ttfb_ms FROM request_log"
+        " WHERE chosen_model IS NOT NULL ORDER BY ts DESC, id DESC LIMIT ?",
+        (limit,),
+    )
+    return [(str(m), int(s), lat, ttfb) for m, s, lat, ttfb in reversed(rows)]
