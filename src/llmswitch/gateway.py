@@ -75,7 +75,6 @@ class Gateway:
         self.http_open = 0
         self._idle = trio.Event()
         self.started_at = trio.current_time()
-        self.metrics = Metrics(self)
         self.access = Access.of(config)
         #: The accepted client keys: the config's, then the store's on top.
         self.keys = Watch(KeyRing.build(config.clients))
@@ -95,6 +94,7 @@ class Gateway:
             RestartPolicy(),
             on_give_up=lambda _reason: self.stop_requested.set(),
         )
+        self.metrics = Metrics(self.views, self.supervisor, lambda: self.in_flight)
 
     def _ledger(self) -> LedgerActor:
         return LedgerActor(self.config, self.views.budget, self.journal, self.clock)

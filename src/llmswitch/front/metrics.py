@@ -1,30 +1,34 @@
-"""Prometheus metrics: counters fed by ledger rows, gauges read from the views at scrape."""
+"""Prometheus metrics: counters fed by ledger rows, gauges read from the views at scrape.
+
+It reads the gateway's state only through what the actors publish (their views and the
+supervisor's children), never the gateway itself, so the gateway can own a Metrics.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from typing import TYPE_CHECKING
+from collections.abc import Callable, Iterator
 
 from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
 from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
+from llmswitch.actors.router import Views
+from llmswitch.runtime.supervisor import Supervisor
 from llmswitch.store.request_log import RequestRow
-
-if TYPE_CHECKING:
-    from llmswitch.gateway import Gateway
 
 LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120)
 
 
 class _StateCollector(Collector):
-    def __init__(self, gw: Gateway) -> None:
-        self._gw = gw
+    def __init__(self, views: Views, supervisor: Supervisor, in_flight: Callable[[], int]) -> None:
+        self._views = views
+        self._supervisor = supervisor
+        self._in_flight = in_flight
 
     def collect(self) -> Iterator[Metric]:
-        gw = self._gw
+        views = self._views
         in_flight = GaugeMetricFamily("llmswitch_in_flight", "Requests being served now")
-        in_flight.add_metric([], gw.in_flight)
+        in_flight.add_metric([], self._in_flight())
         yield in_flight
         restarts = GaugeMetricFamily(
             "llmswitch_actor_restarts", "Restarts of each actor since start", labels=["actor"]
@@ -32,22 +36,22 @@ class _StateCollector(Collector):
         depth = GaugeMetricFamily(
             "llmswitch_mailbox_depth", "Messages waiting in each actor's mailbox", labels=["actor"]
         )
-        for child in gw.supervisor.children:
+        for child in self._supervisor.children:
             restarts.add_metric([child.spec.name], child.restarts)
             depth.add_metric([child.spec.name], child.spec.mailbox.depth)
         yield restarts
         yield depth
         up = GaugeMetricFamily("llmswitch_backend_up", "1 if the backend is up", labels=["backend"])
-        for name, h in gw.views.health.value.backends.items():
+        for name, h in views.health.value.backends.items():
             up.add_metric([name], 1.0 if h.up else 0.0)
         yield up
         breaker = GaugeMetricFamily(
             "llmswitch_breaker_open", "1 if the backend's circuit is open", labels=["backend"]
         )
-        for name, s in gw.views.pool.value.backends.items():
+        for name, s in views.pool.value.backends.items():
             breaker.add_metric([name], 1.0 if s.breaker == "open" else 0.0)
         yield breaker
-        budget = gw.views.budget.value
+        budget = views.budget.value
         spent = GaugeMetricFamily(
             "llmswitch_spend_usd", "Spend in the current period", labels=["period"]
         )
@@ -66,7 +70,7 @@ class _StateCollector(Collector):
 
 
 class Metrics:
-    def __init__(self, gw: Gateway) -> None:
+    def __init__(self, views: Views, supervisor: Supervisor, in_flight: Callable[[], int]) -> None:
         self.registry = CollectorRegistry()
         r = self.registry
         self.requests = Counter(
@@ -93,7 +97,7 @@ class Metrics:
             "llmswitch_tokens", "Tokens by model and direction", ["model", "direction"], registry=r
         )
         self.cost = Counter("llmswitch_cost_usd", "Spend by model", ["model"], registry=r)
-        r.register(_StateCollector(gw))
+        r.register(_StateCollector(views, supervisor, in_flight))
 
     def observe(self, row: RequestRow) -> None:
         model = row.chosen_model or "none"
