@@ -14,8 +14,8 @@ from urllib.parse import urlsplit, urlunsplit
 
 import trio
 
-from llmswitch.actors.classifier import ClassifierActor, Classify
-from llmswitch.actors.health import HealthActor, HealthView, ProbeNow
+from llmswitch.actors.classifier import ClassifierActor, ClassifierMsg
+from llmswitch.actors.health import HealthActor, HealthMsg, HealthView
 from llmswitch.actors.keys import KeysActor, KeysMsg
 from llmswitch.actors.ledger import BudgetView, LedgerActor, LedgerMsg
 from llmswitch.actors.limits import LimitsActor, LimitsMsg, LimitsView
@@ -25,6 +25,7 @@ from llmswitch.config import Config
 from llmswitch.front.access import Access, KeyRing
 from llmswitch.front.access_log import log_request
 from llmswitch.front.metrics import Metrics
+from llmswitch.reloader import Reloader
 from llmswitch.routing.select import Catalog
 from llmswitch.runtime.backoff import Backoff
 from llmswitch.runtime.clock import WallClock
@@ -47,9 +48,8 @@ ASGIApp = Callable[[dict[str, Any], Any, Any], Awaitable[None]]
 
 
 class Gateway:
-    def __init__(self, config: Config, clients: Clients) -> None:
-        self.config = config
-        self.catalog = Catalog.build(config)
+    def __init__(self, config: Config, clients: Clients, config_path: str | None = None) -> None:
+        self.adopt(config)
         self.clients = clients
         self.views = Views(
             health=Watch(HealthView()),
@@ -58,10 +58,10 @@ class Gateway:
             budget=Watch(BudgetView()),
         )
         self.ledger: Mailbox[LedgerMsg] = Mailbox("ledger", 4096)
-        self.health: Mailbox[ProbeNow] = Mailbox("health", 64)
+        self.health: Mailbox[HealthMsg] = Mailbox("health", 64)
         self.limits: Mailbox[LimitsMsg] = Mailbox("limits", 1024)
         self.pool: Mailbox[PoolMsg] = Mailbox("pool", 1024)
-        self.classifier: Mailbox[Classify] = Mailbox("classifier", 1024)
+        self.classifier: Mailbox[ClassifierMsg] = Mailbox("classifier", 1024)
         self.router: Mailbox[RouterMsg] = Mailbox("router", 1024)
         self.keys_box: Mailbox[KeysMsg] = Mailbox("keys", 64)
         self.journal = Journal(journal_dir(config.store.path))
@@ -75,26 +75,39 @@ class Gateway:
         self.http_open = 0
         self._idle = trio.Event()
         self.started_at = trio.current_time()
-        self.access = Access.of(config)
         #: The accepted client keys: the config's, then the store's on top.
         self.keys = Watch(KeyRing.build(config.clients))
         #: Jittered waits between retries of one request on the same backend.
         self.backoff = Backoff(base_s=0.05, cap_s=1.0)
+        self.reloader = Reloader(self, config_path)
         grace = config.server.grace_s + 10
+        # Each factory reads the config in force, so a restarted actor starts on the latest.
         self.supervisor = Supervisor(
             [
                 ChildSpec("ledger", self._ledger, self.ledger, shutdown_timeout_s=grace),
-                ChildSpec("keys", lambda: KeysActor(config, self.keys), self.keys_box),
-                ChildSpec("health", lambda: HealthActor(config, self.views.health), self.health),
-                ChildSpec("limits", lambda: LimitsActor(config, self.views.limits), self.limits),
-                ChildSpec("pool", lambda: PoolActor(config, self.views.pool), self.pool),
-                ChildSpec("classifier", lambda: ClassifierActor(config, clients), self.classifier),
+                ChildSpec("keys", lambda: KeysActor(self.config, self.keys), self.keys_box),
+                ChildSpec(
+                    "health", lambda: HealthActor(self.config, self.views.health), self.health
+                ),
+                ChildSpec(
+                    "limits", lambda: LimitsActor(self.config, self.views.limits), self.limits
+                ),
+                ChildSpec("pool", lambda: PoolActor(self.config, self.views.pool), self.pool),
+                ChildSpec(
+                    "classifier", lambda: ClassifierActor(self.config, clients), self.classifier
+                ),
                 ChildSpec("router", self._router, self.router),
             ],
             RestartPolicy(),
             on_give_up=lambda _reason: self.stop_requested.set(),
         )
         self.metrics = Metrics(self.views, self.supervisor, lambda: self.in_flight)
+
+    def adopt(self, config: Config) -> None:
+        """Serve ``config`` from the next request on (at start, and on a live reload)."""
+        self.config = config
+        self.catalog = Catalog.build(config)
+        self.access = Access.of(config)
 
     def _ledger(self) -> LedgerActor:
         return LedgerActor(self.config, self.views.budget, self.journal, self.clock)
@@ -203,4 +216,5 @@ class Gateway:
                 for b in self.config.backends
             },
             "budget": self._budget_debug(),
+            "config": self.reloader.status(),
         }

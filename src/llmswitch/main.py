@@ -4,6 +4,7 @@ Nesting makes the shutdown order visible::
 
     root nursery (llmswitch's own)
     ├── signal watcher: 1st SIGTERM/SIGINT → drain; 2nd → cancel everything now
+    ├── reloader: SIGHUP → live reload (see reloader.py); closes clients a reload retired
     ├── supervisor: ledger, health, limits, pool, classifier, router (started in order)
     └── hypercorn serve(): on drain stops accepting; in-flight requests get grace_s
 
@@ -20,6 +21,7 @@ import logging
 import os
 import resource
 import signal
+from functools import partial
 
 import trio
 from hypercorn.config import Config as HypercornConfig
@@ -102,12 +104,14 @@ def hypercorn_config(config: Config) -> HypercornConfig:
 async def run_gateway(
     config: Config,
     *,
+    config_path: str | None = None,
     handle_signals: bool = True,
     task_status: trio.TaskStatus[tuple[Gateway, str]] = trio.TASK_STATUS_IGNORED,
 ) -> int:
     """Serve until told to stop; return the process exit code.
 
     ``task_status`` reports the gateway and its base URL once it accepts connections.
+    ``config_path`` is the file a reload (SIGHUP, ``POST /admin/reload``) reads again.
     Tests stop it with ``gateway.stop_requested.set()``, exactly as a signal would.
     """
     use_format(config.log.format)
@@ -115,9 +119,10 @@ async def run_gateway(
         check_exposure(config, keyring(config, await load_keys(db)))
     raise_nofile_limit()
     async with Clients(config.backends) as clients, trio.open_nursery() as root:
-        gw = Gateway(config, clients)
+        gw = Gateway(config, clients, config_path)
         if handle_signals:
             await root.start(_watch_signals, gw, root.cancel_scope)
+        await root.start(partial(gw.reloader.run, handle_signals=handle_signals))
         await root.start(gw.supervisor.run)
 
         async def drain() -> None:

@@ -15,6 +15,7 @@ from typing import Any
 
 import httpx
 import openai
+import tomli_w
 import trio
 
 from llmswitch.actors.ledger import Flush
@@ -136,17 +137,29 @@ def base_url(running: RunningSim, wire: str) -> str:
     return running.base_url + "/v1beta" if wire == "gemini" else running.openai_base_url
 
 
+def write_config(path: Path, config: Config) -> None:
+    """``config`` as a TOML file that loads back to it (what a reload reads)."""
+    path.write_text(tomli_w.dumps(config.model_dump(mode="json", exclude_none=True)), "utf-8")
+
+
 async def start_stack(
     nursery: trio.Nursery,
     tmp_path: Path,
     knobs: ModelKnobs | None = None,
     wires: Mapping[str, str] = {},
+    config_file: Path | None = None,
     **config: Any,
 ) -> Stack:
+    """The stack; with ``config_file``, its config is written there first, for reloads."""
     sims = await start_sims(nursery, knobs, wires)
     db_path = tmp_path / "ledger.db"
     cfg = stack_config(sims, db_path, wires=wires, **config)
+    if config_file is not None:
+        write_config(config_file, cfg)
+    path = None if config_file is None else str(config_file)
     gw, url = await nursery.start(
-        lambda task_status: run_gateway(cfg, handle_signals=False, task_status=task_status)
+        lambda task_status: run_gateway(
+            cfg, config_path=path, handle_signals=False, task_status=task_status
+        )
     )
     return Stack(gw, url, sims, db_path)

@@ -24,13 +24,17 @@ QUEUE_SIZE = 64
 
 class Alerts:
     def __init__(self, config: BudgetConfig) -> None:
-        self._thresholds = tuple(sorted(config.alert_at))
-        self._url = config.webhook_url
+        self.retarget(config)
         self._fired: set[tuple[str, str, float, float]] = set()
         self._send, self._receive = trio.open_memory_channel[dict[str, Any]](QUEUE_SIZE)
         self.sent = 0
         self.dropped = 0
         self.failed = 0
+
+    def retarget(self, config: BudgetConfig) -> None:
+        """The thresholds and webhook of a (re)loaded config; alerts sent stay sent."""
+        self._thresholds = tuple(sorted(config.alert_at))
+        self._url = config.webhook_url
 
     def note(self, scope: str, period: str, start: float, spent: float, limit: float) -> None:
         """Spend in (scope, period) reached ``spent`` of ``limit``: alert on new thresholds."""

@@ -28,6 +28,7 @@ import httpx
 import trio
 
 from llmswitch.actors.pool import Clients
+from llmswitch.actors.reconfigure import Reconfigure
 from llmswitch.config import BackendConfig, Config
 from llmswitch.providers.bounded import read_capped
 from llmswitch.providers.common import UpstreamOverLimit
@@ -93,6 +94,9 @@ class Classify(Request[Classification]):
     has_tools: bool = False
 
 
+ClassifierMsg = Classify | Reconfigure
+
+
 @dataclass(frozen=True)
 class _Target:
     """The classifier model, resolved to where and under what name to ask it."""
@@ -156,7 +160,7 @@ def _answer_text(raw: bytes) -> str:
     return content
 
 
-class ClassifierActor(Actor[Classify]):
+class ClassifierActor(Actor[ClassifierMsg]):
     """``ClassifierActor()`` is heuristic only; give it config and clients for model mode."""
 
     name = "classifier"
@@ -168,14 +172,11 @@ class ClassifierActor(Actor[Classify]):
         *,
         max_model_calls: int = MAX_MODEL_CALLS,
     ) -> None:
-        self._target, self._problem = _resolve(config, clients)
-        if self._problem:
-            log.warning("classifier model unavailable, using the heuristic: %s", self._problem)
-        routing = config.routing if config is not None else None
-        self._timeout_s = routing.classifier_timeout_s if routing else 1.5
-        self._cache_size = routing.classifier_cache_size if routing else 0
-        self._max_calls = max_model_calls
+        self._clients = clients
+        self._target: _Target | None = None
         self._cache: OrderedDict[str, Verdict] = OrderedDict()
+        self._reconfigure(config)
+        self._max_calls = max_model_calls
         self._nursery: trio.Nursery | None = None
         self._in_flight = 0
         self._failures = 0  # consecutive model faults
@@ -188,6 +189,19 @@ class ClassifierActor(Actor[Classify]):
         self._latency_ms: float | None = None
         self._last_error: str | None = None
 
+    def _reconfigure(self, config: Config | None) -> None:
+        """The model to ask and its limits, from the config at start or a reload; a new
+        target starts with an empty cache (the cache's answers were another model's)."""
+        target, self._problem = _resolve(config, self._clients)
+        if self._problem:
+            log.warning("classifier model unavailable, using the heuristic: %s", self._problem)
+        if target != self._target:
+            self._cache = OrderedDict()
+        self._target = target
+        routing = config.routing if config is not None else None
+        self._timeout_s = routing.classifier_timeout_s if routing else 1.5
+        self._cache_size = routing.classifier_cache_size if routing else 0
+
     @property
     def mode(self) -> str:
         return "model" if self._target is not None else "heuristic"
@@ -195,7 +209,11 @@ class ClassifierActor(Actor[Classify]):
     async def background(self, nursery: trio.Nursery) -> None:
         self._nursery = nursery
 
-    async def handle(self, msg: Classify) -> None:
+    async def handle(self, msg: ClassifierMsg) -> None:
+        if isinstance(msg, Reconfigure):
+            self._reconfigure(msg.config)
+            msg.reply.set(None)
+            return
         heuristic = classify_or_default(msg.messages, has_tools=msg.has_tools)
         target, nursery = self._target, self._nursery
         if target is None or nursery is None:

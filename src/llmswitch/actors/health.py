@@ -19,6 +19,7 @@ from typing import Any
 import httpx
 import trio
 
+from llmswitch.actors.reconfigure import Reconfigure
 from llmswitch.config import BackendConfig, Config
 from llmswitch.providers.anthropic import API_VERSION as ANTHROPIC_VERSION
 from llmswitch.providers.bounded import read_capped
@@ -104,7 +105,10 @@ class ProbeNow:
     backend: str
 
 
-class HealthActor(Actor[ProbeNow]):
+HealthMsg = ProbeNow | Reconfigure
+
+
+class HealthActor(Actor[HealthMsg]):
     name = "health"
 
     def __init__(self, config: Config, view: Watch[HealthView]) -> None:
@@ -119,12 +123,11 @@ class HealthActor(Actor[ProbeNow]):
 
     async def run(
         self,
-        inbox: trio.MemoryReceiveChannel[ProbeNow],
+        inbox: trio.MemoryReceiveChannel[HealthMsg],
         *,
         task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED,
     ) -> None:
-        timeout = self._config.health.timeout_s
-        async with httpx.AsyncClient(timeout=timeout) as client:
+        async with httpx.AsyncClient() as client:
             self._client = client
             await super().run(inbox, task_status=task_status)
 
@@ -132,10 +135,28 @@ class HealthActor(Actor[ProbeNow]):
         self._nursery = nursery
         nursery.start_soon(self._tick)
 
-    async def handle(self, msg: ProbeNow) -> None:
+    async def handle(self, msg: HealthMsg) -> None:
         assert self._nursery is not None
+        if isinstance(msg, Reconfigure):
+            self._reconfigure(msg.config)
+            msg.reply.set(None)
+            return
         backend = next((b for b in self._config.backends if b.name == msg.backend), None)
         if backend is not None:
+            self._nursery.start_soon(self._probe, backend)
+
+    def _reconfigure(self, config: Config) -> None:
+        """Unchanged backends keep their health; new and changed ones are unknown until
+        their probe, which starts now."""
+        assert self._nursery is not None
+        before = {b.name: b for b in self._config.backends}
+        self._config = config
+        fresh = [b for b in config.backends if before.get(b.name) != b]
+        self._health = {
+            b.name: BackendHealth() if b in fresh else self._health[b.name] for b in config.backends
+        }
+        self._view.publish(HealthView(dict(self._health)))
+        for backend in fresh:
             self._nursery.start_soon(self._probe, backend)
 
     async def _tick(self) -> None:
@@ -167,6 +188,8 @@ class HealthActor(Actor[ProbeNow]):
                 break
         latency_ms = (trio.current_time() - started) * 1000
         self._probes += 1
+        if backend not in self._config.backends:
+            return  # a reload removed or changed this backend while it was probed
         prev = self._health[backend.name]
         now = self._health[backend.name] = after_probe(
             prev,
@@ -188,7 +211,10 @@ class HealthActor(Actor[ProbeNow]):
         """The probe's status; at most ``probe_bytes`` of its body are read (to reuse the
         connection), the rest is left unread: only the status says anything."""
         assert self._client is not None
-        async with self._client.stream("GET", url, headers=headers, params=params) as resp:
+        timeout = self._config.health.timeout_s
+        async with self._client.stream(
+            "GET", url, headers=headers, params=params, timeout=timeout
+        ) as resp:
             with contextlib.suppress(UpstreamOverLimit):
                 await read_capped(resp, self._config.upstream_limits.probe_bytes)
             return resp.status_code

@@ -12,6 +12,7 @@ from collections.abc import Hashable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from llmswitch.actors.reconfigure import Reconfigure
 from llmswitch.actors.stored import StoredActor
 from llmswitch.config import Config, KeyPolicy
 from llmswitch.front.access import KeyRing
@@ -47,7 +48,7 @@ class ListKeys(Request[list[StoredKey]]):
     pass
 
 
-KeysMsg = CreateKey | RevokeKey | ListKeys
+KeysMsg = CreateKey | RevokeKey | ListKeys | Reconfigure
 
 
 def keyring(config: Config, stored: list[StoredKey]) -> KeyRing:
@@ -73,6 +74,10 @@ class KeysActor(StoredActor[KeysMsg]):
     async def handle(self, msg: KeysMsg) -> None:
         if isinstance(msg, ListKeys):
             msg.reply.set(list(self._stored))
+        elif isinstance(msg, Reconfigure):
+            self._config = msg.config
+            self._view.publish(keyring(self._config, self._stored))
+            msg.reply.set(None)
         elif isinstance(msg, CreateKey):
             if any(c.name == msg.name for c in self._config.clients):
                 msg.reply.fail(KeyExists(f"{msg.name!r} is a [[clients]] entry of the config"))

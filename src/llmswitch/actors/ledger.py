@@ -30,6 +30,7 @@ from typing import Any
 import trio
 
 from llmswitch.actors.alerts import Alerts
+from llmswitch.actors.reconfigure import Reconfigure
 from llmswitch.config import BudgetConfig, Config
 from llmswitch.routing.budget import (
     ALL,
@@ -118,7 +119,7 @@ class Settle:
     scopes: tuple[str, ...] = (ALL,)
 
 
-LedgerMsg = Flush | Reserve | Settle
+LedgerMsg = Flush | Reserve | Settle | Reconfigure
 BudgetKey = tuple[str, Period]
 
 
@@ -200,6 +201,9 @@ class LedgerActor(Actor[LedgerMsg]):
             msg.reply.set(await self._flush())
         elif isinstance(msg, Reserve):
             self._reserve(msg)
+        elif isinstance(msg, Reconfigure):
+            self._reconfigure(msg.config)
+            msg.reply.set(None)
         else:
             self._release(msg.hold)
             if msg.request_id in self._flushed:
@@ -208,6 +212,15 @@ class LedgerActor(Actor[LedgerMsg]):
                 self._settled.add(msg.request_id)
                 self._count(msg.ts, msg.usd, msg.scopes)
                 self._publish(ratios=False)
+
+    def _reconfigure(self, config: Config) -> None:
+        """Switch to the new budgets; spend and outstanding holds stay as they are, and the
+        next Reserve is checked against the new limits."""
+        learnt = {k: v for k, v in self._limits.items() if k not in configured_limits(self._config)}
+        self._config = config
+        self._limits = learnt | configured_limits(config)
+        self._alerts.retarget(config.budget)
+        self._publish()
 
     def _reserve(self, msg: Reserve) -> None:
         self._roll(self._clock.now())

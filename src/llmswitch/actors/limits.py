@@ -16,6 +16,7 @@ from typing import Any
 
 import trio
 
+from llmswitch.actors.reconfigure import Reconfigure
 from llmswitch.config import Config
 from llmswitch.routing.select import client_scope, model_scope
 from llmswitch.runtime.actor import Actor
@@ -67,7 +68,7 @@ class Report:
     headers: Mapping[str, str] = field(default_factory=dict)
 
 
-LimitsMsg = Acquire | Report
+LimitsMsg = Acquire | Report | Reconfigure
 
 
 def parse_retry_after(value: str | None) -> float | None:
@@ -123,18 +124,42 @@ class LimitsActor(Actor[LimitsMsg]):
     name = "limits"
 
     def __init__(self, config: Config, view: Watch[LimitsView]) -> None:
-        limits = [(b.name, b.rpm, b.tpm) for b in config.backends]
-        limits += [(model_scope(m.id), m.rpm, m.tpm) for m in config.models]
-        limits += [(client_scope(c.name), c.rpm, c.tpm) for c in config.clients]
-        self._rpm = {scope: TokenBucket.per_minute(rpm) for scope, rpm, _ in limits if rpm}
-        self._tpm = {scope: TokenBucket.per_minute(tpm) for scope, _, tpm in limits if tpm}
+        self._rpm: dict[str, TokenBucket] = {}
+        self._tpm: dict[str, TokenBucket] = {}
+        self._limits: dict[str, tuple[int, int]] = {}
+        self._reconfigure(config)
         self._cooldown: dict[str, float] = dict(view.value.cooldown_until)
         self._view = view
         self._throttled = 0
 
+    def _reconfigure(self, config: Config) -> None:
+        """Buckets for the config's limits; a scope whose rpm and tpm did not change keeps
+        its bucket (and what it has used). Runtime keys' buckets stay as they are."""
+        limits = {b.name: (b.rpm, b.tpm) for b in config.backends}
+        limits |= {model_scope(m.id): (m.rpm, m.tpm) for m in config.models}
+        limits |= {client_scope(c.name): (c.rpm, c.tpm) for c in config.clients}
+        for scope in set(self._limits) | set(limits):
+            if self._limits.get(scope) == limits.get(scope):
+                continue
+            rpm, tpm = limits.get(scope, (0, 0))
+            self._rebucket(self._rpm, scope, rpm)
+            self._rebucket(self._tpm, scope, tpm)
+        self._limits = limits
+
+    @staticmethod
+    def _rebucket(buckets: dict[str, TokenBucket], scope: str, per_minute: int) -> None:
+        if per_minute:
+            buckets[scope] = TokenBucket.per_minute(per_minute)
+        else:
+            buckets.pop(scope, None)
+
     async def handle(self, msg: LimitsMsg) -> None:
         if isinstance(msg, Acquire):
             msg.reply.set(self._acquire(msg))
+            return
+        if isinstance(msg, Reconfigure):
+            self._reconfigure(msg.config)
+            msg.reply.set(None)
             return
         for scope in msg.scopes:
             if msg.tokens and scope in self._tpm:

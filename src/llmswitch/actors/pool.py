@@ -9,13 +9,13 @@ from __future__ import annotations
 import logging
 import sqlite3
 from collections.abc import Mapping
-from contextlib import AsyncExitStack
 from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
 import trio
 
+from llmswitch.actors.reconfigure import Reconfigure
 from llmswitch.config import BackendConfig, Config
 from llmswitch.routing.performance import (
     SEED_ROWS_PER_MODEL,
@@ -25,6 +25,7 @@ from llmswitch.routing.performance import (
 )
 from llmswitch.runtime.actor import Actor
 from llmswitch.runtime.breaker import BreakerPolicy, BreakerState, CircuitBreaker
+from llmswitch.runtime.closing import aclose_shielded
 from llmswitch.runtime.mailbox import Request
 from llmswitch.runtime.watch import Watch
 from llmswitch.store.db import open_db
@@ -38,19 +39,56 @@ SEED_TIMEOUT_S = 5.0
 
 
 class Clients:
-    """One pooled httpx client per backend, keyed by backend name."""
+    """One pooled httpx client per backend, keyed by backend name.
+
+    A reload swaps in clients for new and changed backends (:meth:`swap`). A replaced
+    client stays open for the requests still using it, and :meth:`close_idle` closes it
+    once no lease on its backend is out: requests use a backend's client only while they
+    hold a lease from the pool.
+    """
 
     def __init__(self, backends: tuple[BackendConfig, ...]) -> None:
-        self._stack = AsyncExitStack()
+        self._configs = {b.name: b for b in backends}
         self.by_backend = {b.name: upstream_client(b) for b in backends}
+        #: Replaced clients still open, with their backend's name.
+        self._retired: list[tuple[str, httpx.AsyncClient]] = []
 
     async def __aenter__(self) -> Clients:
-        for client in self.by_backend.values():
-            await self._stack.enter_async_context(client)
         return self
 
     async def __aexit__(self, *exc: object) -> None:
-        await self._stack.aclose()
+        for client in [*self.by_backend.values(), *(c for _, c in self._retired)]:
+            await aclose_shielded(client)
+
+    def get(self, backend: str) -> httpx.AsyncClient:
+        """The backend's client; a backend just removed by a reload still has its old one."""
+        client = self.by_backend.get(backend)
+        if client is None:
+            client = next(c for name, c in reversed(self._retired) if name == backend)
+        return client
+
+    def swap(self, backends: tuple[BackendConfig, ...]) -> None:
+        """New clients for new and changed backends; removed and replaced ones retire."""
+        configs = {b.name: b for b in backends}
+        for name, client in list(self.by_backend.items()):
+            if configs.get(name) != self._configs[name]:
+                self._retired.append((name, client))
+                del self.by_backend[name]
+        for b in backends:
+            if b.name not in self.by_backend:
+                self.by_backend[b.name] = upstream_client(b)
+        self._configs = configs
+
+    @property
+    def retired(self) -> int:
+        return len(self._retired)
+
+    async def close_idle(self, in_flight: Mapping[str, int]) -> None:
+        """Close the retired clients of backends with no lease out (``in_flight``)."""
+        idle = [(n, c) for n, c in self._retired if not in_flight.get(n)]
+        self._retired = [(n, c) for n, c in self._retired if in_flight.get(n)]
+        for _, client in idle:
+            await aclose_shielded(client)
 
 
 def upstream_client(backend: BackendConfig) -> httpx.AsyncClient:
@@ -135,7 +173,7 @@ class Outcome:
     grant: Grant = Grant()
 
 
-PoolMsg = Lease | Outcome
+PoolMsg = Lease | Outcome | Reconfigure
 
 
 def _report(breaker: CircuitBreaker, probe: bool, ok: bool | None) -> None:
@@ -156,28 +194,71 @@ def _report(breaker: CircuitBreaker, probe: bool, ok: bool | None) -> None:
             breaker.record_failure()
 
 
+def breaker_policy(config: Config) -> BreakerPolicy:
+    b = config.breaker
+    return BreakerPolicy(
+        consecutive_failures=b.consecutive_failures,
+        failure_ratio=b.failure_ratio,
+        window_s=b.window_s,
+        min_volume=b.min_volume,
+        cooldown_s=b.cooldown_s,
+        cooldown_max_s=b.cooldown_max_s,
+        probe_timeout_s=b.probe_timeout_s,
+    )
+
+
 class PoolActor(Actor[PoolMsg]):
     name = "pool"
 
     def __init__(self, config: Config, view: Watch[PoolView]) -> None:
-        b = config.breaker
-        policy = BreakerPolicy(
-            consecutive_failures=b.consecutive_failures,
-            failure_ratio=b.failure_ratio,
-            window_s=b.window_s,
-            min_volume=b.min_volume,
-            cooldown_s=b.cooldown_s,
-            cooldown_max_s=b.cooldown_max_s,
-            probe_timeout_s=b.probe_timeout_s,
-        )
-        self._breakers = {be.name: CircuitBreaker(policy) for be in config.backends}
-        self._model_breakers = {m.id: CircuitBreaker(policy) for m in config.models}
+        self._config = config
+        self._policy = breaker_policy(config)
+        self._breakers = {be.name: CircuitBreaker(self._policy) for be in config.backends}
+        self._model_breakers = {m.id: CircuitBreaker(self._policy) for m in config.models}
         self._in_flight = dict.fromkeys(self._breakers, 0)
         self._perf = Performance()
         self._store_path = config.store.path
         self._seed_rows = SEED_ROWS_PER_MODEL * max(1, len(config.models))
+        #: Backends a reload removed while leases on them were out: gone once those end.
+        self._retiring: set[str] = set()
         self._view = view
         self._publish()
+
+    def _reconfigure(self, config: Config) -> None:
+        """Keep the breakers and stats of what did not change; a changed backend or model
+        starts afresh. A removed backend stays (retiring) until its last lease ends."""
+        self._policy = breaker_policy(config)
+        backends = {b.name: b for b in self._config.backends}
+        models = {m.id: m for m in self._config.models}
+        kept = {b.name for b in config.backends if backends.get(b.name) == b}
+        kept_models = {m.id for m in config.models if models.get(m.id) == m}
+        for name in set(self._breakers) - {b.name for b in config.backends}:
+            if self._in_flight.get(name):
+                self._retiring.add(name)
+            else:
+                self._forget(name)
+        for b in config.backends:
+            if b.name not in kept:
+                self._breakers[b.name] = CircuitBreaker(self._policy)
+                self._in_flight.setdefault(b.name, 0)
+                self._retiring.discard(b.name)
+        self._model_breakers = {
+            m.id: self._model_breakers[m.id]
+            if m.id in kept_models
+            else CircuitBreaker(self._policy)
+            for m in config.models
+        }
+        for stats in (self._perf.latency_ms, self._perf.ttfb_ms, self._perf.success):
+            for name in set(stats) - kept_models:
+                del stats[name]
+        for breaker in self._all_breakers():
+            breaker.policy = self._policy
+        self._config = config
+
+    def _forget(self, backend: str) -> None:
+        self._breakers.pop(backend, None)
+        self._in_flight.pop(backend, None)
+        self._retiring.discard(backend)
 
     async def background(self, nursery: trio.Nursery) -> None:
         nursery.start_soon(self._republish_on_half_open)
@@ -200,12 +281,17 @@ class PoolActor(Actor[PoolMsg]):
         if isinstance(msg, Lease):
             grant = self._lease(msg)
             msg.reply.set(grant, undo=lambda g: self._give_back(msg, g))
+        elif isinstance(msg, Reconfigure):
+            self._reconfigure(msg.config)
+            msg.reply.set(None)
         else:
             self._record(msg)
         self._publish()
 
     def _lease(self, msg: Lease) -> Grant | None:
-        backend = self._breakers[msg.backend]
+        backend = self._breakers.get(msg.backend)
+        if backend is None or msg.backend in self._retiring:
+            return None  # removed by a reload after the request was routed
         model = self._model_breakers.get(msg.model)
         backend_probe = backend.state is BreakerState.HALF_OPEN
         if not backend.allow():
@@ -224,9 +310,14 @@ class PoolActor(Actor[PoolMsg]):
             self._publish()
 
     def _record(self, out: Outcome) -> None:
-        backend = self._breakers[out.backend]
+        backend = self._breakers.get(out.backend)
+        if backend is None:
+            return
         model = self._model_breakers.get(out.model)
         self._in_flight[out.backend] = max(0, self._in_flight[out.backend] - 1)
+        if out.backend in self._retiring and not self._in_flight[out.backend]:
+            self._forget(out.backend)
+            return
         self._perf.record(out.model, out.ok, out.latency_ms, out.ttfb_ms)
         if model is not None:
             _report(model, out.grant.model_probe, out.ok)

@@ -17,11 +17,12 @@ from typing import Any
 
 import trio
 
-from llmswitch.actors.classifier import Classify, classify_or_default
+from llmswitch.actors.classifier import ClassifierMsg, Classify, classify_or_default
 from llmswitch.actors.health import HealthView
 from llmswitch.actors.ledger import BudgetView
 from llmswitch.actors.limits import LimitsView
 from llmswitch.actors.pool import PoolView
+from llmswitch.actors.reconfigure import Reconfigure
 from llmswitch.actors.stored import StoredActor
 from llmswitch.config import TASK_TYPES, RuleConfig
 from llmswitch.routing.brain import (
@@ -97,7 +98,7 @@ class DeleteRule(Request[RoutingSettings]):
     name: str
 
 
-RouterMsg = Decide | GetSettings | SetProfile | SetOverride | PutRule | DeleteRule
+RouterMsg = Decide | GetSettings | SetProfile | SetOverride | PutRule | DeleteRule | Reconfigure
 
 
 @dataclass(frozen=True)
@@ -155,15 +156,14 @@ class RouterActor(StoredActor[RouterMsg]):
         self,
         catalog: Catalog,
         views: Views,
-        classifier: Mailbox[Classify],
+        classifier: Mailbox[ClassifierMsg],
         classifier_up: Callable[[], bool],
     ) -> None:
-        self._catalog = catalog
-        self._config = catalog.config
         self._views = views
         self._classifier = classifier
         self._classifier_up = classifier_up
-        super().__init__(self._config.store.path)
+        super().__init__(catalog.config.store.path)
+        self._adopt(catalog)
         self._settings = RoutingSettings(
             self._config.routing.profile,
             dict(self._config.overrides),
@@ -172,6 +172,14 @@ class RouterActor(StoredActor[RouterMsg]):
         self._decisions = 0
         self._nursery: trio.Nursery | None = None
         self._classifying = trio.Semaphore(MAX_CLASSIFYING)
+        self._by_tier: dict[str, int] = {}
+        self._fallback_classifications = 0
+
+    def _adopt(self, catalog: Catalog) -> None:
+        """Route over ``catalog`` from the next decision on (at start and on a reload);
+        stored settings are read again over it by :meth:`load`."""
+        self._catalog = catalog
+        self._config = catalog.config
         routing = self._config.routing
         # A model-based classifier gets its own timeout (it falls back by itself), plus slack.
         self._classify_timeout = (
@@ -179,8 +187,6 @@ class RouterActor(StoredActor[RouterMsg]):
             if routing.classifier == "model"
             else CLASSIFY_TIMEOUT_S
         )
-        self._by_tier: dict[str, int] = {}
-        self._fallback_classifications = 0
 
     async def background(self, nursery: trio.Nursery) -> None:
         self._nursery = nursery
@@ -189,6 +195,11 @@ class RouterActor(StoredActor[RouterMsg]):
     async def handle(self, msg: RouterMsg) -> None:
         if isinstance(msg, Decide):
             await self._decide(msg)
+            return
+        if isinstance(msg, Reconfigure):
+            self._adopt(Catalog.build(msg.config))
+            await self.load(self.db)
+            msg.reply.set(None)
             return
         problem = invalid_change(self._catalog, msg, self._settings.stored_rules)
         if problem is not None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+from functools import partial
 from pathlib import Path
 
 import trio
@@ -20,7 +21,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     except ConfigError as exc:
         return fail(str(exc), EXIT_CONFIG)
     try:
-        return trio.run(run_gateway, config)
+        return trio.run(partial(run_gateway, config, config_path=args.config))
     except StartRefused as exc:
         return fail(str(exc), EXIT_CONFIG)
 

@@ -23,6 +23,7 @@ from llmswitch.doors.openai_chat import validate_chat
 from llmswitch.front import chat
 from llmswitch.front.admin import register_admin
 from llmswitch.front.admin_keys import register_key_admin
+from llmswitch.front.admin_reload import register_reload_admin
 from llmswitch.front.body import parse_json_object, too_large
 from llmswitch.front.errors import GatewayError, bad_request
 from llmswitch.front.health import check_store, readiness
@@ -237,7 +238,7 @@ def create_app(gw: Gateway) -> QuartTrio:
     @app.get("/health")
     async def health() -> Response:
         ok, body = ready()
-        return json_response(body, 200 if ok else 503)
+        return json_response(body | {"config": gw.reloader.public_status()}, 200 if ok else 503)
 
     @app.get("/debug")
     async def debug() -> Response:
@@ -249,6 +250,7 @@ def create_app(gw: Gateway) -> QuartTrio:
 
     register_admin(app, gw, json_response, error_response)
     register_key_admin(app, gw, json_response, error_response)
+    register_reload_admin(app, gw, json_response, error_response)
 
     @app.errorhandler(HTTPException)
     async def http_error(exc: HTTPException) -> Response:

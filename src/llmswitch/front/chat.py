@@ -377,7 +377,7 @@ async def _attempt(gw: Gateway, ex: Exchange, cand: Candidate, budget_s: float) 
     limits = gw.config.upstream_limits
     stream = bool(ex.body.get("stream"))
     tap = StreamTap(client_wants_usage(ex.body), limits.event_bytes, cand.model) if stream else None
-    client = gw.clients.by_backend[backend.name]
+    client = gw.clients.get(backend.name)
     body, ex.output_cap = _capped(ex.body, cand)
     try:
         body, ex.hold = await _hold_budget(gw, ex, cand, body)
