@@ -20,6 +20,7 @@ from llmswitch.config import Config
 RESTART_KEYS: dict[str, tuple[str, ...]] = {
     "server": ("host", "port", "grace_s", "keep_alive_s", "body_timeout_s", "max_body_bytes"),
     "store": ("path", "busy_timeout_s"),
+    "log": ("format",),
 }
 #: The sections that are lists of named entries, with the field that names each entry.
 NAMED_LISTS = {"backends": "name", "models": "id", "clients": "name"}

@@ -92,6 +92,12 @@ def test_the_config_applied_keeps_the_running_bind_and_store_and_takes_the_rest(
     assert diff(old, applied).needs_restart == ()
 
 
+def test_the_log_format_needs_a_restart_and_request_lines_do_not() -> None:
+    change = diff(config(), config(log={"format": "json", "requests": False}))
+    assert change.needs_restart == ("log.format: 'logfmt' -> 'json'",)
+    assert change.applied == ("log.requests",)
+
+
 def test_a_restart_only_change_applies_nothing() -> None:
     change = diff(config(), config(server={"grace_s": 5}))
     assert change.applied == ()
