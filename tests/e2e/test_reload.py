@@ -126,15 +126,26 @@ async def test_a_model_added_is_served_and_a_model_removed_is_gone(
     client = stack.client()
     with pytest.raises(openai.NotFoundError):
         await client.chat.completions.create(model="coder", messages=HELLO)
+    config = tomllib.loads(path.read_text("utf-8"))
+    # A second backend on the local simulator, serving its "small" as "twin".
+    twin = config["backends"][0] | {"name": "twin"}
     edit(
         path,
-        models=[m for m in without_coder if m["id"] != "big"] + [model("coder", "lan", 60)],
+        backends=[*config["backends"], twin],
+        models=[m for m in without_coder if m["id"] != "big"]
+        + [model("coder", "lan", 60), model("twin", "twin", 20, upstream="small")],
     )
     answer = (await reload(stack)).json()
-    assert answer["applied"] == ["models: +coder -big"]
+    assert answer["applied"] == ["backends: +twin", "models: +coder +twin -big"]
     assert answer["generation"] == 2
     served = await client.chat.completions.create(model="coder", messages=HELLO)
     assert served.model == "coder"
+    raw = await client.chat.completions.with_raw_response.create(model="twin", messages=HELLO)
+    assert raw.headers["x-router-backend"] == "twin"
+    with trio.fail_after(10):
+        while not stack.gw.views.health.value.backends["twin"].checked:
+            await stack.gw.views.health.wait_newer(stack.gw.views.health.version)
+    assert stack.gw.views.health.value.backends["twin"].up
     with pytest.raises(openai.NotFoundError):
         await client.chat.completions.create(model="big", messages=HELLO)
     ids = {m.id async for m in client.models.list()}
@@ -193,6 +204,26 @@ async def test_an_invalid_config_is_refused_with_its_reason_and_the_old_one_serv
         "applied": [],
         "needs_restart": [],
     }
+
+
+async def test_a_config_that_drops_a_model_a_stored_rule_routes_to_is_refused(
+    nursery: trio.Nursery, tmp_path: Path
+) -> None:
+    stack, path = await reloadable(nursery, tmp_path)
+    async with stack.http() as http:
+        rule = {"pattern": "deploy", "action": "route", "target": "coder", "priority": 1}
+        assert (await http.put("/admin/routing/rules/deploys", json=rule)).status_code == 200
+    config = tomllib.loads(path.read_text("utf-8"))
+    edit(path, models=[m for m in config["models"] if m["id"] != "coder"])
+    answer = await reload(stack)
+    assert answer.status_code == 400
+    assert (
+        "rule deploys (stored at run time) routes to 'coder'" in answer.json()["error"]["message"]
+    )
+    served = await stack.client().chat.completions.create(
+        model="auto", messages=[{"role": "user", "content": "deploy it"}]
+    )
+    assert served.model == "coder"
 
 
 async def test_a_change_that_needs_a_restart_is_reported_and_not_applied(
