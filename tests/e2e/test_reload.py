@@ -353,3 +353,24 @@ async def _until(http: httpx.AsyncClient, done: Callable[[dict[str, Any]], bool]
     """Poll the other process's /debug until its reload state is ``done``."""
     while not done((await http.get("/debug")).json()["config"]):  # noqa: ASYNC110 (another process)
         await trio.sleep(0.05)  # another process's log: nothing to wait on here
+
+
+async def test_a_profile_changed_by_reload_routes_the_next_auto_request(
+    nursery: trio.Nursery, tmp_path: Path
+) -> None:
+    stack, path = await reloadable(nursery, tmp_path)
+    client = stack.client()
+    ask = [{"role": "user", "content": "explain how a hash map handles collisions"}]
+    before = await client.chat.completions.with_raw_response.create(model="auto", messages=ask)
+    assert before.headers["x-router-profile"] == "balanced"
+    edit(
+        path,
+        routing={"profile": "thrifty"},
+        profiles={"thrifty": {"floor_shift": -100, "ordering": "cost"}},
+    )
+    assert (await reload(stack)).json()["applied"] == ["routing", "profiles"]
+    after = await client.chat.completions.with_raw_response.create(model="auto", messages=ask)
+    assert after.headers["x-router-profile"] == "thrifty"
+    assert after.headers["x-router-model"] == "small"  # no floor: the cheapest local model
+    async with stack.http() as http:
+        assert (await http.get("/admin/routing")).json()["profile"] == "thrifty"
