@@ -6,11 +6,13 @@ never live in the config: a backend names the environment variable that holds it
 
 from __future__ import annotations
 
+import difflib
 import hashlib
 import os
 import tomllib
+from collections.abc import Iterable, Sequence
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, get_args, get_origin
 
 from pydantic import (
     AfterValidator,
@@ -18,11 +20,18 @@ from pydantic import (
     ConfigDict,
     Field,
     ValidationError,
+    field_validator,
     model_validator,
 )
 
 from llmswitch.providers.presets import apply_preset, auth_headers
-from llmswitch.routing.patterns import MAX_PATTERN_CHARS, MAX_RULES, check_token, compile_pattern
+from llmswitch.routing.patterns import (
+    MAX_PATTERN_CHARS,
+    MAX_RULES,
+    check_token,
+    compile_pattern,
+    token_problem,
+)
 
 Locality = Literal["local", "lan", "cloud"]
 BackendKind = Literal["openai", "ollama", "anthropic", "gemini"]
@@ -33,6 +42,42 @@ ClassifierMode = Literal["heuristic", "model"]
 TASK_TYPES = ("code", "analysis", "creative", "math", "conversation", "vision", "tool-use")
 #: A name or model id: no spaces or control characters, bounded (see routing.patterns).
 Token = Annotated[str, AfterValidator(check_token)]
+
+
+def did_you_mean(word: str, choices: Iterable[str]) -> str:
+    """ " did you mean 'x'?" for the closest choice, or "" when none is close."""
+    close = difflib.get_close_matches(word, list(choices), n=1)
+    return f"; did you mean {close[0]!r}?" if close else ""
+
+
+def task_type_problem(task: str, *, star: bool = False) -> str | None:
+    """Why ``task`` is not a task type (with the likely one and the valid ones), or None.
+
+    ``star`` also accepts ``"*"`` (every task type), as ``metered_cloud`` does.
+    """
+    if task in TASK_TYPES or (star and task == "*"):
+        return None
+    valid = ", ".join((*TASK_TYPES, '"*"') if star else TASK_TYPES)
+    return f"unknown task type {task!r}{did_you_mean(task, TASK_TYPES)} valid: {valid}"
+
+
+def url_problem(url: str) -> str | None:
+    """Why ``url`` is not an http(s) URL with a host, or None; suggests the likely fix."""
+    scheme, sep, rest = url.partition("://")
+    if not sep:
+        return f"{url!r} has no scheme; write 'http://{url}' (or https://)"
+    if scheme not in ("http", "https"):
+        return f"{url!r}: the scheme must be http:// or https://, not {scheme}://"
+    if not rest or rest.startswith("/"):
+        return f"{url!r} has no host"
+    return None
+
+
+def unknown_name(kind: str, name: str, known: Iterable[str]) -> str:
+    """ "no model named 'x'; did you mean 'y'? (models: ...)": what a reference misses."""
+    names = sorted(known)
+    listed = ", ".join(names) or "none"
+    return f"no {kind} named {name!r}{did_you_mean(name, names)} ({kind}s: {listed})"
 
 
 class _Section(BaseModel):
@@ -133,18 +178,24 @@ class BudgetConfig(_Section):
     @model_validator(mode="after")
     def _check(self) -> BudgetConfig:
         for task, usd in self.task_daily_usd.items():
-            if task not in TASK_TYPES:
-                raise ValueError(f"budget.task_daily_usd.{task}: unknown task type")
+            problem = task_type_problem(task)
+            if problem is not None:
+                raise ValueError(f"budget.task_daily_usd.{task}: {problem}")
             if usd < 0:
                 raise ValueError(f"budget.task_daily_usd.{task}: must be >= 0")
         for ratio in self.alert_at:
             if not 0 < ratio <= 1:
                 raise ValueError(f"budget.alert_at: {ratio} is not in (0, 1]")
-        if self.webhook_url is not None and not self.webhook_url.startswith(
-            ("http://", "https://")
-        ):
-            raise ValueError("budget.webhook_url: must be an http:// or https:// URL")
+        problem = None if self.webhook_url is None else url_problem(self.webhook_url)
+        if problem is not None:
+            raise ValueError(f"budget.webhook_url: {problem}")
         return self
+
+
+#: ``routing.fallback_model`` values that name no model.
+BEST_LOCAL = "best-local"
+NO_FALLBACK = "none"
+FALLBACK_KEYWORDS = (BEST_LOCAL, NO_FALLBACK)
 
 
 class RoutingConfig(_Section):
@@ -162,8 +213,10 @@ class RoutingConfig(_Section):
     retry_after_cap_s: float = Field(5.0, ge=0)
     #: The small local model that rules with ``action = "route_self"`` send requests to.
     self_model: Token | None = None
-    #: Tier 3: tried when selection leaves no candidate.
-    fallback_model: Token | None = None
+    #: Tier 3, tried when ``auto`` finds no model that meets the request's floor:
+    #: ``"best-local"`` (the most capable available local model), a model id, or ``"none"``
+    #: (answer ``exhaustion_status`` instead).
+    fallback_model: Token = BEST_LOCAL
     #: Task types that may use metered (priced, cloud) models under ``auto``; "*" for all.
     #: Empty by default: a fresh install never spends money unless told to.
     metered_cloud: tuple[str, ...] = ()
@@ -261,6 +314,14 @@ class BackendConfig(_Section):
     @classmethod
     def _preset(cls, data: Any) -> Any:
         return apply_preset(data) if isinstance(data, dict) else data
+
+    @field_validator("base_url")
+    @classmethod
+    def _url(cls, url: str) -> str:
+        problem = url_problem(url)
+        if problem is not None:
+            raise ValueError(problem)
+        return url
 
     def api_key(self) -> str | None:
         """The key from the environment at call time; never stored on the config."""
@@ -398,7 +459,8 @@ class Config(_Section):
         names: set[str] = {"auto"}
         for m in self.models:
             if m.backend not in backends:
-                raise ValueError(f"models.{m.id}.backend: no backend named {m.backend!r}")
+                missing = unknown_name("backend", m.backend, backends)
+                raise ValueError(f"models.{m.id}.backend: {missing}")
             for name in (m.id, *m.aliases):
                 if name in names:
                     raise ValueError(f"models.{m.id}: name {name!r} is used twice")
@@ -412,27 +474,32 @@ class Config(_Section):
         for m in self.models:
             for fb in m.fallbacks:
                 if fb not in ids:
-                    raise ValueError(f"models.{m.id}.fallbacks: no model named {fb!r}")
-            for cap in m.capabilities:
-                if cap not in TASK_TYPES:
-                    raise ValueError(f"models.{m.id}.capabilities: unknown task type {cap!r}")
+                    raise ValueError(f"models.{m.id}.fallbacks: {unknown_name('model', fb, ids)}")
         r = self.routing
+        tasks = [
+            (f"models.{m.id}.capabilities", c, False) for m in self.models for c in m.capabilities
+        ]
+        tasks += [("routing.metered_cloud", task, True) for task in r.metered_cloud]
+        tasks += [(f"overrides.{task}", task, False) for task in self.overrides]
+        for key, task, star in tasks:
+            problem = task_type_problem(task, star=star)
+            if problem is not None:
+                raise ValueError(f"{key}: {problem}")
         named = [
             ("routing.self_model", r.self_model),
-            ("routing.fallback_model", r.fallback_model),
             ("routing.classifier_model", r.classifier_model),
         ]
+        if r.fallback_model not in FALLBACK_KEYWORDS:
+            named.append(("routing.fallback_model", r.fallback_model))
         named += [(f"overrides.{task}", model) for task, model in self.overrides.items()]
         named += [(f"rules.{rule.name}.target", rule.target) for rule in self.rules or ()]
         named += [("routing.allow", m) for m in r.allow] + [("routing.block", m) for m in r.block]
         for key, model in named:
             if model is not None and model not in names:
-                raise ValueError(f"{key}: no model named {model!r}")
-        for task in self.overrides:
-            if task not in TASK_TYPES:
-                raise ValueError(f"overrides.{task}: unknown task type")
+                raise ValueError(f"{key}: {unknown_name('model', model, names - {'auto'})}")
         if r.profile not in self.all_profiles:
-            raise ValueError(f"routing.profile: no profile named {r.profile!r}")
+            missing = unknown_name("profile", r.profile, self.all_profiles)
+            raise ValueError(f"routing.profile: {missing}")
         for c in self.clients:
             problem = self.key_policy_problem(c)
             if problem is not None:
@@ -445,10 +512,11 @@ class Config(_Section):
         """Why a client key's rights name something this config lacks, or None."""
         for p in (*policy.profiles, *([policy.force_profile] if policy.force_profile else [])):
             if p not in self.all_profiles:
-                return f"no profile named {p!r}"
+                return unknown_name("profile", p, self.all_profiles)
         for task in policy.metered_cloud or ():
-            if task != "*" and task not in TASK_TYPES:
-                return f"metered_cloud: unknown task type {task!r}"
+            problem = task_type_problem(task, star=True)
+            if problem is not None:
+                return f"metered_cloud: {problem}"
         return None
 
     def backend(self, name: str) -> BackendConfig:
@@ -460,22 +528,113 @@ class ConfigError(Exception):
 
 
 def load_config(path: str | Path) -> Config:
+    """Read, validate and anchor a config file: a relative ``store.path`` is relative to
+    the file, not to the working directory; a file with no model is refused."""
     path = Path(path)
     try:
         data = tomllib.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
-        raise ConfigError(f"{path}: no such file (try `llmswitch init`)") from None
+        raise ConfigError(f"{path}: no such file (try `llmswitch init {path}`)") from None
+    except IsADirectoryError:
+        raise ConfigError(f"{path}: is a directory, not a config file") from None
+    except UnicodeDecodeError:
+        raise ConfigError(f"{path}: not a text file") from None
+    except PermissionError:
+        raise ConfigError(f"{path}: permission denied") from None
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{path}: not valid TOML: {exc}") from None
-    return parse_config(data, source=str(path))
+    config = parse_config(data, source=str(path))
+    if not config.models:
+        raise ConfigError(
+            f"{path}: no [[models]]: a gateway needs at least one"
+            " (`llmswitch init` writes an example)"
+        )
+    return anchored(config, path.parent)
+
+
+def anchored(config: Config, base: Path) -> Config:
+    """The config with a relative ``store.path`` made relative to ``base``."""
+    store = config.store.path
+    if store == ":memory:" or Path(store).is_absolute():
+        return config
+    moved = config.store.model_copy(update={"path": str(base / store)})
+    return config.model_copy(update={"store": moved})
 
 
 def parse_config(data: dict[str, object], source: str = "<config>") -> Config:
     try:
         return Config.model_validate(data)
     except ValidationError as exc:
-        lines = [f"{source}: {exc.error_count()} error(s)"]
-        for err in exc.errors():
-            key = ".".join(str(p) for p in err["loc"]) or "(top level)"
-            lines.append(f"  {key}: {err['msg']}")
-        raise ConfigError("\n".join(lines)) from None
+        lines = describe_errors(exc.errors(), data)
+        head = f"{source}: " if len(lines) == 1 else f"{source}: {len(lines)} errors\n  "
+        raise ConfigError(head + "\n  ".join(lines)) from None
+
+
+def describe_errors(errors: Sequence[Any], data: object) -> list[str]:
+    """pydantic's errors as lines a person can act on, one per problem.
+
+    A list item is named by its ``id`` or ``name`` (``models.qwen-small.quality``, not
+    ``models.0.quality``); an unknown key gets the closest known one; a check's own
+    message (it names its key already) is shown as written, without pydantic's prefix.
+    """
+    lines: list[str] = []
+    for err in errors:
+        loc = tuple(err["loc"])
+        key = _key_path(loc, data)
+        msg = str(err["msg"]).removeprefix("Value error, ")
+        if err["type"] == "extra_forbidden":
+            known = _known_keys(loc[:-1])
+            msg = "unknown key" + (
+                did_you_mean(str(loc[-1]), known) or f"; valid: {', '.join(known)}"
+            )
+        elif err["type"] == "missing":
+            msg = "required but missing"
+        line = msg if not key or msg.split(":", 1)[0].startswith(key) else f"{key}: {msg}"
+        if line not in lines:
+            lines.append(line)
+    return lines
+
+
+def _key_path(loc: tuple[Any, ...], data: object) -> str:
+    """``("models", 0, "quality")`` → ``models.qwen-small.quality``, from the raw data
+    (the index stays when the item has no valid id or name)."""
+    parts: list[str] = []
+    node = data
+    for part in loc:
+        if isinstance(part, int) and isinstance(node, list) and 0 <= part < len(node):
+            node = node[part]
+            label = node.get("id", node.get("name")) if isinstance(node, dict) else None
+            named = isinstance(label, str) and token_problem(label) is None
+            parts.append(str(label) if named else str(part))
+        else:
+            node = node.get(part) if isinstance(node, dict) else None
+            parts.append(str(part))
+    return ".".join(parts)
+
+
+def _known_keys(loc: tuple[Any, ...]) -> list[str]:
+    """The keys the section at ``loc`` accepts (empty when it is not a section)."""
+    model: type[BaseModel] | None = Config
+    keyed = False  # the next part is a list index or a table's own key
+    for part in loc:
+        if model is None:
+            return []
+        if keyed:
+            keyed = False
+            continue
+        field = model.model_fields.get(str(part))
+        if field is None:
+            return []
+        model, keyed = _section_of(field.annotation)
+    return sorted(model.model_fields) if model is not None else []
+
+
+def _section_of(annotation: Any) -> tuple[type[BaseModel] | None, bool]:
+    """The section type inside a field's type, and whether it sits in a list or table."""
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return annotation, False
+    for arg in get_args(annotation):
+        model, keyed = _section_of(arg)
+        if model is not None:
+            return model, keyed or get_origin(annotation) in (tuple, list, dict)
+    return None, False

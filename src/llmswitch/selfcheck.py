@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from llmswitch.config import Config
+from llmswitch.config import BEST_LOCAL, NO_FALLBACK, Config
 from llmswitch.routing.classify import QUALITY_FLOOR
 from llmswitch.routing.select import unpriced_cloud_models
 
@@ -26,9 +26,19 @@ def unset_key_variables(config: Config, environ: Mapping[str, str]) -> list[str]
     return lines
 
 
+def falls_back(config: Config) -> bool:
+    """Whether tier 3 has a model to offer: a named one, or a self-hosted one for
+    ``best-local`` (health aside)."""
+    setting = config.routing.fallback_model
+    if setting == BEST_LOCAL:
+        cloud = {b.name for b in config.backends if b.locality == "cloud"}
+        return any(m.backend not in cloud for m in config.models)
+    return setting != NO_FALLBACK
+
+
 def tiers_without_model(config: Config) -> list[str]:
     """Tiers no model meets under the configured profile, when nothing falls back."""
-    if config.routing.fallback_model is not None:
+    if falls_back(config):
         return []
     name = config.routing.profile
     profile = config.all_profiles.get(name)
@@ -41,7 +51,7 @@ def tiers_without_model(config: Config) -> list[str]:
         if best is not None and best < floor:
             lines.append(
                 f"no model meets the {tier} floor ({floor}, profile {name}; best quality is "
-                f"{best}) and routing.fallback_model is unset: {tier} prompts get "
+                f"{best}) and no routing.fallback_model answers: {tier} prompts get "
                 f"{config.routing.exhaustion_status}"
             )
     return lines

@@ -251,7 +251,9 @@ def test_serve_on_a_lan_address_without_auth_exits_2_with_one_line(
 ) -> None:
     config = tmp_path / "llmswitch.toml"
     config.write_text(
-        f'[server]\nhost = "0.0.0.0"\nport = 0\n[store]\npath = "{tmp_path / "db"}"\n',
+        f'[server]\nhost = "0.0.0.0"\nport = 0\n[store]\npath = "{tmp_path / "db"}"\n'
+        '[[backends]]\nname = "b"\nbase_url = "http://127.0.0.1:1/v1"\n'
+        '[[models]]\nid = "m"\nbackend = "b"\n',
         encoding="utf-8",
     )
     assert main(["serve", "--config", str(config)]) == 2

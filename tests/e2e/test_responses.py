@@ -15,7 +15,7 @@ import trio
 from openai.types.responses import Response
 
 from tests.e2e.harness import Stack, model, start_stack
-from tests.e2e.test_providers import STREAMS, WIRES, backend_saw, stack_with
+from tests.e2e.test_providers import STREAMS, WIRES, anthropic_client, backend_saw, stack_with
 
 WEATHER: Any = {
     "type": "function",
@@ -157,6 +157,16 @@ async def test_every_door_names_the_gateways_model(nursery: trio.Nursery, tmp_pa
     assert {chunk.model async for chunk in chunks} == {"tiny"}
     response = await client.responses.create(model="tiny", input="hi")
     assert response.model == "tiny"
+    claude = anthropic_client(stack)
+    message = await claude.messages.with_raw_response.create(
+        model="tiny", max_tokens=50, messages=[{"role": "user", "content": "hi"}]
+    )
+    assert (await message.parse()).model == "tiny"
+    assert message.headers["x-router-upstream-model"] == "small"
+    async with claude.messages.stream(
+        model="tiny", max_tokens=50, messages=[{"role": "user", "content": "hi"}]
+    ) as events:
+        assert (await events.get_final_message()).model == "tiny"
 
 
 async def test_count_tokens_estimates_a_messages_request(

@@ -27,13 +27,14 @@ async def test_route_advises_without_calling_any_backend(stack: Stack) -> None:
     async with stack.http() as http:
         resp = await http.post("/v1/route", json=body(PROOF))
         greeting = await http.post("/v1/route", json=body("hi"))
-    # Only the cloud model is good enough, and metered cloud is opt-in: nothing can serve.
-    assert resp.status_code == 503
+    # Only the cloud model is good enough, and metered cloud is opt-in: the best
+    # self-hosted model answers (routing.fallback_model = "best-local", the default).
+    assert resp.status_code == 200
     advice = resp.json()
-    assert advice["tier"] == "classifier" and advice["rule"] == "catch-all"
+    assert advice["tier"] == "fallback" and advice["rule"] == "catch-all"
     assert advice["classification"]["complexity"] == "reasoning"
     assert advice["profile"] == "balanced"
-    assert (advice["model"], advice["candidates"]) == (None, [])
+    assert advice["model"] == "coder"
     why = {e["model"]: e["why"] for e in advice["excluded"]}
     assert why["big"].startswith("metered cloud not enabled")
     assert greeting.json()["tier"] == "rules" and greeting.json()["model"] == "small"
@@ -117,3 +118,25 @@ async def test_runtime_settings_persist_across_a_restart(
     assert settings["profile"] == "premium" and settings["overrides"] == {"code": "coder"}
     assert "no-weather" in settings["stored_rules"]
     assert advice["profile"] == "premium"
+
+
+async def test_best_local_answers_what_no_model_meets_and_says_so(stack: Stack) -> None:
+    raw = await stack.client().chat.completions.with_raw_response.create(**body(PROOF))
+    assert (raw.headers["x-router-tier"], raw.headers["x-router-model"]) == ("fallback", "coder")
+    assert raw.parse().model == "coder"
+    (row,) = await stack.rows()
+    assert (row.tier, row.chosen_model, row.status) == ("fallback", "coder", 200)
+    assert row.reason is not None and "the best local model, coder, answers" in row.reason
+
+
+async def test_without_a_fallback_the_503_says_how_to_serve_it(
+    nursery: trio.Nursery, tmp_path: Path
+) -> None:
+    stack = await start_stack(nursery, tmp_path, routing={"fallback_model": "none"})
+    with pytest.raises(openai.APIStatusError) as err:
+        await stack.client().chat.completions.create(**body(PROOF))
+    assert err.value.status_code == 503
+    message = err.value.message
+    assert "medium: quality 45 < floor" in message
+    assert "auto:eco" in message and "routing.fallback_model" in message
+    assert "raise a model's quality" in message

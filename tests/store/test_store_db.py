@@ -21,6 +21,7 @@ from llmswitch.store import (
     insert_rows,
     open_db,
 )
+from llmswitch.store.db import open_existing
 from tests.store.shortage import Shortage
 
 # Another process that takes the write lock, says so, holds it, then commits.
@@ -201,3 +202,22 @@ async def test_an_older_world_readable_database_is_made_private(tmp_path: Path) 
     async with open_db(path):
         pass
     assert path.stat().st_mode & 0o777 == 0o600
+
+
+async def test_open_existing_never_creates_a_database(tmp_path: Path) -> None:
+    path = tmp_path / "sub" / "absent.db"
+    async with open_existing(path) as db:
+        assert db is None
+    assert not path.parent.exists()
+    async with open_db(path) as made:
+        await made.fetchall("SELECT 1")
+    async with open_existing(path) as db:
+        assert db is not None
+
+
+async def test_a_file_that_is_not_a_database_is_a_store_error_naming_it(tmp_path: Path) -> None:
+    path = tmp_path / "notes.db"
+    path.write_bytes(b"plain text, not SQLite " * 50)
+    with pytest.raises(StoreError, match=r"notes\.db: not a usable SQLite database"):
+        async with open_db(path):
+            pass

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 import trio
 
-from llmswitch.cli import main
+from llmswitch.cli import build_parser, main
 from llmswitch.config import RuleConfig
 from llmswitch.store.db import open_db
 from llmswitch.store.settings import get_setting, save_rule
@@ -195,7 +195,8 @@ def test_profile_set_survives_a_restart(cfg: str, capsys: pytest.CaptureFixture[
     # A fresh main() reads the store again: the change survived the "restart".
     code, out, _ = run(capsys, "profile", "--config", cfg)
     assert code == 0
-    assert out.startswith("active profile: eco (stored)")
+    assert out.startswith("active profile: eco (stored in ")
+    assert "over routing.profile = 'balanced'" in out and "profile --clear" in out
     assert any(line.split()[:2] == ["*", "eco"] for line in out.splitlines())
     code, d = run_json(capsys, "profile", "--config", cfg)
     assert (d["active"], d["from"]) == ("eco", "stored")
@@ -292,3 +293,89 @@ def test_models_table_and_backend_filter(cfg: str, capsys: pytest.CaptureFixture
     code, _, err = run(capsys, "models", "--backend", "nowhere", "--config", cfg)
     assert code == 1
     assert "no backend named 'nowhere'" in err
+
+
+# --- the first five minutes ------------------------------------------------------------------
+
+
+def test_profile_clear_goes_back_to_the_config(
+    cfg: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    run(capsys, "profile", "set", "premium", "--config", cfg)
+    code, out, _ = run(capsys, "profile", "--clear", "--config", cfg)
+    assert (code, out.split("(")[0]) == (0, "active profile: balanced ")
+    assert stored(cfg, "profile") is None
+    code, out, _ = run(capsys, "profile", "--config", cfg)
+    assert out.startswith("active profile: balanced (routing.profile in the config file)")
+    code, out, _ = run(capsys, "profile", "--clear", "--config", cfg)
+    assert (code, out.split(";")[0]) == (0, "no stored profile")
+    assert run(capsys, "profile", "set", "eco", "--clear", "--config", cfg)[0] == 2
+
+
+def test_override_clear_all(cfg: str, capsys: pytest.CaptureFixture[str]) -> None:
+    run(capsys, "override", "code", "coder", "--config", cfg)
+    run(capsys, "override", "math", "tiny", "--config", cfg)
+    code, out, _ = run(capsys, "override", "--clear-all", "--config", cfg)
+    assert (code, out.split(";")[0]) == (0, "stored overrides cleared")
+    assert stored(cfg, "overrides") is None
+    code, out, _ = run(capsys, "override", "--config", cfg)
+    assert out.strip() == "no overrides"
+    assert run(capsys, "override", "code", "--clear-all", "--config", cfg)[0] == 2
+
+
+def test_reading_commands_never_create_a_database(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    sub = tmp_path / "sub"
+    sub.mkdir()
+    (sub / "llmswitch.toml").write_text(
+        CONFIG.replace('path = "{db}"', 'path = "llmswitch.db"'), encoding="utf-8"
+    )
+    monkeypatch.chdir(tmp_path)
+    for argv in (["profile"], ["override"], ["route", "hi"], ["keys", "list"], ["models"]):
+        code, _, err = run(capsys, *argv, "--config", "sub/llmswitch.toml")
+        assert code == 0, err
+    assert sorted(p.name for p in tmp_path.rglob("*")) == ["llmswitch.toml", "sub"]
+    # A write goes beside the config file, whatever the working directory.
+    assert run(capsys, "profile", "set", "eco", "--config", "sub/llmswitch.toml")[0] == 0
+    assert (sub / "llmswitch.db").exists() and not (tmp_path / "llmswitch.db").exists()
+
+
+def test_a_corrupt_database_is_one_line(cfg: str, capsys: pytest.CaptureFixture[str]) -> None:
+    Path(cfg).with_name("store.db").write_bytes(b"SQLite? no. " * 100)
+    for argv in (["profile"], ["override"], ["keys", "list"], ["profile", "set", "eco"]):
+        code, out, err = run(capsys, *argv, "--config", cfg)
+        assert (code, out) == (3, "")
+        assert err.startswith("llmswitch: store: ") and err.count("\n") == 1
+        assert "not a usable SQLite database" in err
+
+
+def test_models_write_needs_discover(cfg: str, capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, err = run(capsys, "models", "--write", "--config", cfg)
+    assert (code, out) == (2, "")
+    assert "--write goes with --discover" in err
+
+
+def test_init_makes_missing_directories(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    target = tmp_path / "missing" / "dir" / "x.toml"
+    code, out, _ = run(capsys, "init", str(target))
+    assert code == 0 and target.exists()
+    assert f"llmswitch serve --config {target}" in out
+
+
+def test_bare_command_prints_help_and_version_works(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = run(capsys)
+    assert code == 0 and "start here:" in out and "exit codes:" in out
+    with pytest.raises(SystemExit) as done:
+        main(["--version"])
+    assert done.value.code == 0
+    assert capsys.readouterr().out.startswith("llmswitch ")
+
+
+def test_help_is_plain_text(capsys: pytest.CaptureFixture[str]) -> None:
+    parser = build_parser()
+    texts = [parser.format_help()]
+    for action in parser._subparsers._group_actions if parser._subparsers else ():
+        texts += [p.format_help() for p in getattr(action, "choices", {}).values()]
+    assert len(texts) > 5
+    assert not any("``" in text or ":func:" in text for text in texts)

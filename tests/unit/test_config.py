@@ -27,7 +27,7 @@ def test_errors_name_the_file_and_the_key(tmp_path: Path) -> None:
     text = str(err.value)
     assert str(path) in text
     assert "server.port" in text
-    assert "backends.0.base_url" in text
+    assert "backends.x.base_url: required but missing" in text  # named by name, not index
 
 
 def test_models_must_name_a_known_backend(tmp_path: Path) -> None:
@@ -64,7 +64,7 @@ def test_a_probe_timeout_must_be_positive(tmp_path: Path) -> None:
             {"clients": [{"name": "a", "key_env": "A", "key_sha256": "0" * 64}]},
             "give exactly one of key_env or key_sha256",
         ),
-        ({"clients": [{"name": "a", "key_sha256": "secret"}]}, "clients.0.key_sha256"),
+        ({"clients": [{"name": "a", "key_sha256": "secret"}]}, "clients.a.key_sha256"),
         (
             {"clients": [{"name": "a", "key_env": "A", "force_profile": "nope"}]},
             "clients.a: no profile named 'nope'",
@@ -78,7 +78,7 @@ def test_a_probe_timeout_must_be_positive(tmp_path: Path) -> None:
             "clients: names must be unique",
         ),
         ({"budget": {"alert_at": [0.5, 1.5]}}, "budget.alert_at: 1.5 is not in (0, 1]"),
-        ({"budget": {"webhook_url": "ftp://x"}}, "budget.webhook_url: must be an http"),
+        ({"budget": {"webhook_url": "ftp://x"}}, "the scheme must be http:// or https://"),
         ({"budget": {"task_daily_usd": {"poetry": 1.0}}}, "task_daily_usd.poetry: unknown"),
         ({"budget": {"weekly_usd": -1}}, "budget.weekly_usd"),
         ({"routing": {"exhaustion_retry_after_s": -1}}, "routing.exhaustion_retry_after_s"),
@@ -91,3 +91,137 @@ def test_access_and_budget_knobs_are_refused_naming_the_key(
     with pytest.raises(ConfigError) as err:
         parse_config(data, source="test.toml")
     assert message in str(err.value)
+
+
+LOCAL = {"name": "laptop", "base_url": "http://127.0.0.1:11434/v1"}
+
+
+def refusal(data: dict[str, object]) -> str:
+    with pytest.raises(ConfigError) as err:
+        parse_config(data, source="x.toml")
+    return str(err.value)
+
+
+@pytest.mark.parametrize(
+    ("data", "message"),
+    [
+        ({"health": {"intervl_s": 5}}, "health.intervl_s: unknown key; did you mean 'interval_s'?"),
+        ({"profiles": {"mine": {"qualty_tolerance": 1}}}, "did you mean 'quality_tolerance'?"),
+        ({"backends": [{**LOCAL, "localty": "lan"}]}, "backends.laptop.localty: unknown key"),
+        ({"sevrer": {}}, "sevrer: unknown key; did you mean 'server'?"),
+        ({"zzz": 1}, "zzz: unknown key; valid: backends, breaker, budget,"),
+    ],
+)
+def test_unknown_keys_get_the_closest_known_one(data: dict[str, object], message: str) -> None:
+    assert message in refusal(data)
+
+
+@pytest.mark.parametrize(
+    ("data", "message"),
+    [
+        (
+            {"routing": {"metered_cloud": ["coding"]}},
+            "routing.metered_cloud: unknown task type 'coding'; did you mean 'code'? valid: code,"
+            " analysis, creative, math, conversation, vision, tool-use",
+        ),
+        ({"overrides": {"maths": "m"}}, "overrides.maths: unknown task type 'maths'; did you"),
+        (
+            {
+                "backends": [LOCAL],
+                "models": [{"id": "m", "backend": "laptop", "capabilities": ["tool"]}],
+            },
+            "models.m.capabilities: unknown task type 'tool'; did you mean 'tool-use'?",
+        ),
+        ({"budget": {"task_daily_usd": {"vison": 1.0}}}, "did you mean 'vision'?"),
+        ({"clients": [{"name": "a", "key_env": "A", "metered_cloud": ["mth"]}]}, "'math'?"),
+    ],
+)
+def test_task_type_names_are_checked_everywhere(data: dict[str, object], message: str) -> None:
+    assert message in refusal(data)
+
+
+def test_metered_cloud_takes_a_star_and_real_task_types() -> None:
+    config = parse_config({"routing": {"metered_cloud": ["*", "code"]}})
+    assert config.routing.metered_cloud == ("*", "code")
+
+
+@pytest.mark.parametrize(
+    ("url", "message"),
+    [
+        ("127.0.0.1:11434/v1", "has no scheme; write 'http://127.0.0.1:11434/v1'"),
+        ("localhost:8000", "has no scheme"),
+        ("ftp://box/v1", "the scheme must be http:// or https://"),
+        ("http://", "has no host"),
+    ],
+)
+def test_a_base_url_needs_a_scheme(url: str, message: str) -> None:
+    text = refusal({"backends": [{"name": "box", "base_url": url}]})
+    assert f"backends.box.base_url: '{url}" in text
+    assert message in text
+
+
+def test_errors_name_models_and_backends_by_id_without_jargon() -> None:
+    text = refusal(
+        {
+            "backends": [LOCAL, {"name": "gpu", "base_url": "http://gpu:8000/v1", "rpm": -1}],
+            "models": [
+                {"id": "ok", "backend": "laptop"},
+                {"id": "qwen-small", "backend": "laptop", "quality": 200},
+            ],
+        }
+    )
+    assert "models.qwen-small.quality" in text
+    assert "backends.gpu.rpm" in text
+    assert "models.1" not in text and "backends.1" not in text
+    assert "2 errors" in text
+
+
+@pytest.mark.parametrize(
+    ("data", "message"),
+    [
+        (
+            {"backends": [LOCAL], "models": [{"id": "m", "backend": "laptp"}]},
+            "models.m.backend: no backend named 'laptp'; did you mean 'laptop'? (backends: laptop)",
+        ),
+        (
+            {
+                "backends": [LOCAL],
+                "models": [{"id": "m", "backend": "laptop"}],
+                "routing": {"fallback_model": "n"},
+            },
+            "routing.fallback_model: no model named 'n' (models: m)",
+        ),
+        ({"routing": {"profile": "ecco"}}, "routing.profile: no profile named 'ecco'; did you"),
+    ],
+)
+def test_check_errors_read_as_sentences(data: dict[str, object], message: str) -> None:
+    text = refusal(data)
+    assert message in text
+    assert "Value error" not in text and "(top level)" not in text
+
+
+def test_fallback_model_is_best_local_by_default_and_takes_none_or_a_model() -> None:
+    assert parse_config({}).routing.fallback_model == "best-local"
+    assert parse_config({"routing": {"fallback_model": "none"}}).routing.fallback_model == "none"
+    one = {"backends": [LOCAL], "models": [{"id": "m", "backend": "laptop"}]}
+    assert parse_config({**one, "routing": {"fallback_model": "m"}}).routing.fallback_model == "m"
+
+
+def test_a_config_file_with_no_model_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "empty.toml"
+    path.write_text("[server]\nport = 8081\n", encoding="utf-8")
+    with pytest.raises(ConfigError, match=r"no \[\[models\]\]"):
+        load_config(path)
+
+
+def test_a_relative_store_path_is_relative_to_the_config_file(tmp_path: Path) -> None:
+    sub = tmp_path / "sub"
+    sub.mkdir()
+    body = '[[backends]]\nname = "b"\nbase_url = "http://127.0.0.1:1/v1"\n'
+    body += '[[models]]\nid = "m"\nbackend = "b"\n'
+    (sub / "rel.toml").write_text(f'[store]\npath = "data/x.db"\n{body}', encoding="utf-8")
+    assert load_config(sub / "rel.toml").store.path == str(sub / "data" / "x.db")
+    (sub / "abs.toml").write_text(f'[store]\npath = "/var/x.db"\n{body}', encoding="utf-8")
+    assert load_config(sub / "abs.toml").store.path == "/var/x.db"
+    (sub / "default.toml").write_text(body, encoding="utf-8")
+    assert load_config(sub / "default.toml").store.path == str(sub / "llmswitch.db")

@@ -277,6 +277,42 @@ def test_tier3_fallback_model_when_nothing_is_left() -> None:
     assert still_empty.excluded[-1].why == "fallback model: backend laptop is down"
 
 
+def test_best_local_answers_auto_when_no_model_meets_the_floor() -> None:
+    empty = decide_auto(CATALOG, with_complexity("reasoning"), Availability(), policy=Policy())
+    assert chosen(empty) == []
+    decision = with_fallback(CATALOG, empty, Availability())
+    assert (chosen(decision), decision.tier) == (["big-lan"], "fallback")
+    assert "the best local model, big-lan, answers" in decision.reason
+    box_down = with_fallback(CATALOG, empty, Availability(down=frozenset({"box"})))
+    assert chosen(box_down) == ["mid"]
+    all_down = with_fallback(CATALOG, empty, Availability(down=frozenset({"box", "laptop"})))
+    assert chosen(all_down) == []
+    assert all_down.excluded[-1].model == "best-local"
+
+
+def test_best_local_obeys_the_guards() -> None:
+    cat = Catalog.build(
+        config(routing={"block": ["big-lan"]}),
+    )
+    code = with_complexity("reasoning", task_type="code")
+    empty = decide_auto(cat, code, Availability(), policy=Policy.of(cat.config, "balanced", {}))
+    decision = with_fallback(cat, empty, Availability(), Policy.of(cat.config, "balanced", {}))
+    assert chosen(decision) == ["mid"]  # big-lan is blocked
+
+
+def test_best_local_does_not_replace_a_model_the_client_named() -> None:
+    named = decide_explicit(
+        CATALOG, CATALOG.by_name["tiny"], Availability(down=frozenset({"laptop"}))
+    )
+    assert with_fallback(CATALOG, named, Availability(down=frozenset({"laptop"}))) == named
+
+
+def test_fallback_none_leaves_nothing() -> None:
+    cat = Catalog.build(config(routing={"fallback_model": "none"}))
+    empty = decide_auto(cat, with_complexity("reasoning"), Availability(), policy=Policy())
+    assert with_fallback(cat, empty, Availability()) == empty
+
+
 def test_a_model_with_a_poor_record_is_demoted_and_promoted_when_it_recovers() -> None:
     simple = with_complexity("simple")
     poor = Availability(success={"tiny": 0.3})

@@ -56,14 +56,25 @@ def test_tiers_no_model_meets_are_named_when_nothing_falls_back() -> None:
         "backends": [{"name": "local", "kind": "ollama", "base_url": "http://127.0.0.1:11434"}],
         "models": [{"id": "small", "backend": "local", "quality": 50}],
     }
-    lines = start_warnings(config(**local_only), {})
+    no_fallback = local_only | {"routing": {"fallback_model": "none"}}
+    lines = start_warnings(config(**no_fallback), {})
     assert [line.split(" floor")[0] for line in lines] == [
         "no model meets the complex",
         "no model meets the reasoning",
     ]
-    assert "best quality is 50" in lines[0] and "fallback_model is unset" in lines[0]
+    assert "best quality is 50" in lines[0] and "no routing.fallback_model answers" in lines[0]
     with_fallback = local_only | {"routing": {"fallback_model": "small"}}
     assert start_warnings(config(**with_fallback), {}) == []
+    assert start_warnings(config(**local_only), {}) == []  # best-local, the default
+
+
+def test_best_local_without_a_self_hosted_model_still_warns() -> None:
+    cloud_only = {
+        "backends": [config_data()["backends"][1]],
+        "models": [config_data()["models"][1] | {"quality": 50}],
+    }
+    lines = start_warnings(config(**cloud_only), {"LLMSWITCH_TEST_OPENAI_KEY": "sk-x"})
+    assert any(line.startswith("no model meets the reasoning floor") for line in lines)
 
 
 def test_unpriced_cloud_models_are_named() -> None:

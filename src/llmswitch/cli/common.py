@@ -29,7 +29,8 @@ def fail(message: str, code: int = EXIT_FAILED) -> int:
 
 
 def offline(command: Callable[[Config, argparse.Namespace], int]) -> Command:
-    """A command on the config (exit 2 if it is bad) and its store (exit 1 if that fails)."""
+    """A command on the config (exit 2 if it is bad) and its store (exit 3 if that is
+    unusable: not a database, corrupt, locked for too long), in one line."""
 
     def run(args: argparse.Namespace) -> int:
         try:
@@ -39,7 +40,7 @@ def offline(command: Callable[[Config, argparse.Namespace], int]) -> Command:
         try:
             return command(config, args)
         except StoreError as exc:
-            return fail(f"store: {exc}")
+            return fail(f"store: {exc}", EXIT_ENVIRONMENT)
 
     return run
 

@@ -10,6 +10,7 @@ from typing import Any
 import trio
 
 from llmswitch.config import Config, parse_config
+from llmswitch.gateway import Gateway
 from llmswitch.main import run_gateway
 from llmswitch.sim.server import RunningSim, demo_specs, run_sims
 
@@ -21,7 +22,7 @@ llmswitch demo: gateway on {url} with simulated backends
 
 Try:
   curl -N {url}/v1/chat/completions -d '{{"model":"auto","stream":true,"messages":[{{"role":"user","content":"hi"}}]}}'
-  curl -s {url}/v1/chat/completions -d '{{"model":"auto","messages":[{{"role":"user","content":"Prove that the square root of 2 is irrational, step by step."}}]}}' -D - -o /dev/null | grep X-Router
+  curl -s {url}/v1/chat/completions -d '{{"model":"auto","messages":[{{"role":"user","content":"Prove that the square root of 2 is irrational, step by step."}}]}}' -D - -o /dev/null | grep -i x-router
   curl -s {url}/v1/chat/completions -d '{{"model":"smart","messages":[{{"role":"user","content":"Design a rate limiter"}}]}}'
 Look inside: {url}/debug  {url}/metrics  {url}/health    Stop: Ctrl+C
 """  # noqa: E501
@@ -97,11 +98,17 @@ def demo_config(sims: dict[str, RunningSim], port: int, store: str) -> Config:
 
 
 async def run_demo(port: int, store: str) -> int:
+    """The simulators, then the gateway; the banner once the gateway is listening."""
+    code = 0
     async with trio.open_nursery() as nursery:
         sims = await nursery.start(run_sims, demo_specs())
         config = demo_config(sims, port, store)
-        url = f"http://{config.server.host}:{port}"
+
+        async def gateway(task_status: trio.TaskStatus[tuple[Gateway, str]]) -> None:
+            nonlocal code
+            code = await run_gateway(config, task_status=task_status)
+            nursery.cancel_scope.cancel()
+
+        _, url = await nursery.start(gateway)
         print(EXAMPLES.format(url=url, **{n: s.base_url for n, s in sims.items()}), flush=True)
-        code = await run_gateway(config)
-        nursery.cancel_scope.cancel()
     return code

@@ -20,7 +20,7 @@ from pydantic import ValidationError
 from llmswitch.cli.common import EXIT_CONFIG, SubParsers, config_command, fail, offline
 from llmswitch.cli.table import table
 from llmswitch.config import Config, KeyPolicy
-from llmswitch.store.db import open_db
+from llmswitch.store.db import open_db, open_existing
 from llmswitch.store.keys import KEY_NAME, KeyExists, create_key, load_keys, revoke_key
 
 PICKED_UP = "a running gateway picks it up within a few seconds"
@@ -98,8 +98,8 @@ def _revoke(config: Config, name: str) -> int:
 
 def _list(config: Config, as_json: bool) -> int:
     async def read() -> list[tuple[str, str, str, str]]:
-        async with open_db(config.store.path) as db:
-            stored = await load_keys(db)
+        async with open_existing(config.store.path) as db:
+            stored = await load_keys(db) if db is not None else []
         rows = [(c.name, "config", "", _rights(c)) for c in config.clients]
         return rows + [
             (

@@ -18,7 +18,7 @@ import httpx
 import tomli_w
 import trio
 
-from llmswitch.cli.common import SubParsers, config_command, offline
+from llmswitch.cli.common import EXIT_CONFIG, SubParsers, config_command, fail, offline
 from llmswitch.cli.routing import print_json, refuse
 from llmswitch.cli.table import table
 from llmswitch.config import DEFAULT_UPSTREAM_LIMITS, BackendConfig, Config, ModelConfig
@@ -179,6 +179,8 @@ def models(config: Config, backend: str | None = None, as_json: bool = False) ->
 
 @offline
 def cmd_models(config: Config, args: argparse.Namespace) -> int:
+    if args.write and not args.discover:
+        return fail("--write goes with --discover: it writes the models discovered", EXIT_CONFIG)
     if args.discover:
         return discover(config, Path(args.config), args.backend, args.write, args.json)
     return models(config, args.backend, args.json)

@@ -22,7 +22,7 @@ import trio
 from llmswitch.actors.classifier import classify_or_default
 from llmswitch.cli.common import SubParsers, config_command, offline
 from llmswitch.cli.table import fields, table
-from llmswitch.config import TASK_TYPES, Config
+from llmswitch.config import TASK_TYPES, Config, RuleConfig, task_type_problem
 from llmswitch.providers.openai import estimate_tokens, prompt_chars
 from llmswitch.routing.brain import (
     Rejected,
@@ -36,8 +36,8 @@ from llmswitch.routing.brain import (
 from llmswitch.routing.profiles import UnknownProfile
 from llmswitch.routing.rules import effective_rules, features_of
 from llmswitch.routing.select import Availability, Catalog, Decision
-from llmswitch.store.db import open_db
-from llmswitch.store.settings import get_setting, load_rules, set_setting
+from llmswitch.store.db import open_db, open_existing
+from llmswitch.store.settings import delete_setting, get_setting, load_rules, set_setting
 
 OFFLINE_NOTE = (
     "offline: backend health, circuit breakers, rate limits and budget are unknown here;\n"
@@ -71,11 +71,17 @@ class Stored:
 
 
 async def read_stored(config: Config) -> Stored:
-    """The stored settings, and the settings in force, merged as the router actor does."""
-    async with open_db(config.store.path) as db:
-        rules = await load_rules(db)
-        profile = await get_setting(db, "profile")
-        raw = await get_setting(db, "overrides")
+    """The stored settings, and the settings in force, merged as the router actor does.
+
+    Reading never creates the database: with none yet, nothing is stored.
+    """
+    rules: list[RuleConfig] = []
+    profile = raw = None
+    async with open_existing(config.store.path) as db:
+        if db is not None:
+            rules = await load_rules(db)
+            profile = await get_setting(db, "profile")
+            raw = await get_setting(db, "overrides")
     stored_profile = profile if isinstance(profile, str) else None
     overrides = {str(k): str(v) for k, v in raw.items()} if isinstance(raw, dict) else {}
     active = stored_profile if stored_profile in config.all_profiles else config.routing.profile
@@ -91,6 +97,12 @@ async def read_stored(config: Config) -> Stored:
 async def _write(config: Config, key: str, value: Any) -> None:
     async with open_db(config.store.path) as db:
         await set_setting(db, key, value)
+
+
+async def _forget(config: Config, key: str) -> bool:
+    """Drop a stored setting; False if none was stored (no database is created for it)."""
+    async with open_existing(config.store.path) as db:
+        return db is not None and await delete_setting(db, key)
 
 
 async def _update_override(config: Config, task: str, model: str | None) -> bool:
@@ -237,7 +249,6 @@ def route(
 def show_profiles(config: Config, as_json: bool = False) -> int:
     stored = trio.run(read_stored, config)
     active = stored.settings.profile
-    origin = "stored" if stored.profile == active else "config routing.profile"
     profiles = config.all_profiles
     if as_json:
         print_json(
@@ -248,7 +259,7 @@ def show_profiles(config: Config, as_json: bool = False) -> int:
             }
         )
         return 0
-    print(f"active profile: {active} ({origin})")
+    print(f"active profile: {active} ({profile_origin(config, stored)})")
     if stored.profile is not None and stored.profile != active:
         print(f"note: the stored profile {stored.profile!r} no longer exists; ignored")
     rows = [
@@ -266,6 +277,28 @@ def show_profiles(config: Config, as_json: bool = False) -> int:
     ]
     headers = ["", "PROFILE", "TOLERANCE", "FLOOR SHIFT", "ORDERING", "MAX COST $"]
     print(table([*headers, "MAX TOKENS", "DEFINED IN"], rows))
+    return 0
+
+
+def profile_origin(config: Config, stored: Stored) -> str:
+    """Where the active profile comes from, and how to go back to the config's."""
+    if stored.profile != stored.settings.profile:
+        return "routing.profile in the config file"
+    return (
+        f"stored in {config.store.path}, over routing.profile = {config.routing.profile!r}"
+        " in the config; `llmswitch profile --clear` goes back to it"
+    )
+
+
+def clear_profile(config: Config, as_json: bool = False) -> int:
+    """Drop the stored profile: the config's ``routing.profile`` is in force again."""
+    cleared = trio.run(_forget, config, "profile")
+    if as_json:
+        print_json({"active": config.routing.profile, "from": "config", "cleared": cleared})
+    elif cleared:
+        print(f"active profile: {config.routing.profile} (routing.profile; {PICKED_UP})")
+    else:
+        print(f"no stored profile; active profile: {config.routing.profile} (routing.profile)")
     return 0
 
 
@@ -302,9 +335,9 @@ def show_overrides(config: Config, as_json: bool = False) -> int:
 
 def change_override(config: Config, task: str, model: str | None, as_json: bool = False) -> int:
     """Store ``task → model`` (an id or alias, stored as the id); None clears the stored one."""
-    if task not in TASK_TYPES:
-        tasks = ", ".join(TASK_TYPES)
-        return refuse(f"unknown task type {task!r}; one of {tasks}", as_json, "bad_task")
+    problem = task_type_problem(task)
+    if problem is not None:
+        return refuse(problem, as_json, "bad_task")
     target = None if model is None else Catalog.build(config).by_name.get(model)
     if model is not None and target is None:
         return refuse(
@@ -321,6 +354,17 @@ def change_override(config: Config, task: str, model: str | None, as_json: bool 
         print(f"no stored override for {task}")
     if target is None and task in config.overrides:
         print(f"note: the config file still routes {task} to {config.overrides[task]} first")
+    return 0
+
+
+def clear_overrides(config: Config, as_json: bool = False) -> int:
+    """Drop every stored override: only the config's ``[overrides]`` stay in force."""
+    cleared = trio.run(_forget, config, "overrides")
+    if as_json:
+        return show_overrides(config, as_json=True)
+    print(("stored overrides cleared" if cleared else "no stored overrides") + f"; {PICKED_UP}")
+    if config.overrides:
+        print(f"note: the config file's [overrides] stay: {', '.join(config.overrides)}")
     return 0
 
 
@@ -343,17 +387,24 @@ def cmd_route(config: Config, args: argparse.Namespace) -> int:
 
 @offline
 def cmd_profile(config: Config, args: argparse.Namespace) -> int:
+    if args.clear and args.action is None:
+        return clear_profile(config, args.json)
     if args.action is None:
         return show_profiles(config, args.json)
-    if args.action != "set" or args.name is None:
-        print("llmswitch: usage: llmswitch profile [set NAME]", file=sys.stderr)
+    if args.action != "set" or args.name is None or args.clear:
+        print("llmswitch: usage: llmswitch profile [set NAME | --clear]", file=sys.stderr)
         return 2
     return set_profile(config, args.name, args.json)
 
 
 @offline
 def cmd_override(config: Config, args: argparse.Namespace) -> int:
-    usage = "llmswitch: usage: llmswitch override [TASK MODEL | TASK --clear]"
+    usage = "llmswitch: usage: llmswitch override [TASK MODEL | TASK --clear | --clear-all]"
+    if args.clear_all:
+        if args.task is not None or args.clear:
+            print(usage, file=sys.stderr)
+            return 2
+        return clear_overrides(config, args.json)
     if args.task is None and not args.clear:
         return show_overrides(config, args.json)
     if args.task is None or (args.model is None) != args.clear:
@@ -375,6 +426,9 @@ def register(sub: SubParsers) -> None:
     profile = config_command(sub, "profile", "show the routing profiles, or set the active one")
     profile.add_argument("action", nargs="?", choices=["set"])
     profile.add_argument("name", nargs="?")
+    profile.add_argument(
+        "--clear", action="store_true", help="drop the stored profile: routing.profile again"
+    )
     profile.set_defaults(func=cmd_profile)
 
     override = config_command(
@@ -383,4 +437,5 @@ def register(sub: SubParsers) -> None:
     override.add_argument("task", nargs="?", help="a task type: code, math, ...")
     override.add_argument("model", nargs="?", help="a model id or alias")
     override.add_argument("--clear", action="store_true", help="remove the stored override")
+    override.add_argument("--clear-all", action="store_true", help="remove every stored override")
     override.set_defaults(func=cmd_override)

@@ -3,34 +3,62 @@
 from __future__ import annotations
 
 import argparse
+from collections.abc import Awaitable, Callable
 from functools import partial
 from pathlib import Path
 
 import trio
 
-from llmswitch.cli.common import EXIT_CONFIG, SubParsers, fail
+from llmswitch.cli.common import EXIT_CONFIG, EXIT_ENVIRONMENT, SubParsers, fail
 from llmswitch.cli.starter import STARTER
-from llmswitch.config import ConfigError, load_config
+from llmswitch.config import ConfigError, ServerConfig, load_config
+
+
+def port_number(text: str) -> int:
+    """``--port``: a TCP port, refused by argparse (exit 2) otherwise."""
+    if not text.isdigit() or not 0 <= int(text) <= 65535:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a port number (0-65535)")
+    return int(text)
+
+
+def run_or_explain(
+    start: Callable[[], Awaitable[int]], server: ServerConfig, store_path: str
+) -> int:
+    """Run a gateway; a start-up failure a person can fix is one line and exit 2 or 3."""
+    from llmswitch.cli.startup import explain
+
+    try:
+        return trio.run(start)
+    except BaseException as exc:  # unwrapped below; anything unexplained is re-raised
+        failure = explain(exc, server, store_path)
+        if failure is None:
+            raise
+        return fail(failure.message, failure.code)
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
-    from llmswitch.main import StartRefused, run_gateway  # the offline commands skip these
+    from llmswitch.main import run_gateway  # the offline commands skip these imports
 
     try:
         config = load_config(args.config)
     except ConfigError as exc:
         return fail(str(exc), EXIT_CONFIG)
-    try:
-        return trio.run(partial(run_gateway, config, config_path=args.config))
-    except StartRefused as exc:
-        return fail(str(exc), EXIT_CONFIG)
+    if args.port is not None:
+        server = config.server.model_copy(update={"port": args.port})
+        config = config.model_copy(update={"server": server})
+    start = partial(run_gateway, config, config_path=args.config)
+    return run_or_explain(start, config.server, config.store.path)
 
 
 def cmd_init(args: argparse.Namespace) -> int:
     path = Path(args.path)
     if path.exists() and not args.force:
         return fail(f"{path} exists; use --force to overwrite")
-    path.write_text(STARTER, encoding="utf-8")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(STARTER, encoding="utf-8")
+    except OSError as exc:
+        return fail(f"cannot write {path}: {exc.strerror or exc}", EXIT_ENVIRONMENT)
     print(f"wrote {path}; start with: llmswitch serve --config {path}")
     return 0
 
@@ -38,13 +66,14 @@ def cmd_init(args: argparse.Namespace) -> int:
 def cmd_demo(args: argparse.Namespace) -> int:
     from llmswitch.cli.demo import run_demo
 
-    code: int = trio.run(run_demo, args.port, args.store)
-    return code
+    server = ServerConfig(port=args.port)
+    return run_or_explain(partial(run_demo, args.port, args.store), server, args.store)
 
 
 def register(sub: SubParsers) -> None:
     serve = sub.add_parser("serve", help="serve the gateway from a config file")
     serve.add_argument("--config", default="llmswitch.toml")
+    serve.add_argument("--port", type=port_number, help="instead of [server] port")
     serve.set_defaults(func=cmd_serve)
 
     init = sub.add_parser("init", help="write a commented starter config (Ollama on localhost)")
@@ -53,6 +82,6 @@ def register(sub: SubParsers) -> None:
     init.set_defaults(func=cmd_init)
 
     demo = sub.add_parser("demo", help="the gateway with three simulated backends")
-    demo.add_argument("--port", type=int, default=8080)
+    demo.add_argument("--port", type=port_number, default=8080)
     demo.add_argument("--store", default="llmswitch-demo.db")
     demo.set_defaults(func=cmd_demo)

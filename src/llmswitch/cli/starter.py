@@ -30,7 +30,8 @@ exhaustion_retry_after_s = 120  # its Retry-After (OpenClaw hands off at once wi
 profile = "balanced"      # eco | balanced | premium, or one of [profiles.*]
 metered_cloud = []        # task types that may use priced cloud models; ["*"] for all
 # self_model = "qwen-small"   # where heartbeats and greetings go (default: smallest local)
-# fallback_model = "qwen-coder"  # tried when nothing else can serve
+fallback_model = "best-local"  # when no model meets a request's floor: the best local
+                               # model answers; or a model id, or "none" for a 503
 # classifier = "model"        # also ask a small local model to classify
 # classifier_model = "qwen-small"
 

@@ -257,7 +257,11 @@ async def route(
 
 
 def exhausted(
-    gw: Gateway, what: str, code: str, lists: dict[str, list[dict[str, str]]]
+    gw: Gateway,
+    what: str,
+    code: str,
+    lists: dict[str, list[dict[str, str]]],
+    hint: str | None = None,
 ) -> GatewayError:
     """The one answer for "nothing could serve this": ``routing.exhaustion_status`` with
     ``Retry-After``, the message naming every model and why (SDKs show only the message),
@@ -267,7 +271,7 @@ def exhausted(
     named = "; ".join(f"{w['model']}: {w['why']}" for w in why) or "no model configured"
     return GatewayError(
         routing.exhaustion_status,
-        f"{what}: {named}",
+        f"{what}: {named}" + (f"; {hint}" if hint else ""),
         "service_unavailable",
         code=code,
         headers={"Retry-After": str(routing.exhaustion_retry_after_s)},
@@ -279,9 +283,18 @@ def _excluded(decision: Decision) -> list[dict[str, str]]:
     return [{"model": e.model, "why": e.why} for e in decision.excluded]
 
 
+#: What to change when ``auto`` found no model good enough (the exhaustion message ends so).
+AUTO_FIX_HINT = (
+    "to serve it anyway: ask for auto:eco (a lower quality floor), set"
+    ' routing.fallback_model = "best-local" (the default) with a local model up,'
+    " or raise a model's quality"
+)
+
+
 def exhausted_error(gw: Gateway, decision: Decision) -> GatewayError:
     what = f"no model can serve this request now ({decision.reason})"
-    return exhausted(gw, what, "no_candidates", {"excluded": _excluded(decision)})
+    hint = AUTO_FIX_HINT if decision.tier == "classifier" else None
+    return exhausted(gw, what, "no_candidates", {"excluded": _excluded(decision)}, hint)
 
 
 async def decide(gw: Gateway, ex: Exchange, headers: Mapping[str, str]) -> Decision:

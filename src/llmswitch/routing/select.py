@@ -11,7 +11,15 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from fnmatch import fnmatchcase
 
-from llmswitch.config import BackendConfig, Config, KeyPolicy, ModelConfig, ProfileConfig
+from llmswitch.config import (
+    BEST_LOCAL,
+    FALLBACK_KEYWORDS,
+    BackendConfig,
+    Config,
+    KeyPolicy,
+    ModelConfig,
+    ProfileConfig,
+)
 from llmswitch.routing.classify import QUALITY_FLOOR, Classification
 
 LOCALITY_RANK = {"local": 0, "lan": 1, "cloud": 2}
@@ -411,20 +419,54 @@ def decide_auto(
 
 
 def fallback_candidate(catalog: Catalog) -> Candidate | None:
+    """``routing.fallback_model`` when it names a model (not ``best-local`` or ``none``)."""
     name = catalog.config.routing.fallback_model
-    return None if name is None else catalog.candidate(catalog.by_name[name])
+    return None if name in FALLBACK_KEYWORDS else catalog.candidate(catalog.by_name[name])
+
+
+def best_local(
+    catalog: Catalog, avail: Availability, policy: Policy, cls: Classification | None
+) -> Candidate | None:
+    """The most capable self-hosted (local or lan) model that can serve now and the guards
+    let through; one fit for the task type first."""
+    usable = [
+        cand
+        for cand in map(catalog.candidate, catalog.config.models)
+        if cand.backend.locality != "cloud"
+        and refused_because(cand, policy, cls) is None
+        and unavailable_because(cand, avail, cls.token_estimate if cls else 0) is None
+    ]
+    return max(
+        usable,
+        key=lambda c: (cls is None or c.model.can(cls.task_type), c.model.quality),
+        default=None,
+    )
 
 
 def with_fallback(
     catalog: Catalog, decision: Decision, avail: Availability, policy: Policy | None = None
 ) -> Decision:
-    """Tier 3: when nothing is left, the configured ``routing.fallback_model`` if it can serve
-    and the guards let it."""
+    """Tier 3: when nothing is left, ``routing.fallback_model`` if it can serve and the
+    guards let it. ``best-local`` stands in for ``auto`` only (a model the client named
+    is not swapped for a weaker one); a named fallback model serves either."""
+    policy = policy or Policy()
+    setting = catalog.config.routing.fallback_model
+    if decision.candidates or (setting == BEST_LOCAL and decision.tier != "classifier"):
+        return decision
+    if setting == BEST_LOCAL:
+        cand = best_local(catalog, avail, policy, decision.classification)
+        if cand is None:
+            none_left = Exclusion(BEST_LOCAL, "fallback: no local model can serve now")
+            return replace(decision, excluded=(*decision.excluded, none_left))
+        reason = f"no model meets the floor; the best local model, {cand.model.id}, answers"
+        return replace(
+            decision, candidates=(cand,), tier="fallback", reason=f"{decision.reason}; {reason}"
+        )
     cand = fallback_candidate(catalog)
-    if decision.candidates or cand is None:
+    if cand is None:
         return decision
     name = cand.model.id
-    refusal = refused_because(cand, policy or Policy(), decision.classification)
+    refusal = refused_because(cand, policy, decision.classification)
     why = refusal.why if refusal is not None else unavailable_because(cand, avail)
     if why is not None:
         excluded = (*decision.excluded, Exclusion(name, f"fallback model: {why}"))

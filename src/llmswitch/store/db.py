@@ -79,6 +79,18 @@ def _shortage_is_unavailable(path: str) -> Iterator[None]:
         raise StoreUnavailable(f"{path}: {exc}") from exc
 
 
+@contextmanager
+def _unusable_is_store_error(path: str) -> Iterator[None]:
+    """A file SQLite cannot use as a database (not one, corrupt) is a :class:`StoreError`
+    naming the file: the caller's one line, never a traceback."""
+    try:
+        yield
+    except sqlite3.DatabaseError as exc:
+        if _is_busy(exc):
+            raise
+        raise StoreError(f"{path}: not a usable SQLite database ({exc})") from exc
+
+
 class Transaction:
     """Statements inside one ``BEGIN IMMEDIATE`` transaction; only valid inside its block."""
 
@@ -260,7 +272,8 @@ async def connect(
     # ourselves is the only way to pass isolation_level and the busy slice.
     conn = Connection(sqlite_anyio.Connection(raw), raw, spath, busy_timeout_s)
     try:
-        await _configure(conn)
+        with _unusable_is_store_error(spath):
+            await _configure(conn)
     except BaseException:
         await conn.close()
         raise
@@ -292,7 +305,21 @@ async def open_db(
     """
     conn = await connect(path, busy_timeout_s=busy_timeout_s)
     try:
-        await migrate(conn, DEFAULT_PACKAGE if migrations is None else migrations)
+        with _unusable_is_store_error(conn.path):
+            await migrate(conn, DEFAULT_PACKAGE if migrations is None else migrations)
         yield conn
     finally:
         await conn.close()
+
+
+@asynccontextmanager
+async def open_existing(
+    path: str | os.PathLike[str], *, busy_timeout_s: float = DEFAULT_BUSY_TIMEOUT_S
+) -> AsyncIterator[Connection | None]:
+    """:func:`open_db` for readers that must not create a database: None when the file
+    is not there yet (nothing was ever stored)."""
+    if os.fspath(path) != MEMORY and not await anyio.Path(path).exists():
+        yield None
+        return
+    async with open_db(path, busy_timeout_s=busy_timeout_s) as db:
+        yield db

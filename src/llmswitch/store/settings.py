@@ -111,10 +111,18 @@ async def delete_rule(conn: Connection, name: str) -> bool:
     Only stored rules are deleted: a configured rule of the same name (or a shipped
     default) is in force again afterwards.
     """
+    return await _delete_row(conn, "router_rules", "name", name)
+
+
+async def _delete_row(conn: Connection, table: str, column: str, key: str) -> bool:
+    """Delete one row by its key and stamp the version; False if there was none.
+
+    ``table`` and ``column`` are this module's constants, never input.
+    """
     async with conn.transaction() as tx:
-        if not await tx.fetchone("SELECT 1 FROM router_rules WHERE name = ?", (name,)):
+        if not await tx.fetchone(f"SELECT 1 FROM {table} WHERE {column} = ?", (key,)):
             return False
-        await tx.execute("DELETE FROM router_rules WHERE name = ?", (name,))
+        await tx.execute(f"DELETE FROM {table} WHERE {column} = ?", (key,))
         await _stamp(tx)
     return True
 
@@ -150,3 +158,9 @@ async def set_setting(conn: Connection, key: str, value: Any) -> None:
             " value = excluded.value, updated_at = excluded.updated_at",
             (key, text, ts),
         )
+
+
+async def delete_setting(conn: Connection, key: str) -> bool:
+    """Delete the value stored under ``key`` (the config's is in force again); False if
+    there was none. A running gateway sees the change on its next poll."""
+    return await _delete_row(conn, "router_settings", "key", key)
