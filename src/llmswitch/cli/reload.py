@@ -18,10 +18,9 @@ from typing import Any
 import httpx
 
 from llmswitch.cli.common import EXIT_CONFIG, EXIT_FAILED, SubParsers, fail
+from llmswitch.cli.remote import gateway_url
 
 TIMEOUT_S = 30.0
-#: A wildcard bind is reached through loopback.
-WILDCARDS = {"0.0.0.0": "127.0.0.1", "::": "::1", "": "127.0.0.1"}
 
 
 def _server_section(path: str) -> dict[str, Any]:
@@ -31,15 +30,6 @@ def _server_section(path: str) -> dict[str, Any]:
         return {}
     server = data.get("server")
     return server if isinstance(server, dict) else {}
-
-
-def gateway_url(server: dict[str, Any]) -> str:
-    """The base URL of the gateway a config's ``[server]`` section describes."""
-    host = str(server.get("host", "127.0.0.1"))
-    host = WILDCARDS.get(host, host)
-    if ":" in host and not host.startswith("["):
-        host = f"[{host}]"
-    return f"http://{host}:{server.get('port', 8080)}"
 
 
 def summary(answer: dict[str, Any]) -> str:
@@ -56,7 +46,11 @@ def summary(answer: dict[str, Any]) -> str:
 
 def cmd_reload(args: argparse.Namespace) -> int:
     server = _server_section(args.config)
-    url = (args.url or gateway_url(server)).rstrip("/")
+    port = server.get("port", 8080)
+    default = gateway_url(
+        str(server.get("host", "127.0.0.1")), port if isinstance(port, int) else 8080
+    )
+    url = (args.url or default).rstrip("/")
     token_env = server.get("admin_token_env")
     token = os.environ.get(token_env) if isinstance(token_env, str) else None
     headers = {"Authorization": f"Bearer {token}"} if token else {}
