@@ -708,9 +708,10 @@ def now_utc() -> str:
 
 
 def machine_line(git: str | None = None) -> str:
-    """The facts a figure needs beside it: machine, cores, memory, Python, git.
+    """The facts a figure needs beside it: machine, cores, memory, Python, load, git.
 
     Pass `git` as read when the servers started: src/ may change during a long run.
+    The load average says how shared the machine was: absolute times scale with it.
     """
     try:
         mem_kib = int(Path("/proc/meminfo").read_text().split()[1])
@@ -719,7 +720,7 @@ def machine_line(git: str | None = None) -> str:
         mem = ""
     return (
         f"- machine: {platform.machine()}, {cpu_model()}, {os.cpu_count()} cores{mem}; "
-        f"Python {platform.python_version()}\n"
+        f"Python {platform.python_version()}; load average {os.getloadavg()[0]:.1f}\n"
         f"- llmswitch at git {git or git_state()}"
     )
 
