@@ -205,9 +205,11 @@ class SimBackend:
     # -- holding streams --------------------------------------------------------
 
     def hold_streams(self) -> None:
-        """Paced streams stop after their first event until :meth:`release_streams`.
+        """Paced streams stop after their first event, and non-stream answers before they
+        are sent, until :meth:`release_streams`.
 
-        A test gets all its streams open at once however slowly the machine started them.
+        A test gets all its requests in flight at once however slowly the machine started
+        them.
         """
         if self._held is None:
             self._held = trio.Event()

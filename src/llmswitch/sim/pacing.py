@@ -39,6 +39,7 @@ async def send_complete(
         delay += (len(plan.pieces) - 1) / knobs.tokens_per_s
     if delay > 0:
         await trio.sleep(delay)
+    await backend.wait_while_held()
     total = len(plan.pieces) if events is None else events
     if knobs.cut_after is None or knobs.cut_after > total:
         await send_json(exchange.send, 200, body, headers)
