@@ -8,7 +8,13 @@ day it is added:
 - ``admin`` (``/admin``, ``/debug``, ``/ui``, ``/metrics`` unless ``metrics_open``, and
   any path not known to be public): the admin token, or a loopback peer when no token
   is configured;
-- ``public``: ``/health`` (and ``/metrics`` when ``metrics_open``).
+- ``public``: ``/health`` (and ``/metrics`` when ``metrics_open``), the dashboard's
+  login and its two static assets (our own code, no data).
+
+A browser cannot put the admin token in a header of a page load or an EventSource, so
+``POST /ui/login`` trades the token for an HttpOnly, SameSite=Strict session cookie
+(:data:`UI_COOKIE`) derived from the token's digest; the cookie opens admin routes like
+the token, writes only from the same origin.
 
 Before that, on every request: a Host header that names neither an IP address nor an
 allowed host name is refused (a DNS-rebinding page reaches us under its own name), and
@@ -40,6 +46,8 @@ RouteKind = Literal["model", "admin", "public"]
 LOOPBACK_PEERS = frozenset({"127.0.0.1", "::1", "::ffff:127.0.0.1"})
 WWW_AUTHENTICATE = 'Bearer realm="llmswitch"'
 _SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+UI_COOKIE = "llmswitch_ui"
+PUBLIC_UI = frozenset({"/ui/login", "/ui/static/app.js", "/ui/static/app.css"})
 
 
 @dataclass(frozen=True)
@@ -73,7 +81,7 @@ class KeyRing:
 def route_kind(path: str, metrics_open: bool) -> RouteKind:
     if path.startswith("/v1/"):
         return "model"
-    if path == "/health" or (path == "/metrics" and metrics_open):
+    if path == "/health" or (path == "/metrics" and metrics_open) or path in PUBLIC_UI:
         return "public"
     return "admin"
 
@@ -125,6 +133,26 @@ class HostPolicy:
         return True
 
 
+def ui_session(token_digest: bytes) -> str:
+    """The dashboard cookie's value: derived from the token, so the cookie never holds it."""
+    return hashlib.sha256(b"llmswitch-ui-session\0" + token_digest).hexdigest()
+
+
+def cookie(headers: Mapping[str, str], name: str) -> str | None:
+    """One cookie's value from the ``Cookie`` header, or None."""
+    for part in headers.get("cookie", "").split(";"):
+        key, _, value = part.strip().partition("=")
+        if key == name:
+            return value
+    return None
+
+
+def same_origin(headers: Mapping[str, str]) -> bool:
+    """The ``Origin`` names the host the request was sent to (a page of ours sent it)."""
+    origin = headers.get("origin", "")
+    return bool(origin) and origin.partition("://")[2] == headers.get("host", "").strip()
+
+
 def cross_site_write(method: str, headers: Mapping[str, str]) -> bool:
     """A browser write from another page: an Origin, and a body type no preflight guards."""
     if method in _SAFE_METHODS or "origin" not in headers:
@@ -134,12 +162,13 @@ def cross_site_write(method: str, headers: Mapping[str, str]) -> bool:
 
 
 def admin_refusal(
-    token_digest: bytes | None, headers: Mapping[str, str], peer: str | None
+    token_digest: bytes | None, method: str, headers: Mapping[str, str], peer: str | None
 ) -> GatewayError | None:
     """Why this request may not steer the gateway, or None: the one admin check.
 
-    With a token configured, only the token opens (from any peer); without one, only a
-    loopback peer. Used by every operator surface (/admin, /debug, /metrics, /ui).
+    With a token configured, only the token opens (from any peer), or the dashboard's
+    cookie (a write only from our own origin); without one, only a loopback peer. Used by
+    every operator surface (/admin, /debug, /metrics, /ui).
     """
     if token_digest is None:
         if peer in LOOPBACK_PEERS:
@@ -154,6 +183,13 @@ def admin_refusal(
     token = bearer(headers)
     digest = hashlib.sha256(token.encode()).digest() if token else b""
     if hmac.compare_digest(digest, token_digest):
+        return None
+    session = cookie(headers, UI_COOKIE)
+    if (
+        session is not None
+        and hmac.compare_digest(session.encode(), ui_session(token_digest).encode())
+        and (method in _SAFE_METHODS or same_origin(headers))
+    ):
         return None
     return GatewayError(
         401,
@@ -214,7 +250,7 @@ class Access:
             )
         kind = route_kind(path, self.metrics_open)
         if kind == "admin":
-            refusal = admin_refusal(self.admin_digest, headers, peer)
+            refusal = admin_refusal(self.admin_digest, method, headers, peer)
             if refusal is not None:
                 raise refusal
             return None

@@ -27,6 +27,7 @@ from llmswitch.front.admin_reload import register_reload_admin
 from llmswitch.front.body import parse_json_object, too_large
 from llmswitch.front.errors import GatewayError, bad_request
 from llmswitch.front.health import check_store, readiness
+from llmswitch.front.ui import refused_page, register_ui
 from llmswitch.gateway import Gateway
 from llmswitch.routing.brain import Signals, describe_decision
 
@@ -110,7 +111,10 @@ def create_app(gw: Gateway) -> QuartTrio:
         except GatewayError as err:
             if request.method == "POST" and request.path in SERVING_PATHS:
                 await chat.record_refusal(gw, request.remote_addr or "unknown", err)
-            response = door_for_path(request.path).error(err, {})
+            if request.path == "/ui":
+                response = refused_page(err)
+            else:
+                response = door_for_path(request.path).error(err, {})
             # The body was not read: the connection cannot carry another request.
             response.headers["Connection"] = "close"
             return response
@@ -196,8 +200,12 @@ def create_app(gw: Gateway) -> QuartTrio:
         return json_response({"input_tokens": tokens})
 
     @app.post("/v1/route")
+    @app.post("/admin/route")
     async def advise() -> Response:
-        """The routing brain without serving: which model would take this request, and why."""
+        """The routing brain without serving: which model would take this request, and why.
+
+        ``/admin/route`` is the same for the dashboard's playground, behind the admin lock
+        instead of a client key."""
         try:
             body = await read_body(gw.config.server.max_body_bytes)
             signals = read_signals(body.get("signals"))
@@ -251,6 +259,7 @@ def create_app(gw: Gateway) -> QuartTrio:
     register_admin(app, gw, json_response, error_response)
     register_key_admin(app, gw, json_response, error_response)
     register_reload_admin(app, gw, json_response, error_response)
+    register_ui(app, gw, json_response, error_response)
 
     @app.errorhandler(HTTPException)
     async def http_error(exc: HTTPException) -> Response:

@@ -167,3 +167,27 @@ async def recent_outcomes(
         (limit,),
     )
     return [(str(m), int(s), lat, ttfb) for m, s, lat, ttfb in reversed(rows)]
+
+
+#: Filterable columns of :func:`filtered_recent_rows`, by query name.
+FILTERS = {"client": "client", "model": "chosen_model", "status": "status", "harness": "harness"}
+
+
+async def filtered_recent_rows(
+    conn: Connection, limit: int, scan: int, where: dict[str, str | int]
+) -> list[RequestRow]:
+    """The ``limit`` newest rows matching ``where`` (see :data:`FILTERS`), newest first.
+
+    Only the ``scan`` newest rows are searched, so a filter that matches nothing costs a
+    bounded read, not the whole table.
+    """
+    if limit < 0 or scan < 0:
+        raise ValueError("limit and scan must be >= 0")
+    clauses = " AND ".join(f"{FILTERS[name]} = ?" for name in where) or "1"
+    rows = await conn.fetchall(
+        f"SELECT {_COLUMN_LIST} FROM"
+        f" (SELECT * FROM request_log ORDER BY ts DESC, id DESC LIMIT ?)"
+        f" WHERE {clauses} ORDER BY ts DESC, id DESC LIMIT ?",
+        (scan, *where.values(), limit),
+    )
+    return [_from_db(r) for r in rows]
