@@ -117,7 +117,7 @@ async def test_the_event_stream_sends_live_state_and_ends_on_drain(stack: Stack)
         await stack.client().chat.completions.create(model="small", messages=HELLO)  # type: ignore[arg-type]
         await stack.rows()
         with trio.fail_after(10):
-            async for name, state in stream:
+            async for _name, state in stream:
                 if state["ledger_rows"] == 1 and "small" in state["models"]:  # type: ignore[operator]
                     break
         stack.gw.stop_requested.set()

@@ -21,6 +21,11 @@
   }
   const h = (tag, attrs, ...kids) => fill(document.createElement(tag), attrs, kids);
   const s = (tag, attrs, ...kids) => fill(document.createElementNS(SVGNS, tag), attrs, kids);
+  // Replace an element's children (arrays flattened, like h's).
+  function put(el, ...kids) {
+    el.replaceChildren();
+    return fill(el, {}, kids);
+  }
 
   function usd(x) {
     if (x === null || x === undefined) return "–";
@@ -192,11 +197,11 @@
       for (const [scope, ratio] of Object.entries(b.used_ratio || {})) {
         if (!scope.startsWith("all/")) rows.push(bar(scope, ratio, pct(ratio)));
       }
-      this.budgets.replaceChildren(h("h3", {}, "Spend against budgets"), rows);
+      put(this.budgets, h("h3", {}, "Spend against budgets"), rows);
       const backends = Object.values(state.backends);
       const up = backends.filter((x) => x.health && x.health.checked && x.health.up).length;
       const down = backends.filter((x) => x.health && x.health.checked && !x.health.up).length;
-      this.now.replaceChildren(
+      put(this.now, 
         h("h3", {}, "Now"),
         h(
           "dl",
@@ -217,7 +222,7 @@
       ]);
       const line = (label, t) =>
         h("tr", {}, h("th", { scope: "row" }, label), h("td", {}, usd(t.cost_usd)), h("td", {}, usd(t.baseline_cost_usd)), h("td", { class: "good" }, usd(t.savings_usd)));
-      this.savings.replaceChildren(
+      put(this.savings, 
         h("h3", {}, "What routing saved"),
         h("p", {}, "Against every request on " + (day.baseline_model || "(no priced baseline)") + ":"),
         h("div", { class: "scroll" },
@@ -225,8 +230,8 @@
             h("thead", {}, h("tr", {}, h("td", {}), h("th", { scope: "col" }, "Spent"), h("th", { scope: "col" }, "Baseline"), h("th", { scope: "col" }, "Saved"))),
             h("tbody", {}, line("Last 24 h", day.total), line("Last 7 days", week.total))))
       );
-      this.chart.replaceChildren(
-        columns("Requests and errors per hour, last 24 h", series(hours.groups), [
+      put(this.chart, 
+        columns("Requests and errors per hour, last 24 h", series(hours), [
           { key: "requests", name: "requests", cls: "s1", fmt: (v) => String(Math.round(v)) },
           { key: "errors", name: "errors", cls: "s2", fmt: (v) => String(Math.round(v)) },
         ])
@@ -234,12 +239,23 @@
     },
   };
 
-  function series(groups) {
-    return groups.map((g) => ({
-      ...g,
-      label: g.key.replace("T", " ").replace(":00:00Z", ":00 UTC"),
-      short: g.key.slice(11, 13) === "00" ? g.key.slice(5, 10) : g.key.slice(11, 16),
-    }));
+  // A stats answer grouped by hour or day as one point per bucket of its window, empty
+  // buckets included (the answer lists only buckets with traffic).
+  function series(stats) {
+    const step = stats.group_by === "day" ? 86400000 : 3600000;
+    const byKey = new Map(stats.groups.map((g) => [g.key, g]));
+    const points = [];
+    const start = Math.floor(Date.parse(stats.since) / step) * step;
+    for (let t = start; t < Date.parse(stats.until) && points.length < 2400; t += step) {
+      const key = new Date(t).toISOString().replace(".000Z", "Z");
+      const g = byKey.get(key) || { requests: 0, errors: 0, cost_usd: 0 };
+      points.push({
+        ...g,
+        label: key.slice(0, step === 3600000 ? 16 : 10).replace("T", " ") + (step === 3600000 ? " UTC" : ""),
+        short: step === 3600000 && key.slice(11, 13) !== "00" ? key.slice(11, 16) : key.slice(5, 10),
+      });
+    }
+    return points;
   }
 
   // ---------------------------------------------------------------- backends & models
@@ -272,7 +288,7 @@
         m.success === null ? "–" : pct(m.success),
       ]);
       const crows = Object.entries(state.cooldowns).map(([scope, left]) => [scope, left.toFixed(1) + " s"]);
-      this.body.replaceChildren(
+      put(this.body, 
         table("Backends", ["Backend", "Kind", "Health", "Breaker", "In flight", "Probe latency", "Failures", "Last error"], brows),
         table("Models", ["Model", "Breaker", "Latency (EWMA)", "Time to first byte", "Success"], mrows),
         table("Rate-limit cooldowns", ["Scope", "Left"], crows)
@@ -301,7 +317,7 @@
             h("dl", {}, Object.entries(a.summary).flatMap(([k, v]) => [h("dt", {}, k), h("dd", {}, typeof v === "object" ? JSON.stringify(v) : String(v))])))
         )
       );
-      this.body.replaceChildren(
+      put(this.body, 
         h("p", {}, "supervisor (one_for_one) ", sup.gave_up ? badge("gave up: " + sup.gave_up, "down") : badge("running", "up")),
         h("ul", { class: "tree" }, items)
       );
@@ -338,7 +354,7 @@
       try {
         const data = await api("GET", "/admin/requests?" + params);
         this.msg.textContent = data.requests.length + " request(s)";
-        this.out.replaceChildren(
+        put(this.out,
           table(
             "Recent requests, newest first",
             ["Time", "Client", "Harness", "Model", "Backend", "Status", "Routing", "Reason", "Latency", "Tokens", "Cost"],
@@ -394,9 +410,9 @@
         [w.by, "model", "client"].map((by) => api("GET", `/admin/stats?${q}&group_by=${by}`))
       );
       const per = w.by === "hour" ? "hour" : "day";
-      const pts = series(time.groups);
+      const pts = series(time);
       const t = model.total;
-      this.out.replaceChildren(
+      put(this.out,
         h("div", { class: "card wide" },
           h("p", { class: "totals" }, `${t.requests} requests · ${t.errors} errors · spent ${usd(t.cost_usd)} · saved ${usd(t.savings_usd)} against ${model.baseline_model || "no baseline"}`)),
         h("div", { class: "card wide" }, columns(`Cost per ${per}`, pts, [{ key: "cost_usd", name: "cost", cls: "s3", fmt: usd }])),
@@ -465,7 +481,7 @@
             : api("DELETE", "/admin/routing/overrides/" + encodeURIComponent(task))));
         return [task, sel, btn];
       });
-      this.routing.replaceChildren(
+      put(this.routing, 
         h("h3", {}, "Routing"),
         profileForm,
         table("Per-task overrides", ["Task", "Model", ""], overrides),
@@ -478,7 +494,7 @@
         e.preventDefault();
         try {
           const made = await api("POST", "/admin/keys", { name: name.value });
-          shown.replaceChildren("Key for " + made.name + " (shown once): ", h("code", {}, made.key));
+          put(shown, "Key for " + made.name + " (shown once): ", h("code", {}, made.key));
           this.say("key " + made.name + ": created");
         } catch (err) {
           this.say("creating the key failed: " + err.message);
@@ -486,14 +502,14 @@
         await this.refreshKeys();
       });
       this.keyTable = h("div");
-      this.keys.replaceChildren(h("h3", {}, "Client keys"), keyForm, shown, this.keyTable);
+      put(this.keys, h("h3", {}, "Client keys"), keyForm, shown, this.keyTable);
       this.renderKeys(keys);
     },
     async refreshKeys() {
       this.renderKeys(await api("GET", "/admin/keys"));
     },
     renderKeys(keys) {
-      this.keyTable.replaceChildren(
+      put(this.keyTable, 
         table("Keys", ["Name", "Source", "Policy", ""], keys.keys.map((k) => [
           k.name, k.source, JSON.stringify(k.policy),
           k.source === "store"
@@ -534,13 +550,13 @@
         d = await api("POST", "/admin/route", req);
       } catch (err) {
         if (!err.data || err.data.error) {
-          this.out.replaceChildren(h("p", { class: "error" }, err.message));
+          put(this.out, h("p", { class: "error" }, err.message));
           return;
         }
         d = err.data;
       }
       const c = d.classification;
-      this.out.replaceChildren(
+      put(this.out,
         h("dl", {},
           h("dt", {}, "Model"), h("dd", { id: "decided-model" }, d.model ? d.model + " on " + d.backend + " (" + d.locality + ")" : "none can take it"),
           h("dt", {}, "Tier"), h("dd", {}, d.tier || "–"),
@@ -613,7 +629,7 @@
     const logout = document.getElementById("logout");
     if (logout) {
       logout.addEventListener("click", async () => {
-        await api("POST", "/ui/logout");
+        await api("POST", "/ui/logout", {});
         location.reload();
       });
     }
