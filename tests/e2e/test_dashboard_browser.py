@@ -22,6 +22,7 @@ from playwright.sync_api import Browser, ConsoleMessage, Error, Page, expect, sy
 from llmswitch.actors.health import ProbeNow
 from tests.e2e.harness import Stack
 from tests.e2e.test_dashboard import ADMIN, token_stack
+from tests.e2e.test_reload import edit, reloadable
 
 CHROMIUM = os.environ.get("LLMSWITCH_CHROMIUM", "/usr/bin/chromium")
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "dashboard"
@@ -79,7 +80,9 @@ def open_view(page: Page, view: str) -> None:
     expect(page).to_have_url(f"{page.url.split('#')[0]}#{view}")
 
 
-def click_through(page: Page, stack: Stack, task: str, before: str, after: str) -> None:
+def click_through(
+    page: Page, stack: Stack, config_file: Path, task: str, before: str, after: str
+) -> None:
     page.goto(stack.url + "/ui")
     expect(page.locator("#live")).to_have_text("live")
     expect(page.locator("#savings")).to_contain_text("Last 7 days")
@@ -140,13 +143,21 @@ def click_through(page: Page, stack: Stack, task: str, before: str, after: str) 
     page.click(f"#apply-{task}")
     expect(page.locator("#settings-msg")).to_have_text(f"override {task}: done")
     expect(page.locator(f"#override-{task}")).to_have_value(after)
-    expect(page.locator("#view-settings")).to_contain_text("Read-only here")
     shot(page, "settings-1280")
 
     open_view(page, "playground")
     page.click('#playground-form button[type="submit"]')
     expect(page.locator("#decided-model")).to_contain_text(f"{after} on ")
     shot(page, "playground-1280")
+
+    # A budget set in the file and reloaded from the page shows in the overview's bars.
+    edit(config_file, budget={"daily_usd": 5.0})
+    open_view(page, "settings")
+    page.click("#reload-config")
+    expect(page.locator("#settings-msg")).to_contain_text("config reloaded")
+    open_view(page, "overview")
+    expect(page.locator("#budgets")).to_contain_text("of $5.00")
+    shot(page, "overview-budget-reloaded")
 
 
 HI = [{"role": "user", "content": "hi"}]
@@ -181,7 +192,10 @@ def at_phone_width(page: Page, stack: Stack) -> None:
         shot(page, f"{view}-390")
 
 
-async def test_an_operator_clicks_through_every_view_and_steers_routing(stack: Stack) -> None:
+async def test_an_operator_clicks_through_every_view_and_steers_routing(
+    nursery: trio.Nursery, tmp_path: Path
+) -> None:
+    stack, config_file = await reloadable(nursery, tmp_path)
     client = stack.client()
     await client.chat.completions.create(model="small", messages=HI)  # type: ignore[arg-type]
     async with stack.http() as http:
@@ -200,7 +214,7 @@ async def test_an_operator_clicks_through_every_view_and_steers_routing(stack: S
             for viewport, run in (
                 (
                     {"width": 1280, "height": 900},
-                    lambda p: click_through(p, stack, task, before, after),
+                    lambda p: click_through(p, stack, config_file, task, before, after),
                 ),
                 ({"width": 1280, "height": 900}, lambda p: by_keyboard(p, stack)),
                 ({"width": 390, "height": 844}, lambda p: at_phone_width(p, stack)),

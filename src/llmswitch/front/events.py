@@ -2,15 +2,16 @@
 
 Each subscriber gets one ``state`` event at once and then one a second (sooner when
 the gateway starts to drain), built from the views the actors already publish and
-:meth:`Gateway.debug`: no actor is asked, no database is read, so a subscriber costs
-what an idle stream costs. Subscribers are capped (:data:`MAX_SUBSCRIBERS`); one more
-gets 503. On a drain every stream sends a last ``bye`` event and ends, so it never
-holds the drain open.
+:meth:`Gateway.debug`: no actor is asked, no database is read, and one snapshot a tick
+serves every subscriber, so a subscriber costs what an idle stream costs. Subscribers
+are capped (:data:`MAX_SUBSCRIBERS`); one more gets 503. On a drain every stream sends a
+last ``bye`` event and ends, so it never holds the drain open.
 """
 
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Mapping
 from dataclasses import asdict
 from typing import Any
@@ -73,14 +74,7 @@ class Subscription:
         if gw.stop_requested.is_set():
             self._done = True
             return sse("bye", {"reason": "the gateway is shutting down"})
-        views = gw.views
-        state = state_json(
-            gw.debug(),
-            views.pool.value.models,
-            views.limits.value.cooldown_until,
-            trio.current_time(),
-        )
-        return sse("state", state)
+        return self._hub.state_event(gw)
 
     async def aclose(self) -> None:
         """Give the slot back, however the stream ended (closing twice is harmless)."""
@@ -94,6 +88,19 @@ class EventHub:
     def __init__(self, cap: int = MAX_SUBSCRIBERS) -> None:
         self.cap = cap
         self._open: set[Subscription] = set()
+        self._event = b""
+        self._built_at = -math.inf
+
+    def state_event(self, gw: Gateway) -> bytes:
+        """The current ``state`` event, built at most once a tick for all subscribers."""
+        now = trio.current_time()
+        if now - self._built_at >= TICK_S / 2:
+            views = gw.views
+            state = state_json(
+                gw.debug(), views.pool.value.models, views.limits.value.cooldown_until, now
+            )
+            self._event, self._built_at = sse("state", state), now
+        return self._event
 
     @property
     def subscribers(self) -> int:

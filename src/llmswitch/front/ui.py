@@ -106,7 +106,6 @@ def boot_data(config: Config, token: bool) -> dict[str, Any]:
         "block": list(config.routing.block),
         "budget": config.budget.model_dump(mode="json", exclude={"webhook_url"}),
         "token": token,
-        "reload": False,
     }
 
 

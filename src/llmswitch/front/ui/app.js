@@ -439,17 +439,31 @@
       this.keys = h("div", { class: "card wide" });
       const ro = (label, items) => [h("dt", {}, label), h("dd", {}, items.length ? items.join(", ") : "(none)")];
       const budget = Object.entries(boot.budget).flatMap(([k, v]) => [h("dt", {}, k), h("dd", {}, JSON.stringify(v))]);
+      const reload = h("button", { type: "button", id: "reload-config" }, "Reload the config file");
+      reload.addEventListener("click", () => this.reload());
       this.fixed = h("div", { class: "card wide" },
         h("h3", {}, "Allow, block and budgets"),
-        h("p", { class: "note" }, boot.reload
-          ? "Edit the config file, then reload."
-          : "Read-only here: edit the config file and restart (live reload is not part of this build)."),
+        h("p", { class: "note" },
+          "From the config file: edit it, then reload. Budgets, allow/block, backends, models, " +
+          "rules, profiles and keys apply without a restart; the page shows the file's values " +
+          "as they were when it was opened."),
+        h("p", {}, reload),
         h("dl", {}, ro("Allowed models", boot.allow), ro("Blocked models", boot.block), budget));
       body.append(this.msg, this.routing, this.keys, this.fixed);
     },
     update() {},
     say(text) {
       this.msg.textContent = text;
+    },
+    async reload() {
+      try {
+        const r = await api("POST", "/admin/reload", {});
+        const more = r.needs_restart.length ? "; needs a restart: " + r.needs_restart.join(", ") : "";
+        this.say(`config ${r.status} (generation ${r.generation})` +
+          (r.applied.length ? ": " + r.applied.join(", ") : "") + more);
+      } catch (err) {
+        this.say(err.message);
+      }
     },
     async act(what, fn) {
       try {
