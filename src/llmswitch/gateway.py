@@ -17,7 +17,7 @@ import trio
 from llmswitch.actors.classifier import ClassifierActor, ClassifierMsg
 from llmswitch.actors.health import HealthActor, HealthMsg, HealthView
 from llmswitch.actors.keys import KeysActor, KeysMsg
-from llmswitch.actors.ledger import BudgetView, LedgerActor, LedgerMsg
+from llmswitch.actors.ledger import BudgetView, LedgerActor, LedgerMemory, LedgerMsg
 from llmswitch.actors.limits import LimitsActor, LimitsMsg, LimitsView
 from llmswitch.actors.pool import Clients, PoolActor, PoolMsg, PoolView
 from llmswitch.actors.router import RouterActor, RouterMsg, Views
@@ -65,6 +65,8 @@ class Gateway:
         self.router: Mailbox[RouterMsg] = Mailbox("router", 1024)
         self.keys_box: Mailbox[KeysMsg] = Mailbox("keys", 64)
         self.journal = Journal(journal_dir(config.store.path))
+        #: Budget holds and counting state that outlive a restart of the ledger actor.
+        self.ledger_memory = LedgerMemory()
         self.clock = WallClock()
         self.stop_requested = trio.Event()
         self.draining = False
@@ -110,7 +112,9 @@ class Gateway:
         self.access = Access.of(config)
 
     def _ledger(self) -> LedgerActor:
-        return LedgerActor(self.config, self.views.budget, self.journal, self.clock)
+        return LedgerActor(
+            self.config, self.views.budget, self.journal, self.clock, memory=self.ledger_memory
+        )
 
     def _router(self) -> RouterActor:
         def classifier_up() -> bool:

@@ -20,6 +20,7 @@ from llmswitch.actors.ledger import (
     BudgetView,
     Flush,
     LedgerActor,
+    LedgerMemory,
     LedgerMsg,
     OverBudget,
     Reserve,
@@ -50,16 +51,11 @@ class Ledger:
         self.view: Watch[BudgetView] = Watch(BudgetView())
         self.journal = Journal(journal_dir(str(db)))
         self.mailbox: Mailbox[LedgerMsg] = Mailbox("ledger", 64)
-        clock = WallClock()
-        self.supervisor = Supervisor(
-            [
-                ChildSpec(
-                    "ledger",
-                    lambda: LedgerActor(self.config, self.view, self.journal, clock),
-                    self.mailbox,
-                )
-            ]
-        )
+        self.memory = LedgerMemory()
+        self.supervisor = Supervisor([ChildSpec("ledger", self.actor, self.mailbox)])
+
+    def actor(self) -> LedgerActor:
+        return LedgerActor(self.config, self.view, self.journal, WallClock(), memory=self.memory)
 
     async def rows_on_disk(self) -> int:
         async with open_db(self.config.store.path) as db:
@@ -252,3 +248,65 @@ def test_journal_segments_are_private(tmp_path: Path) -> None:
     (segment,) = journal.rotate()
     assert segment.stat().st_mode & 0o777 == 0o600
     assert journal.directory.stat().st_mode & 0o777 == 0o700
+
+
+async def test_holds_and_counted_rows_survive_a_crash_of_the_actor(tmp_path: Path) -> None:
+    ledger = Ledger(tmp_path / "l.db", daily_usd=1.0)
+    day = Budget("all", "day", 1.0)
+    async with trio.open_nursery() as nursery:
+        await nursery.start(ledger.supervisor.run)
+        done = await ledger.mailbox.call(Reserve((day,), 0.3), timeout=10)
+        ledger.journal.append(row(1, cost=0.3))
+        await ledger.mailbox.cast(Settle(done, "r1", 0.3, time.time()))
+        in_flight = await ledger.mailbox.call(Reserve((day,), 0.5), timeout=10)
+        ledger.journal.append(row(2, cost=0.2))  # journalled; its Settle comes after the crash
+        ledger.mailbox.try_cast(object())  # type: ignore[arg-type]  # crashes the actor
+        # The restarted actor still holds 0.5 for the call in flight: 0.3 + 0.5 + 0.3 > 1.
+        with pytest.raises(OverBudget):
+            await ledger.mailbox.call(Reserve((day,), 0.3), timeout=10)
+        assert ledger.supervisor.child("ledger").restarts == 1
+        await ledger.mailbox.cast(Settle(in_flight, "r2", 0.2, time.time()))
+        await ledger.mailbox.call(Flush(), timeout=10)
+        # r1 (settled by the crashed run) and r2 (settled after) are each counted once.
+        assert ledger.view.value.spent_day_usd == pytest.approx(0.5)
+        await ledger.mailbox.call(Reserve((day,), 0.5), timeout=10)
+        assert ledger.memory.holds.keys() == {3}
+        await ledger.supervisor.stop()
+
+
+async def reserve(mailbox: Mailbox[LedgerMsg], scope: trio.CancelScope) -> None:
+    with scope:
+        await mailbox.call(Reserve((Budget("all", "day", 1.0),), 0.6), timeout=5)
+    assert scope.cancelled_caught
+
+
+async def sent_then_cancelled(nursery: trio.Nursery, ledger: Ledger) -> LedgerMsg:
+    """A metered call's Reserve, sent and not yet handled, whose caller is now cancelled
+    (woken, but not run yet: the test picks what happens before it runs)."""
+    scope = trio.CancelScope()
+    nursery.start_soon(reserve, ledger.mailbox, scope)
+    msg = await ledger.mailbox.inbox.receive()
+    scope.cancel()
+    return msg
+
+
+@pytest.mark.parametrize("left_first", [True, False], ids=["before-grant", "before-taken"])
+async def test_a_caller_cancelled_around_the_grant_leaves_no_hold(
+    left_first: bool, tmp_path: Path, mock_clock: trio.testing.MockClock
+) -> None:
+    # The clock stands still: no call timeout fires; the test hands the actor each message.
+    ledger = Ledger(tmp_path / "l.db", daily_usd=1.0)
+    actor = ledger.actor()
+    async with trio.open_nursery() as nursery:
+        msg = await sent_then_cancelled(nursery, ledger)
+        if left_first:
+            await trio.testing.wait_all_tasks_blocked()  # the caller has left
+        await actor.handle(msg)
+        # Granted to no one: given back at once; or set before the caller ran, then given
+        # back as its call unwinds.
+        assert len(ledger.memory.holds) == (0 if left_first else 1)
+        await trio.testing.wait_all_tasks_blocked()
+        assert ledger.memory.holds == {}
+    whole = Reserve((Budget("all", "day", 1.0),), 1.0)
+    await actor.handle(whole)
+    assert await whole.reply.wait() == 2  # the whole budget was free again

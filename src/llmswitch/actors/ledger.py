@@ -13,6 +13,12 @@ the check and the hold), and ``Settle``s to its real cost when it ends. Spend is
 once per row: at ``Settle`` for this process's requests, at flush for rows whose
 ``Settle`` never came (a previous process's journal, rows journalled directly).
 
+The holds, and which rows were counted where, live in a :class:`LedgerMemory` that the
+gateway owns and hands to every run of this actor: a restarted ledger still knows the
+money promised to calls in flight (a fresh one that forgot would let new calls reserve
+it again), and rebuilds its spend from the store and the journal without counting a row
+twice or missing one whose ``Settle`` the crashed run had taken.
+
 A shortage of file descriptors, memory or disk (:class:`StoreUnavailable`) is never a
 crash: a flush leaves its segments for the next one, and opening the database waits
 and tries again. Crashing instead would restart the actor into the same shortage, burn
@@ -123,6 +129,40 @@ LedgerMsg = Flush | Reserve | Settle | Reconfigure
 BudgetKey = tuple[str, Period]
 
 
+@dataclass(eq=False)
+class LedgerMemory:
+    """The ledger's state that outlives a run of its actor (see the module docstring)."""
+
+    #: Outstanding holds: id → (budget keys, usd); and their sums by budget key.
+    holds: dict[int, tuple[tuple[BudgetKey, ...], float]] = field(default_factory=dict)
+    held: dict[BudgetKey, float] = field(default_factory=dict)
+    last_hold: int = 0
+    #: Rows counted at Settle and not yet seen at a flush; and rows counted at a flush
+    #: whose Settle may still come.
+    settled: set[str] = field(default_factory=set)
+    flushed: set[str] = field(default_factory=set)
+    #: Runs of the actor so far in this process.
+    runs: int = 0
+
+    def hold(self, keys: tuple[BudgetKey, ...], usd: float) -> int:
+        self.last_hold += 1
+        self.holds[self.last_hold] = (keys, usd)
+        for key in keys:
+            self.held[key] = self.held.get(key, 0.0) + usd
+        return self.last_hold
+
+    def release(self, hold: int | None) -> None:
+        """Give a hold back; an unknown or already released one is no-op (undo may race
+        Settle)."""
+        keys, usd = self.holds.pop(hold, ((), 0.0)) if hold is not None else ((), 0.0)
+        for key in keys:
+            left = self.held.get(key, 0.0) - usd
+            if left > 1e-12:
+                self.held[key] = left
+            else:
+                self.held.pop(key, None)
+
+
 class LedgerActor(Actor[LedgerMsg]):
     name = "ledger"
 
@@ -133,6 +173,7 @@ class LedgerActor(Actor[LedgerMsg]):
         journal: Journal,
         clock: WallClock,
         alerts: Alerts | None = None,
+        memory: LedgerMemory | None = None,
     ) -> None:
         self._config = config
         self.stop_timeout_s = config.server.grace_s + 5
@@ -145,14 +186,14 @@ class LedgerActor(Actor[LedgerMsg]):
         self._starts: dict[Period, float] = {}
         #: Spend counted in the current periods, by (scope, period).
         self._spent: dict[BudgetKey, float] = {}
-        #: Outstanding holds: id → (budget keys, usd); and their sums by budget key.
-        self._holds: dict[int, tuple[tuple[BudgetKey, ...], float]] = {}
-        self._held: dict[BudgetKey, float] = {}
-        self._next_hold = 0
+        self._mem = memory or LedgerMemory()
+        self._first_run = self._mem.runs == 0
+        self._mem.runs += 1
+        #: Rows an earlier run counted at Settle: that count went with it, so the flush
+        #: that meets them counts them again.
+        self._recount = set(self._mem.settled)
+        self._mem.settled.clear()
         self._limits = configured_limits(config)
-        #: Rows counted at Settle, not to count again at flush; and the reverse.
-        self._settled: set[str] = set()
-        self._flushed: set[str] = set()
         self._refused = 0
         self._pruned_at: float | None = None
         self._pruned = 0
@@ -205,11 +246,11 @@ class LedgerActor(Actor[LedgerMsg]):
             self._reconfigure(msg.config)
             msg.reply.set(None)
         else:
-            self._release(msg.hold)
-            if msg.request_id in self._flushed:
-                self._flushed.discard(msg.request_id)
+            self._mem.release(msg.hold)
+            if msg.request_id in self._mem.flushed:
+                self._mem.flushed.discard(msg.request_id)
             elif msg.usd:
-                self._settled.add(msg.request_id)
+                self._mem.settled.add(msg.request_id)
                 self._count(msg.ts, msg.usd, msg.scopes)
                 self._publish(ratios=False)
 
@@ -226,7 +267,7 @@ class LedgerActor(Actor[LedgerMsg]):
         self._roll(self._clock.now())
         for budget in msg.budgets:
             self._limits[budget.key] = budget.limit_usd
-            used = self._spent.get(budget.key, 0.0) + self._held.get(budget.key, 0.0)
+            used = self._spent.get(budget.key, 0.0) + self._mem.held.get(budget.key, 0.0)
             if used >= budget.limit_usd or used + msg.usd > budget.limit_usd:
                 self._refused += 1
                 msg.reply.fail(
@@ -236,21 +277,8 @@ class LedgerActor(Actor[LedgerMsg]):
                     )
                 )
                 return
-        self._next_hold += 1
-        keys = tuple(b.key for b in msg.budgets)
-        self._holds[self._next_hold] = (keys, msg.usd)
-        for key in keys:
-            self._held[key] = self._held.get(key, 0.0) + msg.usd
-        msg.reply.set(self._next_hold, undo=self._release)
-
-    def _release(self, hold: int | None) -> None:
-        keys, usd = self._holds.pop(hold, ((), 0.0)) if hold is not None else ((), 0.0)
-        for key in keys:
-            left = self._held.get(key, 0.0) - usd
-            if left > 1e-12:
-                self._held[key] = left
-            else:
-                self._held.pop(key, None)
+        hold = self._mem.hold(tuple(b.key for b in msg.budgets), msg.usd)
+        msg.reply.set(hold, undo=self._mem.release)
 
     async def on_stop(self) -> None:
         if self._db is not None:
@@ -298,14 +326,16 @@ class LedgerActor(Actor[LedgerMsg]):
             return moved
 
     def _count_row(self, row: RequestRow, startup: bool) -> None:
-        """A stored row's spend, unless its Settle counted it already."""
-        if row.request_id in self._settled:
-            self._settled.discard(row.request_id)
+        """A stored row's spend, unless this run's Settle counted it already."""
+        if row.request_id in self._mem.settled:
+            self._mem.settled.discard(row.request_id)
             return
         if not row.cost_usd:
             return
-        if not startup:  # its Settle may still be on the way
-            self._flushed.add(row.request_id)
+        if row.request_id in self._recount:
+            self._recount.discard(row.request_id)
+        elif not (startup and self._first_run):  # its Settle may still be on the way
+            self._mem.flushed.add(row.request_id)
         scopes = [ALL] + ([key_scope(row.client)] if row.client else [])
         if row.task:
             scopes.append(task_scope(row.task))
@@ -375,8 +405,8 @@ class LedgerActor(Actor[LedgerMsg]):
             "spent_week_usd": round(view.spent_week_usd, 6),
             "spent_month_usd": round(view.spent_month_usd, 6),
             "budget_exceeded": view.exceeded,
-            "holds": len(self._holds),
-            "held_usd": {f"{s}/{p}": round(v, 6) for (s, p), v in self._held.items()},
+            "holds": len(self._mem.holds),
+            "held_usd": {f"{s}/{p}": round(v, 6) for (s, p), v in self._mem.held.items()},
             "refused_holds": self._refused,
             "alerts_sent": self._alerts.sent,
         }
