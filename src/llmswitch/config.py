@@ -349,6 +349,9 @@ class ModelConfig(_Section):
     #: The most tokens it answers with; a metered call's worst case when the request
     #: sets no ``max_tokens``.
     max_output_tokens: int | None = Field(None, gt=0)
+    #: It takes ``reasoning_effort``: an OpenAI-wire model gets the Anthropic door's
+    #: ``thinking`` translated (see providers/thinking.py); others get it dropped.
+    reasoning: bool = False
 
     def can(self, task_type: str) -> bool:
         return not self.capabilities or task_type in self.capabilities

@@ -501,7 +501,6 @@ def test_sampling_stop_stream_and_user() -> None:
             temperature=0.2,
             top_p=0.9,
             top_k=40,
-            thinking={"type": "enabled", "budget_tokens": 1024},
             metadata={"user_id": "u-42"},
             stream=True,
         )
@@ -509,10 +508,23 @@ def test_sampling_stop_stream_and_user() -> None:
     assert out["stop"] == ["\n\nHuman:", "END"]
     assert (out["temperature"], out["top_p"], out["user"]) == (0.2, 0.9, "u-42")
     assert out["stream"] is True and out["stream_options"] == {"include_usage": True}
-    assert "top_k" not in out and "thinking" not in out and "metadata" not in out
+    assert "top_k" not in out and "metadata" not in out
     assert_openai_request(out)
     plain = messages_to_openai(request(stream=False, stop_sequences=[]))
     assert "stream" not in plain and "stream_options" not in plain and "stop" not in plain
+
+
+@pytest.mark.parametrize(
+    ("thinking", "carried"),
+    [
+        ({"type": "enabled", "budget_tokens": 1024}, {"type": "enabled", "budget_tokens": 1024}),
+        ({"type": "adaptive"}, {"type": "adaptive"}),
+        ({"type": "disabled"}, None),
+    ],
+)
+def test_thinking_is_carried_as_given(thinking: Any, carried: Any) -> None:
+    out = messages_to_openai(request(max_tokens=4096, thinking=thinking))
+    assert out.get("thinking") == carried
 
 
 @pytest.mark.parametrize(
@@ -528,6 +540,10 @@ def test_sampling_stop_stream_and_user() -> None:
         ({"messages": [{"role": "developer", "content": "x"}]}, "messages[0].role"),
         ({"messages": [{"role": "system", "content": "x"}]}, "messages"),
         ({"messages": [{"role": "system", "content": 7}]}, "messages[0].content"),
+        ({"thinking": {"type": "on"}}, "thinking.type"),
+        ({"thinking": "enabled"}, "thinking.type"),
+        ({"thinking": {"type": "enabled", "budget_tokens": 512}}, "thinking.budget_tokens"),
+        ({"thinking": {"type": "enabled"}}, "thinking.budget_tokens"),
         ({"output_config": {"format": {"type": "json_object"}}}, "output_config.format.type"),
         ({"output_config": {"format": {"type": "json_schema"}}}, "output_config.format.schema"),
         ({"messages": ["hi"]}, "messages[0]"),

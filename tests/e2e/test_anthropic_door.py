@@ -25,7 +25,7 @@ async def test_a_claude_code_request_is_served(
     stack = await stack_with(nursery, tmp_path, wire)
     request: Any = {
         "model": "small",
-        "max_tokens": 1000,
+        "max_tokens": 2000,
         "system": [{"type": "text", "text": "You are Claude Code."}],
         "messages": [
             {"role": "user", "content": [{"type": "text", "text": "hello there"}]},
@@ -45,7 +45,10 @@ async def test_a_claude_code_request_is_served(
     assert '"title"' in body  # the schema reached the backend in its wire's own terms
     if wire == "anthropic":
         assert '"output_config": {"format": {"type": "json_schema"' in body
-    elif wire == "openai":
+        assert '"thinking": {"type": "enabled", "budget_tokens": 1024}' in body
+    else:  # "small" is not marked `reasoning`: thinking has no place on its wire
+        assert '"thinking"' not in body and "reasoning_effort" not in body
+    if wire == "openai":
         assert '"response_format": {"type": "json_schema"' in body
 
 

@@ -19,9 +19,11 @@ Decisions worth knowing:
 * ``tool_result`` blocks become ``tool`` messages placed before the rest of their user
   turn; images inside a tool result (OpenAI tool messages carry only text) move to that
   following user message, announced by a short text part. ``is_error`` prefixes "Error: ".
+* ``thinking`` (enabled with a budget, adaptive or disabled) is carried as given; each
+  candidate's wire takes it in its own terms (:mod:`llmswitch.providers.thinking`).
 * ``thinking`` / ``redacted_thinking`` blocks in assistant history are dropped (their
-  signatures mean nothing to another backend). ``top_k``, ``thinking``, ``service_tier``
-  and any other parameter without an OpenAI counterpart are dropped; server tools
+  signatures mean nothing to another backend). ``top_k``, ``service_tier`` and any
+  other parameter without an OpenAI counterpart are dropped; server tools
   (``tools[i].type`` other than ``custom``) are refused, no OpenAI backend can run them.
 * ``content_filter`` becomes the ``refusal`` stop reason. A tool call with finish reason
   ``stop`` (Ollama does that) becomes ``tool_use``: agents loop on that stop reason.
@@ -135,6 +137,9 @@ def messages_to_openai(body: Mapping[str, Any]) -> dict[str, Any]:
     response_format = _output_format(body.get("output_config"))
     if response_format is not None:
         out["response_format"] = response_format
+    thinking = _thinking(body.get("thinking"))
+    if thinking is not None:
+        out["thinking"] = thinking
     tools = _tools(body.get("tools"))
     if tools:
         out["tools"] = tools
@@ -210,6 +215,30 @@ def _output_format(config: Any) -> dict[str, Any] | None:
     if not isinstance(schema, Mapping):
         raise DoorError(f"{where}.schema: must be a JSON schema object", f"{where}.schema")
     return {"type": "json_schema", "json_schema": {"name": "output", "schema": dict(schema)}}
+
+
+def _thinking(thinking: Any) -> dict[str, Any] | None:
+    """``thinking``, checked as the Messages API checks it; None when absent or disabled.
+    A budget over ``max_tokens`` is kept (interleaved thinking allows it); each wire fits
+    it to the output it asks for."""
+    if thinking is None:
+        return None
+    kind = thinking.get("type") if isinstance(thinking, Mapping) else None
+    if kind not in ("enabled", "adaptive", "disabled"):
+        raise DoorError(
+            "thinking.type: must be 'enabled', 'adaptive' or 'disabled'", "thinking.type"
+        )
+    if kind == "disabled":
+        return None
+    if kind == "adaptive":
+        return {"type": "adaptive"}
+    budget = thinking.get("budget_tokens")
+    if isinstance(budget, bool) or not isinstance(budget, int) or budget < 1024:
+        raise DoorError(
+            "thinking.budget_tokens: an integer of at least 1024 is required",
+            "thinking.budget_tokens",
+        )
+    return {"type": "enabled", "budget_tokens": budget}
 
 
 def _image_part(block: Mapping[str, Any], where: str) -> dict[str, Any]:

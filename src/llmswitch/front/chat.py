@@ -41,6 +41,7 @@ from llmswitch.providers.openai import (
     usage_of,
 )
 from llmswitch.providers.registry import wire_for
+from llmswitch.providers.thinking import thinking_for
 from llmswitch.routing.brain import Rejected, Signals, UnknownModel
 from llmswitch.routing.budget import budgets_for, output_bound, scopes_of, worst_case_usd
 from llmswitch.routing.envelope import read_envelope
@@ -392,6 +393,7 @@ async def _attempt(gw: Gateway, ex: Exchange, cand: Candidate, budget_s: float) 
     tap = StreamTap(client_wants_usage(ex.body), limits.event_bytes, cand.model) if stream else None
     client = gw.clients.get(backend.name)
     body, ex.output_cap = _capped(ex.body, cand)
+    body = thinking_for(body, backend.kind, cand.model.reasoning)
     try:
         body, ex.hold = await _hold_budget(gw, ex, cand, body)
     except _Skipped:

@@ -12,6 +12,8 @@ What does not translate:
   ``response_format`` becomes ``output_config.format``, other response formats are dropped.
 - ``temperature`` is clamped into Anthropic's 0..1; when both ``temperature`` and
   ``top_p`` are given only ``temperature`` is sent (recent Claude models refuse both).
+- ``thinking`` (carried by the Anthropic door, see :mod:`llmswitch.providers.thinking`)
+  is sent as given, and then no ``temperature``/``top_p``: the API refuses them together.
 - Thinking blocks in answers are not relayed (OpenAI's format has no place for them).
 - Parts and tools with no Anthropic equivalent (audio input, non-function tools, unknown
   roles) raise :class:`UnsupportedRequest`: this backend cannot serve the request as
@@ -284,6 +286,10 @@ def messages_request(body: dict[str, Any], upstream_model: str) -> dict[str, Any
     schema = _json_schema(body.get("response_format"))
     if schema is not None:
         out["output_config"] = {"format": {"type": "json_schema", "schema": schema}}
+    if isinstance(body.get("thinking"), dict):
+        out["thinking"] = body["thinking"]
+        out.pop("temperature", None)
+        out.pop("top_p", None)
     if body.get("stream"):
         out["stream"] = True
     return out
