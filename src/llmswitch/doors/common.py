@@ -5,6 +5,8 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any, TypeGuard
 
+from llmswitch.providers.common import token_count
+
 
 class DoorError(ValueError):
     """A request its dialect's API would refuse: answered 400 naming the field.
@@ -27,8 +29,8 @@ def is_list(value: Any) -> TypeGuard[Sequence[Any]]:
 
 
 def int_or_zero(value: Any) -> int:
-    """An integer field of an upstream's usage, 0 when absent or not an integer."""
-    return value if isinstance(value, int) and not isinstance(value, bool) else 0
+    """A token count of an upstream's usage, 0 when absent or not a plausible count."""
+    return token_count(value) or 0
 
 
 def copy_sampling(body: Mapping[str, Any], out: dict[str, Any]) -> None:

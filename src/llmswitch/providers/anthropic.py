@@ -312,15 +312,27 @@ def finish_reason(stop_reason: Any) -> str:
     return _FINISH_REASONS.get(stop_reason, "stop") if isinstance(stop_reason, str) else "stop"
 
 
-def openai_usage(usage: dict[str, Any]) -> dict[str, Any]:
-    """Anthropic usage as OpenAI's; prompt tokens include cache reads and writes."""
-    cached = int(usage.get("cache_read_input_tokens") or 0)
-    prompt = (
-        int(usage.get("input_tokens") or 0)
-        + int(usage.get("cache_creation_input_tokens") or 0)
-        + cached
-    )
-    completion = int(usage.get("output_tokens") or 0)
+_USAGE_KEYS = (
+    "input_tokens",
+    "cache_creation_input_tokens",
+    "cache_read_input_tokens",
+    "output_tokens",
+)
+
+
+def openai_usage(usage: Any) -> dict[str, Any] | None:
+    """Anthropic usage as OpenAI's; prompt tokens include cache reads and writes.
+
+    None when there is no usage or a count is implausible: the usage is left out and the
+    ledger estimates.
+    """
+    if not isinstance(usage, dict) or not any(key in usage for key in _USAGE_KEYS):
+        return None
+    counts = common.token_counts(usage, *_USAGE_KEYS)
+    if counts is None:
+        return None
+    fresh, written, cached, completion = counts
+    prompt = fresh + written + cached
     out: dict[str, Any] = {
         "prompt_tokens": prompt,
         "completion_tokens": completion,
@@ -359,7 +371,7 @@ def completion_from_message(message: dict[str, Any], upstream_model: str, create
     if calls:
         reply["tool_calls"] = calls
     model = message.get("model")
-    return {
+    completion: dict[str, Any] = {
         "id": message.get("id") or "msg_unknown",
         "object": "chat.completion",
         "created": created,
@@ -372,8 +384,11 @@ def completion_from_message(message: dict[str, Any], upstream_model: str, create
                 "finish_reason": finish_reason(message.get("stop_reason")),
             }
         ],
-        "usage": openai_usage(message.get("usage") or {}),
     }
+    usage = openai_usage(message.get("usage"))
+    if usage is not None:
+        completion["usage"] = usage
+    return completion
 
 
 def _error_detail(payload: bytes) -> tuple[str | None, str | None]:
@@ -555,15 +570,17 @@ class AnthropicTranslator:
 
     def _message_stop(self, payload: dict[str, Any], out: list[bytes]) -> None:
         out.append(self._chunk({}, finish_reason(self._stop_reason)))
-        usage_chunk = {
-            "id": self._id,
-            "object": "chat.completion.chunk",
-            "created": self._created,
-            "model": self._model,
-            "choices": [],
-            "usage": openai_usage(self._usage),
-        }
-        out.append(common.sse_data(usage_chunk))
+        usage = openai_usage(self._usage)
+        if usage is not None:
+            usage_chunk = {
+                "id": self._id,
+                "object": "chat.completion.chunk",
+                "created": self._created,
+                "model": self._model,
+                "choices": [],
+                "usage": usage,
+            }
+            out.append(common.sse_data(usage_chunk))
         out.append(SSE_DONE)
         self.done = True
 

@@ -9,7 +9,8 @@ from __future__ import annotations
 import base64
 import json
 import urllib.parse
-from typing import Any
+from collections.abc import Mapping
+from typing import Any, Final
 
 SSE_DONE = b"data: [DONE]\n\n"
 
@@ -24,6 +25,37 @@ class UpstreamFormatError(ValueError):
 
 class UpstreamOverLimit(UpstreamFormatError):
     """The upstream sent more than a configured limit allows (an answer, an event)."""
+
+
+#: The most tokens one answer may report; past it a report is garbage (and would overflow
+#: SQLite's 64-bit integers in the ledger).
+MAX_REPORTED_TOKENS: Final = 10**9
+
+
+def token_count(value: Any) -> int | None:
+    """A token count from an upstream's usage report: 0 when absent (null), None when it is
+    not a plausible count (a string, a float such as ``1e400``, a negative number, a huge one).
+    """
+    if value is None:
+        return 0
+    if isinstance(value, int) and not isinstance(value, bool) and 0 <= value <= MAX_REPORTED_TOKENS:
+        return value
+    return None
+
+
+def token_counts(report: Mapping[str, Any], *keys: str) -> tuple[int, ...] | None:
+    """The counts under ``keys`` of an upstream's usage report, or None if any is implausible.
+
+    Upstreams are untrusted: one bad field makes the whole report untrustworthy, so the
+    caller treats it as missing and the ledger estimates the tokens instead.
+    """
+    counts: list[int] = []
+    for key in keys:
+        count = token_count(report.get(key))
+        if count is None:
+            return None
+        counts.append(count)
+    return tuple(counts)
 
 
 def parse_json(payload: bytes) -> Any:

@@ -520,26 +520,33 @@ def finish_reason(reason: Any, tool_calls: bool) -> str:
     return _FINISH_REASONS.get(reason, "stop") if isinstance(reason, str) else "stop"
 
 
+_USAGE_KEYS = (
+    "promptTokenCount",
+    "toolUsePromptTokenCount",
+    "thoughtsTokenCount",
+    "candidatesTokenCount",
+    "totalTokenCount",
+    "cachedContentTokenCount",
+)
+
+
 def openai_usage(meta: Any) -> JSON | None:
     """``usage`` from ``usageMetadata``; None when the answer carried none."""
     if not isinstance(meta, dict):
         return None
-
-    def count(key: str) -> int:
-        value = meta.get(key)
-        return value if isinstance(value, int) and not isinstance(value, bool) else 0
-
-    prompt = count("promptTokenCount") + count("toolUsePromptTokenCount")
-    thoughts = count("thoughtsTokenCount")
-    completion = count("candidatesTokenCount") + thoughts
+    counts = common.token_counts(meta, *_USAGE_KEYS)
+    if counts is None:
+        return None  # an implausible count: treated as no usage, the ledger estimates
+    prompt_only, tool_prompt, thoughts, candidates, total, cached = counts
+    prompt = prompt_only + tool_prompt
+    completion = candidates + thoughts
     usage: JSON = {
         "prompt_tokens": prompt,
         "completion_tokens": completion,
-        "total_tokens": count("totalTokenCount") or prompt + completion,
+        "total_tokens": total or prompt + completion,
     }
     if thoughts:
         usage["completion_tokens_details"] = {"reasoning_tokens": thoughts}
-    cached = count("cachedContentTokenCount")
     if cached:
         usage["prompt_tokens_details"] = {"cached_tokens": cached}
     return usage

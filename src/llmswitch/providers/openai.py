@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from llmswitch.config import DEFAULT_UPSTREAM_LIMITS
-from llmswitch.providers.common import UpstreamFormatError, parse_json
+from llmswitch.providers.common import UpstreamFormatError, parse_json, token_counts
 from llmswitch.providers.sse import Event, EventSplitter, data_of, encode
 from llmswitch.providers.wire import UpstreamCall
 
@@ -46,11 +46,15 @@ class Usage:
 
 
 def usage_of(payload: dict[str, Any]) -> Usage | None:
-    """The ``usage`` object of a completion or chunk, if it has one."""
+    """The ``usage`` object of a completion or chunk, if it has a plausible one."""
     u = payload.get("usage")
     if not isinstance(u, dict):
         return None
-    return Usage(int(u.get("prompt_tokens") or 0), int(u.get("completion_tokens") or 0), False)
+    counts = token_counts(u, "prompt_tokens", "completion_tokens")
+    if counts is None:
+        return None  # an implausible count: treated as no usage, the ledger estimates
+    prompt, completion = counts
+    return Usage(prompt, completion, estimated=False)
 
 
 def estimate_tokens(chars: int) -> int:
@@ -114,6 +118,8 @@ class StreamTap:
         if not isinstance(payload, dict):
             raise UpstreamFormatError("an upstream stream event is not a JSON object")
         self.output_chars += content_chars(payload)
+        if "usage" not in payload:
+            return True
         usage = usage_of(payload)
         if usage is not None:
             self.usage = usage
@@ -121,8 +127,7 @@ class StreamTap:
                 cost = self._priced_by.cost_usd(usage.prompt_tokens, usage.completion_tokens)
                 payload["usage"]["cost"] = round(cost, 8)
                 event[:] = [b"data: " + json.dumps(payload).encode()]
-            return self._forward_usage or bool(payload.get("choices"))
-        return True
+        return self._forward_usage or bool(payload.get("choices"))
 
     def final_usage(self, prompt_chars: int) -> Usage:
         if self.usage is not None:
