@@ -89,6 +89,8 @@ class _Section(BaseModel):
 DEFAULT_KEEP_ALIVE_S = 5.0
 #: A request body must be in within this long: a stalled upload holds a connection only so long.
 DEFAULT_BODY_TIMEOUT_S = 30.0
+#: A client must take each write within this long (streams: their backend's idle_s).
+DEFAULT_SEND_TIMEOUT_S = 30.0
 #: The longest a stream may last, first byte to last, before the gateway cuts it.
 DEFAULT_MAX_STREAM_S = 3600.0
 
@@ -103,6 +105,12 @@ class ServerConfig(_Section):
     max_in_flight: int = Field(1000, gt=0)
     keep_alive_s: float = Field(DEFAULT_KEEP_ALIVE_S, gt=0, le=300)
     body_timeout_s: float = Field(DEFAULT_BODY_TIMEOUT_S, gt=0, le=3600)
+    #: Client connections open at once; at the cap new ones wait in the kernel's backlog.
+    #: Lowered at start if the open-file limit cannot serve this many (front/listen.py).
+    max_connections: int = Field(4096, gt=0, le=1_000_000)
+    #: A write to a client that has not gone out within this long closes the connection
+    #: (a client that stopped reading); a stream uses its backend's ``idle_s`` instead.
+    send_timeout_s: float = Field(DEFAULT_SEND_TIMEOUT_S, gt=0, le=3600)
     #: The environment variable holding the admin token for /admin, /debug and /metrics.
     #: Without one, those answer loopback peers (127.0.0.1, ::1) only.
     admin_token_env: str | None = None

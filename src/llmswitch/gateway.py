@@ -24,6 +24,7 @@ from llmswitch.actors.router import RouterActor, RouterMsg, Views
 from llmswitch.config import Config
 from llmswitch.front.access import Access, KeyRing
 from llmswitch.front.access_log import log_request
+from llmswitch.front.listen import Listener
 from llmswitch.front.metrics import Metrics
 from llmswitch.reloader import Reloader
 from llmswitch.routing.select import Catalog
@@ -75,6 +76,8 @@ class Gateway:
         self._relays: set[trio.CancelScope] = set()
         self.in_flight = 0
         self.http_open = 0
+        #: Accepts client connections; main.run_gateway lowers its cap to the open-file limit.
+        self.listener = Listener(config.server.max_connections, config.server.send_timeout_s)
         self._idle = trio.Event()
         self.started_at = trio.current_time()
         #: The accepted client keys: the config's, then the store's on top.
@@ -204,6 +207,7 @@ class Gateway:
             "uptime_s": round(trio.current_time() - self.started_at, 3),
             "draining": self.draining,
             "in_flight": self.in_flight,
+            "connections": self.listener.snapshot(),
             "supervisor": {
                 "gave_up": self.supervisor.gave_up,
                 "actors": self.supervisor.snapshot(),

@@ -6,7 +6,8 @@ Nesting makes the shutdown order visible::
     ├── signal watcher: 1st SIGTERM/SIGINT → drain; 2nd → cancel everything now
     ├── reloader: SIGHUP → live reload (see reloader.py); closes clients a reload retired
     ├── supervisor: ledger, health, limits, pool, classifier, router (started in order)
-    └── hypercorn serve(): on drain stops accepting; in-flight requests get grace_s
+    └── front.listen.serve(): capped accepts, hypercorn per connection; on drain stops
+        accepting; in-flight requests get grace_s
 
 After serve() returns, the actors stop in reverse order (the ledger flushes last), and
 the exit code says whether the supervisor had to give up.
@@ -25,7 +26,6 @@ from functools import partial
 
 import trio
 from hypercorn.config import Config as HypercornConfig
-from hypercorn.trio import serve as hypercorn_serve
 
 from llmswitch.actors.keys import keyring
 from llmswitch.actors.pool import Clients
@@ -34,6 +34,7 @@ from llmswitch.front.access import KeyRing, bind_refusal
 from llmswitch.front.access_log import use_format
 from llmswitch.front.app import create_app
 from llmswitch.front.hygiene import close_when_unread
+from llmswitch.front.listen import Listener, connection_cap, serve
 from llmswitch.gateway import Gateway
 from llmswitch.selfcheck import start_warnings
 from llmswitch.store.db import open_db
@@ -117,9 +118,18 @@ async def run_gateway(
     use_format(config.log.format)
     async with open_db(config.store.path) as db:
         check_exposure(config, keyring(config, await load_keys(db)))
-    raise_nofile_limit()
+    nofile = raise_nofile_limit()
+    cap = connection_cap(config.server.max_connections, nofile)
+    if cap < config.server.max_connections:
+        log.warning(
+            "serving at most %d connections (server.max_connections %d): open-file limit %d",
+            cap,
+            config.server.max_connections,
+            nofile,
+        )
     async with Clients(config.backends) as clients, trio.open_nursery() as root:
         gw = Gateway(config, clients, config_path)
+        gw.listener = Listener(cap, config.server.send_timeout_s)
         if handle_signals:
             await root.start(_watch_signals, gw, root.cancel_scope)
         await root.start(partial(gw.reloader.run, handle_signals=handle_signals))
@@ -133,9 +143,10 @@ async def run_gateway(
         app = create_app(gw)
         async with trio.open_nursery() as front:
             binds = await front.start(
-                lambda task_status: hypercorn_serve(
+                lambda task_status: serve(
                     gw.asgi(close_when_unread(app)),  # type: ignore[arg-type]
                     hypercorn_config(config),
+                    gw.listener,
                     shutdown_trigger=drain,
                     task_status=task_status,
                 )

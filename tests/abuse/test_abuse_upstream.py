@@ -37,6 +37,7 @@ async def evil_stack(
     *,
     kind: str = "openai",
     fallback: bool = True,
+    idle_s: float = 10,
 ) -> Stack:
     """The gateway with model "evil" on the hostile upstream, falling back to "medium"."""
     monkeypatch.setenv("EVIL_KEY", KEY)
@@ -48,7 +49,7 @@ async def evil_stack(
         "locality": "local",
         "api_key_env": "EVIL_KEY",
         "first_token_s": 10,
-        "idle_s": 10,
+        "idle_s": idle_s,
         "total_s": 20,
     }
     models = [

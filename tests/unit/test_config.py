@@ -83,6 +83,8 @@ def test_a_probe_timeout_must_be_positive(tmp_path: Path) -> None:
         ({"budget": {"weekly_usd": -1}}, "budget.weekly_usd"),
         ({"routing": {"exhaustion_retry_after_s": -1}}, "routing.exhaustion_retry_after_s"),
         ({"server": {"allowed_hosts": "localhost"}}, "server.allowed_hosts"),
+        ({"server": {"max_connections": 0}}, "server.max_connections"),
+        ({"server": {"send_timeout_s": 0}}, "server.send_timeout_s"),
     ],
 )
 def test_access_and_budget_knobs_are_refused_naming_the_key(

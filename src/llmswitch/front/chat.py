@@ -27,6 +27,7 @@ from llmswitch.actors.limits import (
 from llmswitch.actors.pool import Grant, Lease, Outcome
 from llmswitch.actors.router import Decide
 from llmswitch.front.errors import GatewayError, unknown_model
+from llmswitch.front.listen import set_send_timeout
 from llmswitch.front.retry import retry_same_in
 from llmswitch.front.upstream import Opened, UpstreamFailure, open_answer, relay_chunks
 from llmswitch.gateway import Gateway
@@ -577,9 +578,12 @@ async def stream_answer(gw: Gateway, ex: Exchange, opened: Opened) -> AsyncItera
     """Relay a stream; on a failure after the first byte, end it with an error event.
 
     The stream is also cut, with an error event, when it has lasted
-    ``routing.max_stream_s`` or when the drain's grace period is over.
+    ``routing.max_stream_s`` or when the drain's grace period is over; and without one
+    (the connection closes) when the client takes nothing for the backend's ``idle_s``.
     """
     assert opened.tap is not None and ex.served_by is not None
+    # A client that stops reading for the backend's idle_s is cut as a silent backend is.
+    set_send_timeout(ex.served_by.backend.idle_s)
     verdict: bool | None = None  # None: the client left, which says nothing of the upstream
     told_draining = False
     chunks = relay_chunks(opened, ex.served_by.backend.idle_s)
