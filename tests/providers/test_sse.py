@@ -30,6 +30,24 @@ def test_events_come_out_whole_whatever_the_cuts_and_line_ends() -> None:
         assert splitter.close() is None
 
 
+LF_STREAM = b'data: {"x":1}\n\n\n\n: ping\nevent: e\ndata: 2\n\ndata: [DONE]\n\n'
+LF_EVENTS = [[b'data: {"x":1}'], [b": ping", b"event: e", b"data: 2"], [b"data: [DONE]"]]
+
+
+def test_whole_lf_events_in_one_chunk_split_as_they_do_line_by_line() -> None:
+    """The fast path (whole LF-ended events, nothing pending) agrees with every cut."""
+    for size in (1, 7, 20, len(LF_STREAM) - 3, len(LF_STREAM)):
+        splitter = EventSplitter(1024)
+        events = []
+        for i in range(0, len(LF_STREAM), size):
+            events += splitter.feed(LF_STREAM[i : i + size])
+        assert events == LF_EVENTS, size
+        assert splitter.close() is None
+    with pytest.raises(UpstreamOverLimit):
+        EventSplitter(100).feed(b"data: " + b"x" * 100 + b"\n\n")
+    assert EventSplitter(100).feed(b"data: " + b"x" * 93 + b"\n\n") == [[b"data: " + b"x" * 93]]
+
+
 def test_fields_and_data_follow_the_sse_rules() -> None:
     assert data_of(EVENTS[2]) == b"one\ntwo"
     assert data_of(EVENTS[1]) is None

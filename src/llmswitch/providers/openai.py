@@ -104,7 +104,7 @@ class StreamTap:
         self.events = 0
 
     def feed(self, chunk: bytes) -> bytes:
-        return b"".join(encode(e) for e in self._events.feed(chunk) if self._keep(e))
+        return b"".join([encode(e) for e in self._events.feed(chunk) if self._keep(e)])
 
     def _keep(self, event: Event) -> bool:
         data = data_of(event)

@@ -60,7 +60,12 @@ class Scrubber:
         """``raw`` (an answer, an event) with every form of the secrets masked."""
         if self._pattern is None:
             return raw
-        if any(k in raw for k in self._literals) or any(h in raw for h in _ESCAPE_HINTS):
+        # This runs on every relayed event, which usually holds neither a key nor an
+        # escape: a search for each key and one for a backslash, and no regex.
+        for literal in self._literals:
+            if literal in raw:
+                return self._pattern.sub(MASK.encode(), raw)
+        if b"\\" in raw and (_ESCAPE_HINTS[0] in raw or _ESCAPE_HINTS[1] in raw):
             return self._pattern.sub(MASK.encode(), raw)
         return raw
 

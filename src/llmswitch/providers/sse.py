@@ -36,8 +36,28 @@ class EventSplitter:
         self._after_cr = False  # the last chunk ended in CR: an LF first is its pair
 
     def feed(self, chunk: bytes) -> list[Event]:
-        """The events ``chunk`` completes; UpstreamOverLimit when one is over the limit."""
+        """The events ``chunk`` completes; UpstreamOverLimit when one is over the limit.
+
+        The usual chunk (whole LF-ended events, nothing pending) takes a fast path of
+        ``bytes.split``; anything else, and what follows the chunk's last whole event,
+        goes line by line.
+        """
+        if self._line or self._lines or self._after_cr or b"\r" in chunk:
+            return self._feed_lines(chunk, [])
+        *whole, rest = chunk.split(b"\n\n")
         events: list[Event] = []
+        largest = len(chunk) if self._max is None else self._max - 1
+        for piece in whole:
+            if not piece or piece.startswith(b"\n"):
+                piece = piece.lstrip(b"\n")  # more blank lines than one: no event between
+                if not piece:
+                    continue
+            if len(piece) > largest:
+                self._check(len(piece) + 1)
+            events.append(piece.split(b"\n"))
+        return self._feed_lines(rest, events) if rest else events
+
+    def _feed_lines(self, chunk: bytes, events: list[Event]) -> list[Event]:
         start = 1 if self._after_cr and chunk.startswith(b"\n") else 0
         self._after_cr = chunk.endswith(b"\r")
         for end in _LINE_END.finditer(chunk, start):
@@ -86,10 +106,14 @@ def field_values(event: Event, name: bytes) -> list[bytes]:
 
 def data_of(event: Event) -> bytes | None:
     """An event's data (its ``data`` lines joined by LF), or None if it has none."""
+    if len(event) == 1 and event[0].startswith(b"data: "):
+        return event[0][6:]  # the usual event: one data line
     values = field_values(event, b"data")
     return b"\n".join(values) if values else None
 
 
 def encode(event: Event) -> bytes:
     """The event as LF-ended lines and its closing blank line."""
+    if len(event) == 1:
+        return event[0] + b"\n\n"  # the usual event: one line, one copy
     return b"\n".join(event) + b"\n\n"
