@@ -20,14 +20,19 @@ EVENTS = [
 ]
 
 
+def split_in_pieces(stream: bytes, size: int) -> list[list[bytes]]:
+    """The events of ``stream`` fed in pieces of ``size`` bytes; nothing is left at close."""
+    splitter = EventSplitter(1024)
+    events = []
+    for i in range(0, len(stream), size):
+        events += splitter.feed(stream[i : i + size])
+    assert splitter.close() is None
+    return events
+
+
 def test_events_come_out_whole_whatever_the_cuts_and_line_ends() -> None:
     for size in (1, 2, 3, 5, len(STREAM)):
-        splitter = EventSplitter(1024)
-        events = []
-        for i in range(0, len(STREAM), size):
-            events += splitter.feed(STREAM[i : i + size])
-        assert events == EVENTS, size
-        assert splitter.close() is None
+        assert split_in_pieces(STREAM, size) == EVENTS, size
 
 
 LF_STREAM = b'data: {"x":1}\n\n\n\n: ping\nevent: e\ndata: 2\n\ndata: [DONE]\n\n'
@@ -37,12 +42,7 @@ LF_EVENTS = [[b'data: {"x":1}'], [b": ping", b"event: e", b"data: 2"], [b"data: 
 def test_whole_lf_events_in_one_chunk_split_as_they_do_line_by_line() -> None:
     """The fast path (whole LF-ended events, nothing pending) agrees with every cut."""
     for size in (1, 7, 20, len(LF_STREAM) - 3, len(LF_STREAM)):
-        splitter = EventSplitter(1024)
-        events = []
-        for i in range(0, len(LF_STREAM), size):
-            events += splitter.feed(LF_STREAM[i : i + size])
-        assert events == LF_EVENTS, size
-        assert splitter.close() is None
+        assert split_in_pieces(LF_STREAM, size) == LF_EVENTS, size
     with pytest.raises(UpstreamOverLimit):
         EventSplitter(100).feed(b"data: " + b"x" * 100 + b"\n\n")
     assert EventSplitter(100).feed(b"data: " + b"x" * 93 + b"\n\n") == [[b"data: " + b"x" * 93]]
