@@ -18,7 +18,16 @@ from llmswitch.config import Config
 
 #: Settings read once, at bind or store open: changing them needs a restart.
 RESTART_KEYS: dict[str, tuple[str, ...]] = {
-    "server": ("host", "port", "grace_s", "keep_alive_s", "body_timeout_s", "max_body_bytes"),
+    "server": (
+        "host",
+        "port",
+        "grace_s",
+        "keep_alive_s",
+        "body_timeout_s",
+        "max_body_bytes",
+        "max_connections",
+        "send_timeout_s",
+    ),
     "store": ("path", "busy_timeout_s"),
     "log": ("format",),
 }
