@@ -27,8 +27,7 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
-from llmswitch.starter_config import STARTER
-
+from llmswitch.cli.starter import STARTER
 from llmswitch.config import ModelConfig, parse_config
 from llmswitch.routing.brain import RouteRequest, RoutingSettings, decide_now
 from llmswitch.routing.classify import COMPLEXITIES, QUALITY_FLOOR, classify

@@ -181,6 +181,19 @@ def test_tool_traffic_stays_tool_use_and_secrets_stay_sensitive() -> None:
     assert secret.sensitive
 
 
+def test_tools_in_use_are_still_needed_whatever_the_model_says_the_task_is() -> None:
+    offered = classify_request(chat("what's 2 + 2?"), has_tools=True)
+    assert offered.needs_tools
+    in_use = [
+        *chat("what's the weather in Lyon?"),
+        {"role": "assistant", "content": "", "tool_calls": [{"id": "c1", "type": "function"}]},
+        {"role": "tool", "tool_call_id": "c1", "content": "12 C, light rain"},
+        {"role": "user", "content": "and tomorrow?"},
+    ]
+    assert classify_request(in_use).needs_tools
+    assert not classify_request(chat("what's 2 + 2?")).needs_tools
+
+
 def test_cost_report_prices_each_request_at_its_routed_tier() -> None:
     entries = [
         {"messages": chat("hi"), "expected": "simple", "task_type": "conversation"},

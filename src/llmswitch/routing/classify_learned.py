@@ -23,7 +23,7 @@ from __future__ import annotations
 import logging
 import math
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import cache
 from importlib import resources
 from typing import Any, Final, Literal
@@ -160,17 +160,16 @@ def combine(heuristic: Classification, pred: Prediction, variant: Variant) -> Cl
     """The heuristic's classification with the model's complexity and task type.
 
     Tool traffic and media are structural facts the heuristic reads from the request itself,
-    so its vision/tool-use task types stand.
+    so its vision/tool-use task types, its ``needs_tools``, its sensitive scan and its token
+    estimate stand: only what the model judges better is replaced.
     """
     task = heuristic.task_type if heuristic.task_type in _STRUCTURAL else pred.task_type
     scores = {**heuristic.scores, **{f"p_{c}": p for c, p in pred.probabilities.items()}}
-    return Classification(
+    return replace(
+        heuristic,
         complexity=pred.complexity,
         confidence=round(pred.confidence, 3),
         task_type=task,
-        token_estimate=heuristic.token_estimate,
-        sensitive=heuristic.sensitive,
-        sensitive_kinds=heuristic.sensitive_kinds,
         scores=scores,
         reason=f"{variant} model: {pred.complexity} p={pred.confidence:.2f}"
         + (f"; sensitive: {', '.join(heuristic.sensitive_kinds)}" if heuristic.sensitive else ""),
