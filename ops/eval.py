@@ -11,14 +11,15 @@ traffic would cost against sending everything to the premium model, at the start
 model prices (its example cloud model included). --misses lists every entry whose complexity
 or task type came out wrong. --bench times the production classifier and the whole decision
 on a ~50-token prompt and on ~4,000-token prompts (16,000 characters) built from the set's
-own text, and prints p50/p99; timings are wall-clock on this machine, so run it on an idle box
-when the numbers matter.
+own text, and prints p50/p99, and the memory the learned classifier adds; timings are
+wall-clock on this machine, so run it on an idle box when the numbers matter.
 """
 
 from __future__ import annotations
 
 import argparse
 import re
+import subprocess
 import sys
 import time
 import tomllib
@@ -204,7 +205,31 @@ def timed(fn: Callable[[], object]) -> tuple[tuple[float, float], tuple[float, f
     return percentiles(wall), percentiles(cpu)
 
 
+# Run in a fresh interpreter: resident memory (total, and private to the process) after the
+# heuristic has classified once, then after the learned classifier (numpy, the weights) has.
+RSS_PROBE = """
+from llmswitch.routing.classify import classify
+def rss():
+    lines = open("/proc/self/status").read().splitlines()
+    return [int(l.split()[1]) / 1024 for l in lines if l.startswith(("VmRSS", "RssAnon"))]
+msgs = [{"role": "user", "content": "hi"}]
+classify(msgs)
+before = rss()
+from llmswitch.routing.classify_learned import classify_request
+classify_request(msgs)
+print(*(round(b - a, 1) for a, b in zip(before, rss())))
+"""
+
+
+def rss_added() -> str:
+    """What the learned classifier adds to the process's memory, in MB (Linux only)."""
+    out = subprocess.run([sys.executable, "-c", RSS_PROBE], capture_output=True, text=True)
+    total, private = out.stdout.split() if out.returncode == 0 else ("?", "?")
+    return f"learned classifier adds {total} MB resident ({private} MB private)"
+
+
 def bench(entries: Sequence[Mapping[str, Any]]) -> None:
+    print(rss_added())
     shipped_weights()  # loaded once per process, as in the gateway
     for name, messages in bench_prompts(entries).items():
         result = classify_request(messages)

@@ -38,6 +38,10 @@ from llmswitch.routing.classify_train import fit, make_batch
 
 CORPUS = Path(__file__).resolve().parents[1] / "data" / "corpus"
 LANGUAGES = {"en", "zh", "ja", "hi", "ru", "de", "fr", "es", "pt"}
+# What the shipped weights score on the frozen test split (make eval), rounded against them.
+ACCURACY_FLOOR = 0.82
+REASONING_RECALL_FLOOR = 0.83
+GROSS_UNDER_ROUTING_CEILING = 0.018
 
 
 def corpus(split: str) -> list[dict[str, Any]]:
@@ -192,6 +196,18 @@ def test_tools_in_use_are_still_needed_whatever_the_model_says_the_task_is() -> 
     ]
     assert classify_request(in_use).needs_tools
     assert not classify_request(chat("what's 2 + 2?")).needs_tools
+
+
+def test_the_shipped_classifier_holds_its_floors_on_the_frozen_test_split() -> None:
+    """The figures reported for this model (make eval), pinned so a regression fails.
+
+    The test split is read here only to report: nothing is tuned on it.
+    """
+    report = evaluate(corpus("test"), lambda m, has_tools: classify_request(m, has_tools=has_tools))
+    table = report.confusion_table()
+    assert report.accuracy >= ACCURACY_FLOOR, table
+    assert report.reasoning_recall >= REASONING_RECALL_FLOOR, table
+    assert report.gross_under_routing <= GROSS_UNDER_ROUTING_CEILING, table
 
 
 def test_cost_report_prices_each_request_at_its_routed_tier() -> None:

@@ -124,7 +124,7 @@ def fit(b: Batch, *, l2: float = 1e-4, steps: int = 160, lr: float = 0.08) -> Mo
             p -= lr * (m / (1 - 0.9**step)) / (np.sqrt(v / (1 - 0.999**step)) + 1e-8)
     ngrams_t, dense, bias = params
     return Model(
-        ngrams=np.ascontiguousarray(ngrams_t.T, dtype=np.float32),
+        ngrams=np.ascontiguousarray(ngrams_t.T, dtype=np.float16),
         dense=dense.astype(np.float32),
         bias=bias.astype(np.float32),
         temperature=1.0,
