@@ -39,8 +39,8 @@ from llmswitch.routing.classify_train import fit, make_batch
 CORPUS = Path(__file__).resolve().parents[1] / "data" / "corpus"
 LANGUAGES = {"en", "zh", "ja", "hi", "ru", "de", "fr", "es", "pt"}
 # What the shipped weights score on the frozen test split (make eval), rounded against them.
-ACCURACY_FLOOR = 0.82
-REASONING_RECALL_FLOOR = 0.83
+ACCURACY_FLOOR = 0.83
+REASONING_RECALL_FLOOR = 0.82
 GROSS_UNDER_ROUTING_CEILING = 0.018
 
 
