@@ -2,9 +2,9 @@
 
 Each test runs one harness once as a subprocess (bounded by RUN_TIMEOUT_S), with HOME
 and its config in a temp dir, a dummy key and loopback URLs only. The harnesses live
-outside the repo, in the directory ``LLMSWITCH_HARNESS_DIR`` names; ``.ci/run`` installs
-the measured versions there (ops/install_harnesses.sh) when npm reaches its registry and
-sets it. Without it, or without a harness, its test skips and says why:
+outside the repo, in the directory ``LLMSWITCH_HARNESS_DIR`` names, where
+ops/install_harnesses.sh installs the measured versions. Without it (``.ci/run`` does not
+set it), or without a harness, its test skips and says why:
 tests/e2e/test_harnesses.py replays the captured requests, so the suite keeps its meaning
 offline. Opt-in, because a harness's start-up (OpenClaw's above all: about 40 s of CPU)
 does not fit its bound on a box busy with other suites.
