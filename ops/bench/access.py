@@ -38,7 +38,7 @@ from common import (
     machine_line,
     now_utc,
     percentile,
-    record,
+    publish,
     spawn,
     spawn_sim,
     timed_request,
@@ -193,9 +193,7 @@ async def main(quick: bool, keep: bool) -> int:
         + "\n(for answers/s the ratio is before / after: above 1 means slower)\n\n"
         f"Verdict: {'ok' if ok else 'over the goal'}\n"
     )
-    print(text)
-    if keep:
-        record(text)
+    publish(text, keep=keep)
     return 0 if ok else 2
 
 

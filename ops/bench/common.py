@@ -731,3 +731,10 @@ def record(text: str, header: str = "# Benchmark results\n\n") -> None:
         RESULTS_MD.write_text(header, encoding="utf-8")
     with RESULTS_MD.open("a", encoding="utf-8") as out:
         out.write(text.rstrip("\n") + "\n\n")
+
+
+def publish(text: str, *, keep: bool) -> None:
+    """Print a section; append it to RESULTS.md too unless told not to (``--no-record``)."""
+    print(text)
+    if keep:
+        record(text)

@@ -22,7 +22,7 @@ import time
 from pathlib import Path
 
 import trio
-from common import git_state, machine_line, now_utc, record
+from common import git_state, machine_line, now_utc, publish
 
 from llmswitch.config import parse_config
 from llmswitch.front.stats import GROUP_BY, stats
@@ -167,9 +167,7 @@ def main() -> None:
             f"| {group_by} | {statistics.median(runs):.1f} | {max(runs):.1f} | {verdict} |"
         )
     text = "\n".join(lines)
-    print(text)
-    if not opts.no_record:
-        record(text)
+    publish(text, keep=not opts.no_record)
 
 
 if __name__ == "__main__":

@@ -235,6 +235,11 @@ class RoutingConfig(_Section):
     classifier_model: Token | None = None
     classifier_timeout_s: float = Field(1.5, gt=0)
     classifier_cache_size: int = Field(1024, ge=0)
+    #: Conversation affinity: a conversation keeps its model this long after its last turn.
+    affinity_ttl_s: float = Field(1800.0, gt=0, le=7 * 86400)
+    #: Conversations remembered at once (the least recently used goes first); 0 turns
+    #: affinity off.
+    affinity_max: int = Field(10_000, ge=0, le=1_000_000)
 
 
 class ProfileConfig(_Section):

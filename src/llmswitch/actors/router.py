@@ -25,6 +25,7 @@ from llmswitch.actors.pool import PoolView
 from llmswitch.actors.reconfigure import Reconfigure
 from llmswitch.actors.stored import StoredActor
 from llmswitch.config import TASK_TYPES, RuleConfig
+from llmswitch.routing.affinity import AffinityTable, keep
 from llmswitch.routing.brain import (
     NeedsClassification,
     Rejected,
@@ -98,7 +99,21 @@ class DeleteRule(Request[RoutingSettings]):
     name: str
 
 
-RouterMsg = Decide | GetSettings | SetProfile | SetOverride | PutRule | DeleteRule | Reconfigure
+@dataclass(frozen=True)
+class Pin:
+    """A conversation's turn was served by ``model``: its next turns keep to it.
+
+    Sent by the request path once a candidate answers (before a byte reaches the
+    client), so the next turn sees it; a failover re-pins to the model that served.
+    """
+
+    conversation: str
+    model: str
+
+
+RouterMsg = (
+    Decide | GetSettings | SetProfile | SetOverride | PutRule | DeleteRule | Reconfigure | Pin
+)
 
 
 @dataclass(frozen=True)
@@ -163,6 +178,9 @@ class RouterActor(StoredActor[RouterMsg]):
         self._classifier = classifier
         self._classifier_up = classifier_up
         super().__init__(catalog.config.store.path)
+        routing = catalog.config.routing
+        self._affinity = AffinityTable(routing.affinity_ttl_s, routing.affinity_max)
+        self._by_affinity: dict[str, int] = {}
         self._adopt(catalog)
         self._settings = RoutingSettings(
             self._config.routing.profile,
@@ -187,6 +205,7 @@ class RouterActor(StoredActor[RouterMsg]):
             if routing.classifier == "model"
             else CLASSIFY_TIMEOUT_S
         )
+        self._affinity.resize(routing.affinity_ttl_s, routing.affinity_max)
 
     async def background(self, nursery: trio.Nursery) -> None:
         self._nursery = nursery
@@ -200,6 +219,9 @@ class RouterActor(StoredActor[RouterMsg]):
             self._adopt(Catalog.build(msg.config))
             await self.load(self.db)
             msg.reply.set(None)
+            return
+        if isinstance(msg, Pin):
+            self._affinity.pin(msg.conversation, msg.model, trio.current_time())
             return
         problem = invalid_change(self._catalog, msg, self._settings.stored_rules)
         if problem is not None:
@@ -266,7 +288,8 @@ class RouterActor(StoredActor[RouterMsg]):
     ) -> None:
         try:
             cls = await self._classify(msg)
-            self._answer(msg, finish(self._catalog, self._settings, req, step, cls, avail))
+            decision = finish(self._catalog, self._settings, req, step, cls, avail)
+            self._answer(msg, self._keep(decision))
         except Refused as refusal:
             msg.reply.fail(refusal)
         except Exception as exc:
@@ -274,6 +297,17 @@ class RouterActor(StoredActor[RouterMsg]):
             raise
         finally:
             self._classifying.release()
+
+    def _keep(self, decision: Decision) -> Decision:
+        """An ``auto`` decision ordered for its conversation's pinned model."""
+        key = decision.conversation
+        if decision.tier != "classifier" or key is None or not self._affinity.max_entries:
+            return decision
+        pinned = self._affinity.get(key, trio.current_time())
+        decision = keep(decision, self._catalog.by_name.get(pinned) if pinned else None)
+        outcome = str(decision.affinity)
+        self._by_affinity[outcome] = self._by_affinity.get(outcome, 0) + 1
+        return decision
 
     def _answer(self, msg: Decide, decision: Decision) -> None:
         self._by_tier[decision.tier] = self._by_tier.get(decision.tier, 0) + 1
@@ -303,4 +337,12 @@ class RouterActor(StoredActor[RouterMsg]):
             "overrides": dict(self._settings.overrides),
             "rules": [r.name for r in self._settings.rules if r.enabled],
             "models": len(self._config.models),
+            "affinity": {
+                "conversations": len(self._affinity),
+                "max": self._affinity.max_entries,
+                "ttl_s": self._affinity.ttl_s,
+                "decisions": dict(self._by_affinity),
+                "evicted": self._affinity.evicted,
+                "expired": self._affinity.expired,
+            },
         }

@@ -25,7 +25,7 @@ from llmswitch.actors.limits import (
     ratelimit_headers,
 )
 from llmswitch.actors.pool import Grant, Lease, Outcome
-from llmswitch.actors.router import Decide
+from llmswitch.actors.router import Decide, Pin
 from llmswitch.front.errors import GatewayError, unknown_model
 from llmswitch.front.listen import set_send_timeout
 from llmswitch.front.retry import retry_same_in
@@ -156,6 +156,7 @@ class Exchange:
             conversation=self.decision.conversation if self.decision else None,
             output_cap=self.output_cap,
             task=self.task_type,
+            affinity=self.decision.affinity if self.decision else None,
         )
 
     def router_headers(self) -> dict[str, str]:
@@ -168,6 +169,8 @@ class Exchange:
                 headers["X-Router-Profile"] = self.decision.profile
             if self.decision.rule is not None:
                 headers["X-Router-Rule"] = self.decision.rule
+            if self.decision.affinity is not None:
+                headers["X-Router-Affinity"] = self.decision.affinity
         if self.served_by is not None:
             headers["X-Router-Model"] = self.served_by.model.id
             headers["X-Router-Backend"] = self.served_by.backend.name
@@ -363,6 +366,9 @@ async def open_first(gw: Gateway, ex: Exchange, decision: Decision) -> Opened:
                 await trio.sleep(wait)
                 continue
             ex.served_by, ex.ttfb_s = cand, opened.ttfb_s
+            if decision.affinity is not None and decision.conversation is not None:
+                # Before any byte goes out, so the conversation's next turn sees it.
+                gw.router.try_cast(Pin(decision.conversation, cand.model.id))
             ex.ratelimit = ratelimit_headers(opened.response.headers)
             return opened
     raise _exhausted(gw, decision, attempts, deadline=trio.current_time() >= deadline)

@@ -205,6 +205,9 @@ class Decision:
     #: The agent harness that sent the request and its conversation (routing.envelope).
     harness: str = "plain"
     conversation: str | None = None
+    #: What conversation affinity did to an ``auto`` decision (routing.affinity); None
+    #: when it did not apply (rules, explicit models, no conversation).
+    affinity: str | None = None
 
 
 @dataclass(frozen=True)

@@ -47,6 +47,8 @@ class RequestRow:
     #: The ``max_tokens`` the serving model got when it could give less than was asked.
     output_cap: int | None = None
     task: str | None = None
+    #: What conversation affinity did to the decision (routing.affinity).
+    affinity: str | None = None
 
     def as_dict(self) -> dict[str, object]:
         """Column name to value; a tenth of ``dataclasses.asdict``'s cost on the hot path."""
