@@ -11,8 +11,14 @@ traffic would cost against sending everything to the premium model, at the start
 model prices (its example cloud model included). --misses lists every entry whose complexity
 or task type came out wrong. --bench times the production classifier and the whole decision
 on a ~50-token prompt and on ~4,000-token prompts (16,000 characters) built from the set's
-own text, and prints p50/p99, and the memory the learned classifier adds; timings are
-wall-clock on this machine, so run it on an idle box when the numbers matter.
+own text, and the whole decision with envelope reading on a real captured OpenClaw turn (its
+system prompt and tools), and prints p50/p99, and the memory the learned classifier adds;
+timings are wall-clock on this machine, so run it on an idle box when the numbers matter.
+
+Every report ends with the production classifier's accuracy bare and with each prompt sent
+inside a real captured turn of each agent harness (tests/data/harness: OpenClaw, Claude Code,
+Codex, opencode), read as the router reads it, side by side; and the prompts flagged
+sensitive that are not, with how many the envelope added (the goal is none).
 """
 
 from __future__ import annotations
@@ -30,10 +36,12 @@ from typing import Any
 
 from llmswitch.cli.starter import STARTER
 from llmswitch.config import ModelConfig, parse_config
+from llmswitch.providers.openai import estimate_tokens, prompt_chars
 from llmswitch.routing.brain import RouteRequest, RoutingSettings, decide_now
 from llmswitch.routing.classify import COMPLEXITIES, QUALITY_FLOOR, classify
 from llmswitch.routing.classify_eval import (
     ANSWER_TOKENS,
+    Classifier,
     Price,
     Report,
     evaluate,
@@ -47,10 +55,14 @@ from llmswitch.routing.classify_learned import (
     classify_with,
     shipped_weights,
 )
+from llmswitch.routing.envelope import read_envelope
 from llmswitch.routing.rules import effective_rules, features_of
 from llmswitch.routing.select import Availability, Catalog, Decision
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))  # tests/routing reads the captured harness requests
+from tests.routing.harness_requests import chat_request  # noqa: E402
+
 DEFAULT_DEVSET = ROOT / "tests" / "data" / "devset.jsonl"
 CORPUS = ROOT / "tests" / "data" / "corpus"
 # Where the starter config's commented-out example LAN box and cloud model begin.
@@ -115,6 +127,99 @@ def print_report(report: Report, misses: bool) -> None:
     for o in report.sensitive_misses:
         want = bool(o.entry.get("sensitive"))
         print(f"{o.entry['id']:<10} sensitive want {want} got {o.result.sensitive_kinds}")
+
+
+#: The ask in every captured harness turn below; each test prompt takes its place.
+CAPTURED_ASK = "Explain in two sentences why the sky is blue."
+#: One real turn per harness (tests/data/harness), its tools and system prompt included.
+ENVELOPES = {
+    "openclaw": "openclaw/ask_00",
+    "claude-code": "claude-code/ask_00",
+    "codex": "codex/ask_00",
+    "opencode": "opencode/ask_01",
+}
+
+
+def _text(content: Any) -> str:
+    if isinstance(content, str):
+        return content
+    return "\n".join(str(p.get("text", "")) for p in content if isinstance(p, Mapping))
+
+
+def _swap(content: Any, ask: str) -> Any:
+    if isinstance(content, str):
+        return content.replace(CAPTURED_ASK, ask)
+    return [
+        {**p, "text": p["text"].replace(CAPTURED_ASK, ask)} if isinstance(p.get("text"), str) else p
+        for p in content
+    ]
+
+
+def wrap(
+    capture: tuple[dict[str, str], dict[str, Any]], messages: Sequence[Mapping[str, Any]]
+) -> dict[str, Any]:
+    """The captured request with the entry's turns in place of its ask: each user message
+    wrapped as the harness wraps the user's words, the rest as they are."""
+    _, body = capture
+    sent = body["messages"]
+    at = max(
+        i for i, m in enumerate(sent) if m["role"] == "user" and CAPTURED_ASK in _text(m["content"])
+    )
+    turns = [
+        {**sent[at], "content": _swap(sent[at]["content"], m["content"])}
+        if m.get("role") == "user" and isinstance(m.get("content"), str)
+        else m
+        for m in messages
+    ]
+    return {**body, "messages": [*sent[:at], *turns, *sent[at + 1 :]]}
+
+
+def in_envelope(harness: str, read: bool = True) -> Classifier:
+    """The production classifier on prompts sent inside ``harness``'s real request, read
+    as the router reads it (``read=False``: the whole request, as before envelopes were)."""
+    capture = chat_request(ENVELOPES[harness])
+    headers, _ = capture
+
+    def classify_wrapped(messages: Sequence[Mapping[str, Any]], has_tools: bool) -> Any:
+        body = wrap(capture, messages)
+        seen = read_envelope(body, headers).body["messages"] if read else body["messages"]
+        return classify_request(seen, has_tools=has_tools or bool(body.get("tools")))
+
+    return classify_wrapped
+
+
+def false_sensitive(report: Report) -> set[str]:
+    return {
+        o.entry["id"]
+        for o in report.outcomes
+        if o.result.sensitive and not o.entry.get("sensitive")
+    }
+
+
+def print_envelopes(entries: Sequence[Mapping[str, Any]]) -> None:
+    """Accuracy bare and inside each harness's real request, side by side, and the prompts
+    flagged sensitive that are not (the envelope must add none)."""
+    bare = evaluate(entries, lambda m, t: classify_request(m, has_tools=t))
+    rows = [("bare", bare)]
+    rows += [(name, evaluate(entries, in_envelope(name))) for name in ENVELOPES]
+    rows.append(
+        (
+            "openclaw, read whole (no envelope reading)",
+            evaluate(entries, in_envelope("openclaw", read=False)),
+        )
+    )
+    bare_fp = false_sensitive(bare)
+    print("\n== enveloped (production classifier; each prompt in a real captured harness turn)")
+    print(
+        "| reading | accuracy | vs bare | task accuracy | false sensitive | added by the envelope |"
+    )
+    print("|---|---:|---:|---:|---:|---:|")
+    for name, report in rows:
+        fp = false_sensitive(report)
+        print(
+            f"| {name} | {report.accuracy:.3f} | {report.accuracy - bare.accuracy:+.3f} "
+            f"| {report.task_accuracy:.3f} | {len(fp)} | {len(fp - bare_fp)} |"
+        )
 
 
 def user_texts(entries: Sequence[Mapping[str, Any]]) -> list[str]:
@@ -192,6 +297,25 @@ def decision(messages: list[dict[str, str]]) -> Decision:
     return decide_now(catalog, settings, req, Availability(), lambda: classify_request(messages))
 
 
+def harness_decision(headers: Mapping[str, str], body: dict[str, Any]) -> Decision:
+    """What the gateway does with a harness's request before it calls a model: size it,
+    read its envelope, then the whole decision on the user's words."""
+    tokens = estimate_tokens(prompt_chars(body))
+    envelope = read_envelope(body, headers)
+    messages = envelope.body["messages"]
+    catalog = Catalog.build(BENCH_CONFIG)
+    settings = RoutingSettings("balanced", {}, effective_rules(None, ()))
+    req = RouteRequest("auto", features_of(body, headers, tokens, envelope))
+    has_tools = bool(body.get("tools"))
+    return decide_now(
+        catalog,
+        settings,
+        req,
+        Availability(),
+        lambda: classify_request(messages, has_tools=has_tools),
+    )
+
+
 def timed(fn: Callable[[], object]) -> tuple[tuple[float, float], tuple[float, float]]:
     """Wall and CPU (p50, p99) in µs; CPU leaves out being descheduled by a busy box."""
     for _ in range(WARMUP):
@@ -231,6 +355,15 @@ def rss_added() -> str:
 def bench(entries: Sequence[Mapping[str, Any]]) -> None:
     print(rss_added())
     shipped_weights()  # loaded once per process, as in the gateway
+    headers, body = chat_request(ENVELOPES["openclaw"])
+    system = sum(len(_text(m["content"])) for m in body["messages"] if m["role"] == "system")
+    name = f"OpenClaw turn ({system // 1000} kB system, {len(body['tools'])} tools)"
+    (p50, p99), (c50, c99) = timed(partial(harness_decision, headers, body))
+    d = harness_decision(headers, body)
+    print(
+        f"{name:<32} envelope+decision  wall p50 {p50:6.1f} p99 {p99:6.1f} µs  "
+        f"cpu p50 {c50:6.1f} p99 {c99:6.1f} µs  → {d.candidates[0].model.id}"
+    )
     for name, messages in bench_prompts(entries).items():
         result = classify_request(messages)
         steps: tuple[tuple[str, Callable[[], object]], ...] = (
@@ -279,6 +412,7 @@ def main(argv: list[str] | None = None) -> int:
     for variant in variants:
         print(f"\n== {variant}")
         print_report(evaluate(entries, classifier_for(variant)), args.misses)
+    print_envelopes(entries)
     return 0
 
 
