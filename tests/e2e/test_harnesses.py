@@ -15,7 +15,7 @@ import pytest
 import trio
 
 from tests.e2e.harness import Stack, model, start_stack
-from tests.routing.harness_requests import captured
+from tests.routing.harness_requests import captured, chat_request
 
 #: Headers that belonged to the capture's connection, not to the harness.
 _CONNECTION = frozenset(
@@ -90,3 +90,26 @@ async def test_nothing_in_an_openclaw_envelope_is_sensitive(stack: Stack) -> Non
     cls = resp.json()["classification"]
     assert cls["sensitive"] is False
     assert cls["task_type"] != "tool-use"  # tools are offered; the ask is a question
+
+
+#: Every capture that is a heartbeat or a side request (a title), by what it contains.
+SELF_TURNS = [
+    ("openclaw/heartbeat_constructed", "heartbeat"),
+    ("claude-code/title_constructed", "side-request"),
+    ("opencode/hello_00", "side-request"),
+    ("opencode/ask_00", "side-request"),
+    ("opencode/tool_00", "side-request"),
+]
+
+
+@pytest.mark.parametrize(("name", "rule"), SELF_TURNS)
+async def test_heartbeats_and_side_requests_go_to_the_self_model_without_any_header(
+    stack: Stack, name: str, rule: str
+) -> None:
+    """No User-Agent, no X-Source, no session header: the content alone says what it is."""
+    _, body = chat_request(name)
+    async with stack.http() as http:
+        resp = await http.post("/v1/route", json=body, headers={"user-agent": "curl/8"})
+    advice = resp.json()
+    assert (resp.status_code, advice["tier"], advice["rule"]) == (200, "rules", rule)
+    assert advice["model"] == "small"

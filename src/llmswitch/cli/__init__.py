@@ -2,9 +2,10 @@
 
 serve, init and demo run or set up a gateway (:mod:`.serve`); route, profile and
 override ask and steer the router offline (:mod:`.routing`); models lists and discovers
-models (:mod:`.models`); keys manages client keys (:mod:`.keys`). The offline commands
-need no server: they read the config file and its SQLite store. status, stats and reload
-ask a running gateway, as its operator (:mod:`.status`, :mod:`.reload`).
+models (:mod:`.models`); keys manages client keys (:mod:`.keys`); openclaw-config prints
+OpenClaw's provider block (:mod:`.openclaw`). The offline commands need no server: they
+read the config file and its SQLite store. status, stats and reload ask a running
+gateway, as its operator (:mod:`.status`, :mod:`.reload`).
 """
 
 from __future__ import annotations
@@ -14,10 +15,10 @@ import logging
 import sys
 from importlib.metadata import PackageNotFoundError, version
 
-from llmswitch.cli import keys, models, reload, routing, serve, status
+from llmswitch.cli import keys, models, openclaw, reload, routing, serve, status
 
 #: Each group adds its subcommands with ``register(sub)``; the order is the help's order.
-GROUPS = (serve, routing, models, keys, status, reload)
+GROUPS = (serve, routing, models, keys, status, reload, openclaw)
 
 #: The commands that run the gateway; the others are one-shot and log only warnings by default.
 SERVERS = ("serve", "demo")

@@ -137,14 +137,17 @@ class HarnessTable:
         return cls(tuple(_compile(h) for h in harnesses), _compile(PLAIN))
 
     def identify(self, headers: Mapping[str, str], system_head: str) -> _Compiled:
-        """The harness by its User-Agent, else by its system prompt; the plain row if neither."""
+        """The harness by its User-Agent, else by its system prompt (a side request's own
+        prompt, such as a title generator's, names its harness too); the plain row if
+        neither."""
         agent = (_header(headers, "user-agent") or "").lower()
         if agent:
             for c in self.rows:
                 if any(ua in agent for ua in c.harness.user_agents):
                     return c
         for c in self.rows:
-            if any(marker in system_head for marker in c.harness.system_markers):
+            h = c.harness
+            if any(marker in system_head for marker in (*h.system_markers, *h.side_markers)):
                 return c
         return self.plain
 
