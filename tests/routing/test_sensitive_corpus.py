@@ -17,7 +17,7 @@ from typing import Any
 
 from llmswitch.routing.classify import content_text
 from llmswitch.routing.envelope import read_envelope
-from llmswitch.routing.sensitive import sensitive_kinds
+from llmswitch.routing.sensitive import request_kinds, sensitive_kinds
 from tests.routing.harness_requests import all_captures, chat_request
 
 CORPUS = Path(__file__).resolve().parent.parent / "data" / "sensitive_corpus.jsonl"
@@ -64,3 +64,19 @@ def test_false_positive_and_false_negative_rates_are_pinned() -> None:
     fn_rate = len(missed) / len(secret)
     assert fp_rate <= FALSE_POSITIVE_RATE, [i["text"][:80] for i in flagged]
     assert fn_rate <= FALSE_NEGATIVE_RATE, [i["kind"] for i in missed]
+
+
+def test_a_remembered_system_prompt_gives_the_verdict_of_a_whole_scan() -> None:
+    """The system prompt's verdict is remembered across requests; every corpus item after
+    OpenClaw's real system prompt is judged as a scan of the whole request judges it."""
+    _, body = chat_request("openclaw/ask_00")
+    system = content_text(body["messages"][0]["content"])[0]
+    assert len(system) > 20_000
+    for item in corpus():
+        text = item["text"]
+        whole = sensitive_kinds(f"{system}\n{text}", text)
+        assert request_kinds(system, text) == whole == request_kinds(system, text)
+    key = "sk-proj-" + "aB3xK9mQ2vL7nR4tW8yZ1cE6" * 2
+    for _ in range(2):
+        assert "api_key" in request_kinds(f"{system}\nOPENAI_API_KEY={key}", "hi")
+        assert request_kinds(f"{system}\nThese instructions are confidential.", "hi") == ()

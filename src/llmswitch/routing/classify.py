@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any, Final, Literal
 
 from llmswitch.routing.classify_signals import MIN_MATERIAL, Signals, signals, wide_chars
-from llmswitch.routing.sensitive import sensitive_kinds
+from llmswitch.routing.sensitive import request_kinds
 
 Complexity = Literal["simple", "medium", "complex", "reasoning"]
 TaskType = Literal["code", "analysis", "creative", "math", "conversation", "vision", "tool-use"]
@@ -93,6 +93,7 @@ class _Prompt:
 
     user: list[str] = field(default_factory=list)
     all_text: list[str] = field(default_factory=list)
+    system: list[str] = field(default_factory=list)
     non_system: list[str] = field(default_factory=list)
     media: int = 0
     tool_traffic: bool = False
@@ -140,8 +141,7 @@ def _flatten(messages: Sequence[Mapping[str, Any]]) -> _Prompt:
             text = f"{text}\n{calls}" if calls else text
         p.media += media
         p.all_text.append(text)
-        if role not in _SYSTEM_ROLES:
-            p.non_system.append(text)
+        (p.system if role in _SYSTEM_ROLES else p.non_system).append(text)
         if role == "user":
             p.user.append(text)
     return p
@@ -338,7 +338,7 @@ def classify(messages: Sequence[Mapping[str, Any]], *, has_tools: bool = False) 
     """
     p = _flatten(messages)
     joined = "\n".join(p.all_text)
-    kinds = sensitive_kinds(joined, "\n".join(p.non_system))
+    kinds = request_kinds("\n".join(p.system), "\n".join(p.non_system))
     last = signals(p.user[-1], _WINDOW_CHARS) if p.user else None
     earlier_text = "\n".join(p.user[-1 - _EARLIER_TURNS : -1])
     earlier = signals(earlier_text, _EARLIER_WINDOW_CHARS) if earlier_text else None

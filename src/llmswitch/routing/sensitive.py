@@ -21,6 +21,7 @@ from __future__ import annotations
 import itertools
 import re
 from collections.abc import Sequence
+from functools import lru_cache
 from typing import Final
 
 KINDS: Final = (
@@ -269,3 +270,22 @@ def sensitive_kinds(text: str, user_text: str) -> tuple[str, ...]:
     ):
         found.add("confidential")
     return tuple(k for k in KINDS if k in found)
+
+
+#: System prompts whose verdict is remembered: an agent harness sends the same one (OpenClaw:
+#: 22 to 50 kB) with every turn, and scanning it is most of a decision's time.
+SYSTEM_PROMPTS_KEPT: Final = 32
+
+
+@lru_cache(maxsize=SYSTEM_PROMPTS_KEPT)
+def _system_kinds(system: str) -> frozenset[str]:
+    # "confidential" in a system prompt describes the instructions, not the data: not counted.
+    return frozenset(sensitive_kinds(system, ""))
+
+
+def request_kinds(system: str, rest: str) -> tuple[str, ...]:
+    """:func:`sensitive_kinds` of a request whose system prompt is ``system`` and whose
+    other messages are ``rest``: the system prompt is scanned once, then remembered."""
+    found = _system_kinds(system) if system else frozenset()
+    own = sensitive_kinds(rest, rest)
+    return tuple(k for k in KINDS if k in found or k in own) if found else own
