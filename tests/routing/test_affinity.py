@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from llmswitch.config import ProfileConfig
-from llmswitch.routing.affinity import AffinityTable, keep
+from llmswitch.routing.affinity import AffinityTable, affinity_key, keep
 from llmswitch.routing.select import Availability, Catalog, Decision, Policy, decide_auto
 from tests.unit.test_select import config, with_complexity
 
@@ -116,3 +118,9 @@ def test_a_lower_cap_on_reload_forgets_the_least_recently_served() -> None:
     assert [table.get(k, now=3) for k in "abc"] == [None, None, "mid"]
     table.pin("d", "mid", now=4)
     assert table.get("d", now=63) == "mid" and table.get("d", now=64) is None
+
+
+def test_a_pin_holds_within_a_profile() -> None:
+    d = replace(auto("simple"), conversation="plain:c", profile="balanced")
+    assert affinity_key(d) != affinity_key(replace(d, profile="eco"))
+    assert affinity_key(replace(d, conversation=None)) is None

@@ -25,7 +25,7 @@ from llmswitch.actors.pool import PoolView
 from llmswitch.actors.reconfigure import Reconfigure
 from llmswitch.actors.stored import StoredActor
 from llmswitch.config import TASK_TYPES, RuleConfig
-from llmswitch.routing.affinity import AffinityTable, keep
+from llmswitch.routing.affinity import AffinityTable, affinity_key, keep
 from llmswitch.routing.brain import (
     NeedsClassification,
     Rejected,
@@ -300,7 +300,7 @@ class RouterActor(StoredActor[RouterMsg]):
 
     def _keep(self, decision: Decision) -> Decision:
         """An ``auto`` decision ordered for its conversation's pinned model."""
-        key = decision.conversation
+        key = affinity_key(decision)
         if decision.tier != "classifier" or key is None or not self._affinity.max_entries:
             return decision
         pinned = self._affinity.get(key, trio.current_time())

@@ -43,6 +43,7 @@ from llmswitch.providers.openai import (
 )
 from llmswitch.providers.registry import wire_for
 from llmswitch.providers.thinking import thinking_for
+from llmswitch.routing.affinity import affinity_key
 from llmswitch.routing.brain import Rejected, Signals, UnknownModel
 from llmswitch.routing.budget import budgets_for, output_bound, scopes_of, worst_case_usd
 from llmswitch.routing.envelope import read_envelope
@@ -366,9 +367,10 @@ async def open_first(gw: Gateway, ex: Exchange, decision: Decision) -> Opened:
                 await trio.sleep(wait)
                 continue
             ex.served_by, ex.ttfb_s = cand, opened.ttfb_s
-            if decision.affinity is not None and decision.conversation is not None:
+            key = affinity_key(decision)
+            if decision.affinity is not None and key is not None:
                 # Before any byte goes out, so the conversation's next turn sees it.
-                gw.router.try_cast(Pin(decision.conversation, cand.model.id))
+                gw.router.try_cast(Pin(key, cand.model.id))
             ex.ratelimit = ratelimit_headers(opened.response.headers)
             return opened
     raise _exhausted(gw, decision, attempts, deadline=trio.current_time() >= deadline)

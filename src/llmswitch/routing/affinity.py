@@ -34,6 +34,14 @@ from llmswitch.routing.select import Decision
 AffinityOutcome = Literal["new", "kept", "escalated", "moved"]
 
 
+def affinity_key(decision: Decision) -> str | None:
+    """What a pin is kept under: the conversation within its profile, so a profile the
+    operator changes (or a client switches to) starts the conversation afresh."""
+    if decision.conversation is None:
+        return None
+    return f"{decision.profile}\0{decision.conversation}"
+
+
 def keep(decision: Decision, pinned: ModelConfig | None) -> Decision:
     """``decision`` with its candidates ordered for the pinned model (see the module doc)."""
     cands = decision.candidates
