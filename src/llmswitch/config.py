@@ -20,10 +20,12 @@ from pydantic import (
     ConfigDict,
     Field,
     ValidationError,
+    ValidationInfo,
     field_validator,
     model_validator,
 )
 
+from llmswitch.providers.catalogue import Catalogue, builtin, fill_models
 from llmswitch.providers.presets import apply_preset, auth_headers
 from llmswitch.routing.patterns import (
     MAX_PATTERN_CHARS,
@@ -32,6 +34,7 @@ from llmswitch.routing.patterns import (
     compile_pattern,
     token_problem,
 )
+from llmswitch.store.catalogue import read_overlay
 
 Locality = Literal["local", "lan", "cloud"]
 BackendKind = Literal["openai", "ollama", "anthropic", "gemini"]
@@ -467,6 +470,13 @@ class Config(_Section):
         """The shipped profiles with the user's on top (same name replaces)."""
         return DEFAULT_PROFILES | self.profiles
 
+    @model_validator(mode="before")
+    @classmethod
+    def _catalogued(cls, data: Any, info: ValidationInfo) -> Any:
+        """Catalogued cloud models take what the config leaves out (providers/catalogue.py)."""
+        catalogue = (info.context or {}).get("catalogue") or builtin()
+        return fill_models(data, catalogue, TASK_TYPES)
+
     @model_validator(mode="after")
     def _check_references(self) -> Config:
         backends = {b.name for b in self.backends}
@@ -565,7 +575,12 @@ def load_config(path: str | Path) -> Config:
             f"{path}: no [[models]]: a gateway needs at least one"
             " (`llmswitch init` writes an example)"
         )
-    return anchored(config, path.parent)
+    config = anchored(config, path.parent)
+    overlay = read_overlay(config.store.path)
+    if not overlay:
+        return config
+    filled = parse_config(data, source=str(path), catalogue=builtin().with_overlay(overlay))
+    return anchored(filled, path.parent)
 
 
 def anchored(config: Config, base: Path) -> Config:
@@ -577,9 +592,12 @@ def anchored(config: Config, base: Path) -> Config:
     return config.model_copy(update={"store": moved})
 
 
-def parse_config(data: dict[str, object], source: str = "<config>") -> Config:
+def parse_config(
+    data: dict[str, object], source: str = "<config>", catalogue: Catalogue | None = None
+) -> Config:
+    """The config in ``data``; ``catalogue`` (default: the built-in one) fills known models."""
     try:
-        return Config.model_validate(data)
+        return Config.model_validate(data, context={"catalogue": catalogue})
     except ValidationError as exc:
         lines = describe_errors(exc.errors(), data)
         head = f"{source}: " if len(lines) == 1 else f"{source}: {len(lines)} errors\n  "
