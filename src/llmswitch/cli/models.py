@@ -1,10 +1,12 @@
 """``llmswitch models``: the configured models, and what an Ollama box on the LAN offers.
 
-``--discover`` asks each Ollama backend's ``/api/tags``; ``--write`` appends a
-``[[models]]`` entry to the config file for every model not configured yet (quality left
-for the user to judge). What a backend names its models is untrusted text: a name that
-is not a string, or not a token (see :mod:`routing.patterns`), is skipped, and entries
-are written by a TOML encoder, never by string formatting.
+``--discover`` asks each Ollama backend's ``/api/tags``, then ``/api/show`` for every
+model not configured yet: its context length, capabilities, and a quality derived from
+its size and family (:mod:`llmswitch.providers.ollama`; for the user to judge).
+``--write`` appends a ``[[models]]`` entry for each to the config file; embedding models
+are skipped. What a backend names its models is untrusted text: a name that is not a
+string, or not a token (see :mod:`routing.patterns`), is skipped, and entries are
+written by a TOML encoder, never by string formatting.
 """
 
 from __future__ import annotations
@@ -21,17 +23,33 @@ import trio
 from llmswitch.cli.common import EXIT_CONFIG, SubParsers, config_command, fail, offline
 from llmswitch.cli.routing import print_json, refuse
 from llmswitch.cli.table import table
-from llmswitch.config import DEFAULT_UPSTREAM_LIMITS, BackendConfig, Config, ModelConfig
+from llmswitch.config import (
+    DEFAULT_UPSTREAM_LIMITS,
+    TASK_TYPES,
+    BackendConfig,
+    Config,
+    ModelConfig,
+)
 from llmswitch.providers.bounded import read_capped
+from llmswitch.providers.catalogue import capabilities
 from llmswitch.providers.common import parse_json
+from llmswitch.providers.ollama import ModelFacts, derived_quality, features, parse_show
 from llmswitch.routing.patterns import token_problem
 
 DISCOVER_TIMEOUT_S = 5.0
 DISCOVERED_QUALITY = 30
 
 
+def _root(backend: BackendConfig) -> str:
+    return backend.base_url.rstrip("/").removesuffix("/v1")
+
+
 def tags_url(backend: BackendConfig) -> str:
-    return backend.base_url.rstrip("/").removesuffix("/v1") + "/api/tags"
+    return _root(backend) + "/api/tags"
+
+
+def show_url(backend: BackendConfig) -> str:
+    return _root(backend) + "/api/show"
 
 
 async def fetch_tags(backends: list[BackendConfig]) -> dict[str, list[str] | str]:
@@ -53,6 +71,62 @@ async def fetch_tags(backends: list[BackendConfig]) -> dict[str, list[str] | str
             for b in backends:
                 nursery.start_soon(one, b)
     return found
+
+
+Facts = dict[tuple[str, str], ModelFacts | str]
+
+
+async def fetch_facts(backends: list[BackendConfig], entries: list[dict[str, Any]]) -> Facts:
+    """/api/show for each entry, one at a time per backend; the error text for a failure."""
+    by_name = {b.name: b for b in backends}
+    facts: Facts = {}
+    async with httpx.AsyncClient(timeout=DISCOVER_TIMEOUT_S) as client:
+
+        async def one(b: BackendConfig) -> None:
+            for name in (e["upstream"] for e in entries if e["backend"] == b.name):
+                try:
+                    body = {"model": name}
+                    async with client.stream(
+                        "POST", show_url(b), json=body, headers=b.auth_headers()
+                    ) as resp:
+                        resp.raise_for_status()
+                        raw = await read_capped(resp, DEFAULT_UPSTREAM_LIMITS.answer_bytes)
+                    facts[b.name, name] = parse_show(parse_json(raw))
+                except (httpx.HTTPError, ValueError) as exc:
+                    facts[b.name, name] = f"{type(exc).__name__}: {exc}"
+
+        async with trio.open_nursery() as nursery:
+            for name in {e["backend"] for e in entries}:
+                nursery.start_soon(one, by_name[name])
+    return facts
+
+
+def described(entry: dict[str, Any], facts: ModelFacts) -> dict[str, Any]:
+    """A discovered entry with what /api/show told: quality, context, capabilities."""
+    fields: dict[str, Any] = {}
+    quality = derived_quality(facts)
+    if quality is not None:
+        fields["quality"] = quality
+    if facts.context_length is not None:
+        fields["context_window"] = facts.context_length
+    has = features(facts)
+    fit = capabilities(has, TASK_TYPES) if has is not None else []
+    if fit:
+        fields["capabilities"] = fit
+    return entry | fields
+
+
+def with_facts(entries: list[dict[str, Any]], facts: Facts) -> list[dict[str, Any]]:
+    """Entries described by their facts; embedding models (they cannot chat) left out."""
+    out = []
+    for entry in entries:
+        known = facts.get((entry["backend"], entry["upstream"]))
+        if isinstance(known, ModelFacts):
+            if not known.chat:
+                continue
+            entry = described(entry, known)
+        out.append(entry)
+    return out
 
 
 def new_models(config: Config, found: dict[str, list[str] | str]) -> list[dict[str, Any]]:
@@ -94,9 +168,13 @@ def toml_entries(entries: list[dict[str, Any]]) -> str:
     )
 
 
-def _status(backend: str, name: str, new: set[tuple[str, str]]) -> str:
-    if (backend, name) in new:
-        return "new"
+def _status(backend: str, name: str, new: dict[tuple[str, str], Any], facts: Facts) -> str:
+    entry = new.get((backend, name))
+    if entry is not None:
+        return f"new: quality {entry['quality']}, context {entry.get('context_window', '?')}"
+    known = facts.get((backend, name))
+    if isinstance(known, ModelFacts) and not known.chat:
+        return "skipped: embedding model"
     problem = token_problem(name)
     return f"skipped: {problem}" if problem else "configured"
 
@@ -110,10 +188,12 @@ def discover(
         return 1
     found = trio.run(fetch_tags, chosen)
     entries = new_models(config, found)
+    facts = trio.run(fetch_facts, chosen, entries)
+    entries = with_facts(entries, facts)
     if as_json:
         print(json.dumps({"found": found, "new": entries}, indent=2))
     else:
-        new = {(e["backend"], e["upstream"]) for e in entries}
+        new = {(e["backend"], e["upstream"]): e for e in entries}
         rows: list[list[str]] = []
         for name, names in found.items():
             if isinstance(names, str):
@@ -121,7 +201,9 @@ def discover(
                 continue
             # A lone surrogate cannot be printed: show it escaped.
             shown = [n.encode("utf-8", "backslashreplace").decode() for n in names]
-            rows += [[name, m, _status(name, n, new)] for n, m in zip(names, shown, strict=True)]
+            rows += [
+                [name, m, _status(name, n, new, facts)] for n, m in zip(names, shown, strict=True)
+            ]
         print(table(["backend", "model", "status"], rows))
     if write and entries:
         with config_path.open("a", encoding="utf-8") as f:

@@ -353,6 +353,11 @@ def decide_explicit(
     )
 
 
+def tier_floor(complexity: str, profile: ProfileConfig) -> int:
+    """The quality a model needs for a complexity tier under ``profile``."""
+    return max(0, QUALITY_FLOOR[complexity] + profile.floor_shift - profile.quality_tolerance)
+
+
 def rank_key(
     cand: Candidate, ordering: str = "cost", avail: Availability | None = None
 ) -> tuple[float, ...]:
@@ -386,8 +391,7 @@ def decide_auto(
     policy = policy or Policy()
     profile = policy.profile
     cls = classification
-    base = QUALITY_FLOOR[cls.complexity]
-    floor = max(0, base + profile.floor_shift - profile.quality_tolerance)
+    floor = tier_floor(cls.complexity, profile)
     if profile.max_tokens is not None:
         max_tokens = min(max_tokens or profile.max_tokens, profile.max_tokens)
     fit: list[Candidate] = []

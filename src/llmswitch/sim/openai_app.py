@@ -44,6 +44,7 @@ class OpenAISimApp(WireApp):
                 ("POST", "/v1/chat/completions"): self._chat,
                 ("GET", "/v1/models"): self._models,
                 ("GET", "/api/tags"): self._ollama_tags,
+                ("POST", "/api/show"): self._ollama_show,
                 ("GET", "/api/version"): self._ollama_version,
                 ("GET", "/"): self._root,
                 ("GET", "/_sim/stats"): self._sim_stats,
@@ -178,6 +179,21 @@ class OpenAISimApp(WireApp):
             return
         body = ollama_wire.tags(self.backend.models, self.backend.created)
         await send_json(exchange.send, 200, body)
+
+    async def _ollama_show(self, exchange: Exchange) -> None:
+        """Ollama takes ``model`` (``name`` before 0.5); errors are ``{"error": text}``."""
+        if await self._fault(exchange, self.backend.default_knobs):
+            return
+        body = exchange.body if isinstance(exchange.body, dict) else {}
+        asked = body.get("model", body.get("name"))
+        if not isinstance(asked, str) or not asked:
+            await send_json(exchange.send, 400, {"error": "model is required"})
+            return
+        model = self.backend.resolve_model(asked)
+        if model is None:
+            await send_json(exchange.send, 404, ollama_wire.not_found(asked))
+            return
+        await send_json(exchange.send, 200, ollama_wire.show(model, self.backend.created))
 
     async def _ollama_version(self, exchange: Exchange) -> None:
         await send_json(exchange.send, 200, ollama_wire.version())
