@@ -15,10 +15,10 @@ import logging
 import sys
 from importlib.metadata import PackageNotFoundError, version
 
-from llmswitch.cli import check, keys, models, openclaw, reload, routing, serve, status
+from llmswitch.cli import check, keys, models, openclaw, prices, reload, routing, serve, status
 
 #: Each group adds its subcommands with ``register(sub)``; the order is the help's order.
-GROUPS = (serve, routing, models, keys, check, status, reload, openclaw)
+GROUPS = (serve, routing, models, prices, keys, check, status, reload, openclaw)
 
 #: The commands that run the gateway; the others are one-shot and log only warnings by default.
 SERVERS = ("serve", "demo")
