@@ -155,3 +155,23 @@ def test_dns_and_status_hints() -> None:
     assert "base_url" in status_hint(backend, 404)
     no_env = BackendConfig(name="y", base_url="http://127.0.0.1:1/v1")
     assert "set api_key_env" in status_hint(no_env, 401)
+
+
+async def test_a_key_variable_not_set_fails_even_when_the_listing_is_public(
+    nursery: trio.Nursery,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.delenv(KEY_ENV, raising=False)
+    public = await nursery.start(serve_sim, SimBackend(["m"]))
+    config = write(
+        tmp_path,
+        f'[[backends]]\nname = "public"\napi_key_env = "{KEY_ENV}"\n'
+        f'base_url = "{public.openai_base_url}"\n'
+        '[[models]]\nid = "m"\nbackend = "public"\n',
+    )
+    code, report = await check(capsys, config)
+    assert code == 1
+    assert report["backends"][0]["problem"] == "key not set"
+    assert KEY_ENV in report["backends"][0]["hint"]

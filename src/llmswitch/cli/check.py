@@ -31,7 +31,7 @@ from llmswitch.cli.common import EXIT_FAILED, SubParsers, config_command, offlin
 from llmswitch.cli.table import table
 from llmswitch.config import BackendConfig, Config, ModelConfig
 from llmswitch.providers.bounded import read_capped
-from llmswitch.providers.common import UpstreamOverLimit, parse_json
+from llmswitch.providers.common import UpstreamFormatError, UpstreamOverLimit, parse_json
 from llmswitch.providers.scrub import Scrubber
 from llmswitch.routing.classify import QUALITY_FLOOR
 from llmswitch.routing.select import tier_floor
@@ -149,11 +149,16 @@ async def probe(client: httpx.AsyncClient, backend: BackendConfig) -> Probe:
         problem, hint = error_hint(backend, exc, client.timeout.read or 0.0)
         return Probe(backend.name, url, None, f"{problem}: {scrub(str(exc))}", hint)
     except UpstreamOverLimit:
-        return Probe(backend.name, url)  # it answers; the listing is too big to check names
+        raw = b""  # it answers; the listing is too big to check names
     try:
-        return Probe(backend.name, url, listed_names(backend.kind, parse_json(raw)))
-    except ValueError:
-        return Probe(backend.name, url)
+        listed = listed_names(backend.kind, parse_json(raw))
+    except UpstreamFormatError:
+        listed = None
+    env = backend.api_key_env
+    if env is not None and backend.api_key() is None:  # a public listing, a private chat
+        hint = f"{env} is named by api_key_env but not set: export it before `llmswitch serve`"
+        return Probe(backend.name, url, listed, "key not set", hint)
+    return Probe(backend.name, url, listed)
 
 
 async def probe_all(backends: Sequence[BackendConfig], timeout_s: float) -> list[Probe]:

@@ -32,7 +32,7 @@ from llmswitch.config import (
 )
 from llmswitch.providers.bounded import read_capped
 from llmswitch.providers.catalogue import capabilities
-from llmswitch.providers.common import parse_json
+from llmswitch.providers.common import UpstreamFormatError, parse_json
 from llmswitch.providers.ollama import ModelFacts, derived_quality, features, parse_show
 from llmswitch.routing.patterns import token_problem
 
@@ -92,7 +92,7 @@ async def fetch_facts(backends: list[BackendConfig], entries: list[dict[str, Any
                         resp.raise_for_status()
                         raw = await read_capped(resp, DEFAULT_UPSTREAM_LIMITS.answer_bytes)
                     facts[b.name, name] = parse_show(parse_json(raw))
-                except (httpx.HTTPError, ValueError) as exc:
+                except (httpx.HTTPError, UpstreamFormatError) as exc:
                     facts[b.name, name] = f"{type(exc).__name__}: {exc}"
 
         async with trio.open_nursery() as nursery:
