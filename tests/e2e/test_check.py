@@ -12,8 +12,8 @@ import pytest
 import trio
 
 from llmswitch.cli import main
-from llmswitch.cli.check import error_hint, status_hint
-from llmswitch.config import BackendConfig
+from llmswitch.cli.check import Probe, Verdict, error_hint, status_hint, warnings
+from llmswitch.config import BackendConfig, parse_config
 from llmswitch.sim.backend import SimBackend
 from llmswitch.sim.knobs import ModelKnobs
 from llmswitch.sim.server import serve_sim
@@ -101,6 +101,7 @@ async def test_a_servable_config_exits_0_and_warns_of_a_tier_no_model_meets(
     cloud = await nursery.start(serve_sim, SimBackend(["gpt-4o"], api_key="sk-right"))
     config = write(
         tmp_path,
+        '[routing]\nmetered_cloud = ["*"]\n'
         f'[[backends]]\nname = "box"\nkind = "ollama"\nbase_url = "{box.openai_base_url}"\n'
         f'[[backends]]\nname = "cloud"\nlocality = "cloud"\napi_key_env = "{KEY_ENV}"\n'
         f'base_url = "{cloud.openai_base_url}"\n'
@@ -175,3 +176,22 @@ async def test_a_key_variable_not_set_fails_even_when_the_listing_is_public(
     assert code == 1
     assert report["backends"][0]["problem"] == "key not set"
     assert KEY_ENV in report["backends"][0]["hint"]
+
+
+def test_a_cloud_model_meets_a_tier_only_where_metered_cloud_lets_it() -> None:
+    data = {
+        "backends": [
+            {"name": "box", "preset": "ollama"},
+            {"name": "oa", "preset": "openai"},
+        ],
+        "models": [{"id": "small", "backend": "box", "quality": 45}, {"id": "o3", "backend": "oa"}],
+    }
+    probes = [Probe("box", "u", frozenset({"small"})), Probe("oa", "u", frozenset({"o3"}))]
+    verdicts = [Verdict("small", "box", True, "ok"), Verdict("o3", "oa", True, "ok")]
+    local_only = warnings(parse_config(data), probes, verdicts)
+    assert [w.split(" tier")[0] for w in local_only] == [
+        "no served model meets the 'complex'",
+        "no served model meets the 'reasoning'",
+    ]
+    metered = parse_config(data | {"routing": {"metered_cloud": ["*"]}})
+    assert warnings(metered, probes, verdicts) == []

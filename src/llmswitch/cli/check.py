@@ -212,13 +212,16 @@ def warnings(config: Config, probes: Iterable[Probe], verdicts: Iterable[Verdict
     """What works but may surprise: a tier no served model meets, an unlisted cloud name."""
     found = []
     by_name = {p.backend: p for p in probes}
+    cloud = {b.name for b in config.backends if b.locality == "cloud"}
     for m in config.models:
         p = by_name[m.backend]
-        cloud = config.backend(m.backend).locality == "cloud"
-        if m.enabled and cloud and p.listed is not None and not _listed(m, p.listed):
+        if m.enabled and m.backend in cloud and p.listed is not None and not _listed(m, p.listed):
             found.append(f"{m.id}: {m.backend} does not list {m.upstream_name!r}; check the name")
     served = {v.model for v in verdicts if v.served}
-    best = max((m.quality for m in config.models if m.id in served), default=None)
+    # Under `auto`, metered cloud models answer only the task types routing.metered_cloud names.
+    metered = bool(config.routing.metered_cloud)
+    usable = [m for m in config.models if m.id in served and (metered or m.backend not in cloud)]
+    best = max((m.quality for m in usable), default=None)
     profile_name = config.routing.profile
     profile = config.all_profiles[profile_name]
     for tier in QUALITY_FLOOR:
