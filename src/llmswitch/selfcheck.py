@@ -6,11 +6,11 @@ server. Each warning is one line that names the thing and says what it costs.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 
-from llmswitch.config import BEST_LOCAL, NO_FALLBACK, Config
+from llmswitch.config import BEST_LOCAL, NO_FALLBACK, Config, ModelConfig
 from llmswitch.routing.classify import QUALITY_FLOOR
-from llmswitch.routing.select import unpriced_cloud_models
+from llmswitch.routing.select import tier_floor, unpriced_cloud_models
 
 
 def unset_key_variables(config: Config, environ: Mapping[str, str]) -> list[str]:
@@ -36,18 +36,19 @@ def falls_back(config: Config) -> bool:
     return setting != NO_FALLBACK
 
 
-def tiers_without_model(config: Config) -> list[str]:
-    """Tiers no model meets under the configured profile, when nothing falls back."""
+def tiers_without_model(config: Config, models: Iterable[ModelConfig] | None = None) -> list[str]:
+    """Tiers no model (of ``models``, default all) meets under the configured profile, when
+    nothing falls back."""
     if falls_back(config):
         return []
     name = config.routing.profile
     profile = config.all_profiles.get(name)
     if profile is None:
         return []
-    best = max((m.quality for m in config.models), default=None)
+    best = max((m.quality for m in (config.models if models is None else models)), default=None)
     lines = []
-    for tier, base in QUALITY_FLOOR.items():
-        floor = max(0, base + profile.floor_shift - profile.quality_tolerance)
+    for tier in QUALITY_FLOOR:
+        floor = tier_floor(tier, profile)
         if best is not None and best < floor:
             lines.append(
                 f"no model meets the {tier} floor ({floor}, profile {name}; best quality is "

@@ -113,11 +113,11 @@ async def test_a_servable_config_exits_0_and_warns_of_a_tier_no_model_meets(
     assert code == 0, report
     assert all(m["served"] for m in report["models"])
     [warning] = report["warnings"]
-    assert "'reasoning' tier" in warning and "routing.fallback_model" in warning
+    assert "reasoning floor" in warning and "routing.fallback_model is unset" in warning
 
     code = await trio.to_thread.run_sync(main, ["check", "--config", config])
     text = capsys.readouterr().out
-    assert code == 0 and "warning: no served model meets the 'reasoning' tier" in text
+    assert code == 0 and "warning: no model meets the reasoning floor" in text
 
 
 async def test_a_backend_that_never_answers_times_out_within_health_timeout_s(
@@ -189,9 +189,9 @@ def test_a_cloud_model_meets_a_tier_only_where_metered_cloud_lets_it() -> None:
     probes = [Probe("box", "u", frozenset({"small"})), Probe("oa", "u", frozenset({"o3"}))]
     verdicts = [Verdict("small", "box", True, "ok"), Verdict("o3", "oa", True, "ok")]
     local_only = warnings(parse_config(data), probes, verdicts)
-    assert [w.split(" tier")[0] for w in local_only] == [
-        "no served model meets the 'complex'",
-        "no served model meets the 'reasoning'",
+    assert [w.split(" floor")[0] for w in local_only] == [
+        "no model meets the complex",
+        "no model meets the reasoning",
     ]
     metered = parse_config(data | {"routing": {"metered_cloud": ["*"]}})
     assert warnings(metered, probes, verdicts) == []

@@ -33,8 +33,7 @@ from llmswitch.config import BackendConfig, Config, ModelConfig
 from llmswitch.providers.bounded import read_capped
 from llmswitch.providers.common import UpstreamFormatError, UpstreamOverLimit, parse_json
 from llmswitch.providers.scrub import Scrubber
-from llmswitch.routing.classify import QUALITY_FLOOR
-from llmswitch.routing.select import tier_floor
+from llmswitch.selfcheck import tiers_without_model
 
 #: The most of a model listing read (OpenRouter lists hundreds of models).
 LIST_BYTES = 4 * 1024 * 1024
@@ -209,7 +208,8 @@ def model_verdicts(config: Config, probes: Iterable[Probe]) -> list[Verdict]:
 
 
 def warnings(config: Config, probes: Iterable[Probe], verdicts: Iterable[Verdict]) -> list[str]:
-    """What works but may surprise: a tier no served model meets, an unlisted cloud name."""
+    """What works but may surprise: an unlisted cloud name, a tier no served model meets
+    (cloud models count where ``auto`` may use them) when nothing falls back."""
     found = []
     by_name = {p.backend: p for p in probes}
     cloud = {b.name for b in config.backends if b.locality == "cloud"}
@@ -221,20 +221,7 @@ def warnings(config: Config, probes: Iterable[Probe], verdicts: Iterable[Verdict
     # Under `auto`, metered cloud models answer only the task types routing.metered_cloud names.
     metered = bool(config.routing.metered_cloud)
     usable = [m for m in config.models if m.id in served and (metered or m.backend not in cloud)]
-    best = max((m.quality for m in usable), default=None)
-    profile_name = config.routing.profile
-    profile = config.all_profiles[profile_name]
-    for tier in QUALITY_FLOOR:
-        floor = tier_floor(tier, profile)
-        if best is None or best < floor:
-            fallback = config.routing.fallback_model
-            then = f"routing.fallback_model {fallback!r} answers" if fallback else "503"
-            found.append(
-                f"no served model meets the {tier!r} tier (quality {floor} under profile"
-                f" {profile_name!r}; best {best if best is not None else 'none'}): {then};"
-                " add a stronger model, set routing.fallback_model or a model's quality"
-            )
-    return found
+    return found + tiers_without_model(config, usable)
 
 
 def render(config: Config, probes: list[Probe], verdicts: list[Verdict], warns: list[str]) -> str:
