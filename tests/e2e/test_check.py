@@ -88,6 +88,7 @@ async def test_every_broken_backend_and_model_gets_its_hint(
     models = {m["model"]: m for m in report["models"]}
     assert models["big"]["served"]
     assert "llmswitch prices sync" in models["free"]["why"] and not models["free"]["served"]
+    assert "free: cloud does not list 'free'; check the name" in report["warnings"]
 
 
 async def test_a_servable_config_exits_0_and_warns_of_a_tier_no_model_meets(
@@ -186,7 +187,10 @@ def test_a_cloud_model_meets_a_tier_only_where_metered_cloud_lets_it() -> None:
         ],
         "models": [{"id": "small", "backend": "box", "quality": 45}, {"id": "o3", "backend": "oa"}],
     }
-    probes = [Probe("box", "u", frozenset({"small"})), Probe("oa", "u", frozenset({"o3"}))]
+    probes = [
+        Probe("box", "u", frozenset({"small"})),
+        Probe("oa", "u", frozenset({"o3-2025-04-16"})),  # an alias of a listed version
+    ]
     verdicts = [Verdict("small", "box", True, "ok"), Verdict("o3", "oa", True, "ok")]
     local_only = warnings(parse_config(data), probes, verdicts)
     assert [w.split(" floor")[0] for w in local_only] == [

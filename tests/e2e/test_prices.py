@@ -4,7 +4,9 @@ loopback URL, shows the diff, and stores the overlay only with --yes."""
 from __future__ import annotations
 
 import json
+import sqlite3
 from collections.abc import Callable
+from contextlib import closing
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -109,9 +111,13 @@ async def test_a_loopback_url_is_read_within_the_size_cap(
     start: Callable[..., Any] = nursery.start
     port = await start(partial(serve_bytes, FIXTURE.read_bytes(), "200 OK"))
     url = f"http://127.0.0.1:{port}/model_prices_and_context_window.json"
-    assert await run_main("prices", "sync", url, "--config", config, "--json") == 0
+    secret = url.replace("http://", "http://user:hunter2@") + "?token=hunter2"
+    assert await run_main("prices", "sync", secret, "--config", config, "--json", "--yes") == 0
     report = json.loads(capsys.readouterr().out)
     assert {c["model"] for c in report["changes"]} >= {"mistral-large-latest", "o3-mini"}
+    with closing(sqlite3.connect(tmp_path / "db.sqlite")) as db:
+        sources = {row[0] for row in db.execute("SELECT source FROM catalogue_overlay")}
+    assert sources == {url}  # where it came from, never a credential in it
 
     monkeypatch.setattr(prices, "MAX_LIST_BYTES", 1024)
     assert await run_main("prices", "sync", url, "--config", config) == 1

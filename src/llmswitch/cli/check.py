@@ -175,8 +175,16 @@ async def probe_all(backends: Sequence[BackendConfig], timeout_s: float) -> list
 
 
 def _listed(model: ModelConfig, listed: frozenset[str]) -> bool:
+    """Listed as is, or as Ollama's ``:latest`` of it."""
     name = model.upstream_name
     return name in listed or (":" not in name and f"{name}:latest" in listed)
+
+
+def _cloud_listed(model: ModelConfig, listed: frozenset[str]) -> bool:
+    """Listed, or an alias of a dated version listed (``claude-sonnet-4-5`` for
+    ``claude-sonnet-4-5-20250929``): providers list versions, not their aliases."""
+    name = model.upstream_name
+    return name in listed or any(n.startswith(f"{name}-") for n in listed)
 
 
 def model_verdicts(config: Config, probes: Iterable[Probe]) -> list[Verdict]:
@@ -215,7 +223,8 @@ def warnings(config: Config, probes: Iterable[Probe], verdicts: Iterable[Verdict
     cloud = {b.name for b in config.backends if b.locality == "cloud"}
     for m in config.models:
         p = by_name[m.backend]
-        if m.enabled and m.backend in cloud and p.listed is not None and not _listed(m, p.listed):
+        unlisted = p.listed is not None and not _cloud_listed(m, p.listed)
+        if m.enabled and m.backend in cloud and unlisted:
             found.append(f"{m.id}: {m.backend} does not list {m.upstream_name!r}; check the name")
     served = {v.model for v in verdicts if v.served}
     # Under `auto`, metered cloud models answer only the task types routing.metered_cloud names.

@@ -15,6 +15,7 @@ import argparse
 import json
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
 import httpx
 import trio
@@ -75,6 +76,15 @@ def read_source(source: str) -> dict[str, Any]:
     return data
 
 
+def shown(source: str) -> str:
+    """The source as stored beside the overlay: a URL without its credentials or query."""
+    if "://" not in source:
+        return source
+    parts = urlsplit(source)
+    host = parts.netloc.rpartition("@")[2]
+    return urlunsplit((parts.scheme, host, parts.path, "", ""))
+
+
 def configured(config: Config) -> list[tuple[str, str]]:
     """(upstream name, provider) of each model on a cloud backend with a preset."""
     presets = {b.name: b.preset for b in config.backends if b.locality == "cloud" and b.preset}
@@ -111,7 +121,7 @@ def cmd_sync(config: Config, args: argparse.Namespace) -> int:
     else:
         print(render(changes, missing))
     if args.yes and changes:
-        trio.run(_save, config, changes, args.source)
+        trio.run(_save, config, changes, shown(args.source))
         if not args.json:
             print(f"stored in {config.store.path}; applied at the next start or reload")
     elif changes and not args.json:
