@@ -102,7 +102,7 @@ async def test_a_servable_config_exits_0_and_warns_of_a_tier_no_model_meets(
     cloud = await nursery.start(serve_sim, SimBackend(["gpt-4o"], api_key="sk-right"))
     config = write(
         tmp_path,
-        '[routing]\nmetered_cloud = ["*"]\n'
+        '[routing]\nmetered_cloud = ["*"]\nfallback_model = "none"\n'
         f'[[backends]]\nname = "box"\nkind = "ollama"\nbase_url = "{box.openai_base_url}"\n'
         f'[[backends]]\nname = "cloud"\nlocality = "cloud"\napi_key_env = "{KEY_ENV}"\n'
         f'base_url = "{cloud.openai_base_url}"\n'
@@ -114,7 +114,7 @@ async def test_a_servable_config_exits_0_and_warns_of_a_tier_no_model_meets(
     assert code == 0, report
     assert all(m["served"] for m in report["models"])
     [warning] = report["warnings"]
-    assert "reasoning floor" in warning and "routing.fallback_model is unset" in warning
+    assert "reasoning floor" in warning and "no routing.fallback_model answers" in warning
 
     code = await trio.to_thread.run_sync(main, ["check", "--config", config])
     text = capsys.readouterr().out
@@ -186,6 +186,7 @@ def test_a_cloud_model_meets_a_tier_only_where_metered_cloud_lets_it() -> None:
             {"name": "oa", "preset": "openai"},
         ],
         "models": [{"id": "small", "backend": "box", "quality": 45}, {"id": "o3", "backend": "oa"}],
+        "routing": {"fallback_model": "none"},
     }
     probes = [
         Probe("box", "u", frozenset({"small"})),
@@ -197,5 +198,5 @@ def test_a_cloud_model_meets_a_tier_only_where_metered_cloud_lets_it() -> None:
         "no model meets the complex",
         "no model meets the reasoning",
     ]
-    metered = parse_config(data | {"routing": {"metered_cloud": ["*"]}})
+    metered = parse_config(data | {"routing": {"metered_cloud": ["*"], "fallback_model": "none"}})
     assert warnings(metered, probes, verdicts) == []

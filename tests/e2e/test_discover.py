@@ -46,7 +46,9 @@ async def test_discover_describes_each_new_model_from_api_show(
     config = tmp_path / "llmswitch.toml"
     config.write_text(
         f'[store]\npath = "{tmp_path / "db.sqlite"}"\n'
-        f'[[backends]]\nname = "box"\nkind = "ollama"\nbase_url = "{running.openai_base_url}"\n',
+        f'[[backends]]\nname = "box"\nkind = "ollama"\nbase_url = "{running.openai_base_url}"\n'
+        # A config needs a model; this one is not on the box.
+        '[[models]]\nid = "old"\nbackend = "box"\nquality = 40\n',
         encoding="utf-8",
     )
     args = ["models", "--config", str(config), "--discover", "--write"]
@@ -56,7 +58,7 @@ async def test_discover_describes_each_new_model_from_api_show(
     # qwen3:32b: 60 for 32B, +5 for the qwen3 family, +5 for thinking.
     assert "new: quality 70, context 40960" in out
     written = {m.id: m for m in load_config(config).models}
-    assert set(written) == {"qwen3:32b", "gemma3:4b", "llama3.2"}
+    assert set(written) == {"old", "qwen3:32b", "gemma3:4b", "llama3.2"}
     qwen, gemma, llama = written["qwen3:32b"], written["gemma3:4b"], written["llama3.2"]
     assert (qwen.quality, qwen.context_window) == (70, 40960)
     assert not qwen.can("vision") and qwen.can("tool-use")
