@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 from typing import Any
 
-import trio
 from quart import Response, g, request
 from quart_trio import QuartTrio
 from werkzeug.exceptions import HTTPException, RequestEntityTooLarge, RequestTimeout
@@ -142,15 +141,13 @@ def create_app(gw: Gateway) -> QuartTrio:
             ex.status, ex.error = err.status, err.message
             await chat.record(gw, ex)
             response = door.error(err, ex.router_headers())
-        except trio.Cancelled:
-            # The client left, or the drain deadline passed: neither is a gateway failure.
-            if not ex.recorded:
-                chat.departed(gw, ex)
-                await chat.record(gw, ex)
-            raise
         except BaseException as exc:
             if not ex.recorded:
-                ex.status, ex.error = 500, f"gateway error: {type(exc).__name__}"
+                # The client left, or the drain deadline passed: neither is a gateway failure.
+                if chat.client_left(exc):
+                    chat.departed(gw, ex)
+                else:
+                    ex.status, ex.error = 500, f"gateway error: {type(exc).__name__}"
                 await chat.record(gw, ex)
             raise
         if gw.draining:

@@ -198,6 +198,19 @@ async def _settle_hold(gw: Gateway, ex: Exchange, usd: float) -> None:
         await gw.ledger.cast(settle)
 
 
+#: How the end of a client's connection reaches a request: its task cancelled, its stream
+#: closed, or the write that found the socket gone or stalled past server.send_timeout_s.
+_DEPARTURES = (trio.Cancelled, GeneratorExit, trio.BrokenResourceError, trio.ClosedResourceError)
+
+
+def client_left(exc: BaseException) -> bool:
+    """Whether ``exc`` only says the client went away (or the drain cut it), however the
+    framework grouped it: that is a departure, never a gateway failure."""
+    if isinstance(exc, BaseExceptionGroup):
+        return all(client_left(e) for e in exc.exceptions)
+    return isinstance(exc, _DEPARTURES)
+
+
 def departed(gw: Gateway, ex: Exchange) -> None:
     """Mark an exchange cut short by a cancellation: the client left (499, as nginx
     records it), or the drain deadline passed (503 ``shutdown``). Never a 500: alerts page
@@ -620,11 +633,11 @@ async def stream_answer(gw: Gateway, ex: Exchange, opened: Opened) -> AsyncItera
             yield sse_error(
                 f"the upstream failed mid-stream: {failure.message}", code="upstream_cut"
             )
-    except (trio.Cancelled, GeneratorExit):
-        departed(gw, ex)
-        raise
     except BaseException as exc:
-        ex.status, ex.error = 500, f"gateway error: {type(exc).__name__}"
+        if client_left(exc):
+            departed(gw, ex)
+        else:
+            ex.status, ex.error = 500, f"gateway error: {type(exc).__name__}"
         raise
     finally:
         await opened.close()
