@@ -111,6 +111,8 @@ class ServerConfig(_Section):
     #: Client connections open at once; at the cap new ones wait in the kernel's backlog.
     #: Lowered at start if the open-file limit cannot serve this many (front/listen.py).
     max_connections: int = Field(4096, gt=0, le=1_000_000)
+    #: Processes sharing the port (SO_REUSEPORT); more than one needs ``cluster.redis_url``.
+    workers: int = Field(1, ge=1, le=64)
     #: A write to a client that has not gone out within this long closes the connection
     #: (a client that stopped reading); a stream uses its backend's ``idle_s`` instead.
     send_timeout_s: float = Field(DEFAULT_SEND_TIMEOUT_S, gt=0, le=3600)
@@ -159,6 +161,9 @@ DEFAULT_UPSTREAM_LIMITS = UpstreamLimits()
 
 class StoreConfig(_Section):
     path: str = "llmswitch.db"
+    #: ``postgresql://...``: the request log, rollups and stored settings go there (the
+    #: fleet's one log); None keeps them in SQLite at ``path``. The journal stays local.
+    url: str | None = None
     #: How long a write waits for a database another process has locked.
     busy_timeout_s: float = Field(5.0, gt=0)
     flush_interval_s: float = Field(0.25, gt=0)
@@ -435,6 +440,34 @@ class LogConfig(_Section):
     requests: bool = True
 
 
+def _url_problem(url: str, schemes: tuple[str, ...]) -> str | None:
+    """Why ``url`` is not a URL of one of ``schemes``; the URL itself is never quoted
+    (it may carry a password)."""
+    scheme, sep, rest = url.partition("://")
+    if not sep or scheme not in schemes or not rest:
+        return f"must be a URL starting with {' or '.join(s + '://' for s in schemes)}"
+    return None
+
+
+class ClusterConfig(_Section):
+    """State shared by the instances of one fleet (workers of one host, or several hosts)."""
+
+    #: Budgets, limits, breakers, keys, settings and affinity live here; None: in memory.
+    redis_url: str | None = None
+    #: Every Redis key starts with ``<prefix>:``, so one Redis serves several fleets.
+    prefix: Token = "llmswitch"
+    #: With Redis unreachable, the share of the remaining budget metered calls may spend.
+    offline_budget_fraction: float = Field(0.0, ge=0, le=1)
+
+    @field_validator("redis_url")
+    @classmethod
+    def _redis_scheme(cls, url: str | None) -> str | None:
+        problem = url and _url_problem(url, ("redis", "rediss", "unix"))
+        if problem:
+            raise ValueError(problem)
+        return url
+
+
 class StatsConfig(_Section):
     #: What savings are measured against; default: the priciest configured model.
     baseline_model: str | None = None
@@ -450,6 +483,7 @@ class Config(_Section):
     upstream_limits: UpstreamLimits = DEFAULT_UPSTREAM_LIMITS
     stats: StatsConfig = StatsConfig()
     log: LogConfig = LogConfig()
+    cluster: ClusterConfig = ClusterConfig()
     backends: tuple[BackendConfig, ...] = ()
     models: tuple[ModelConfig, ...] = ()
     clients: tuple[ClientConfig, ...] = ()
@@ -532,6 +566,15 @@ class Config(_Section):
                 raise ValueError(f"clients.{c.name}: {problem}")
         if len({c.name for c in self.clients}) != len(self.clients):
             raise ValueError("clients: names must be unique")
+        if self.server.workers > 1 and self.cluster.redis_url is None:
+            raise ValueError(
+                f"server.workers = {self.server.workers} needs cluster.redis_url: workers share"
+                " budgets, limits and keys through Redis (or set workers = 1)"
+            )
+        if self.store.url is not None:
+            problem = _url_problem(self.store.url, ("postgresql", "postgres"))
+            if problem:
+                raise ValueError(f"store.url: {problem}")
         return self
 
     def key_policy_problem(self, policy: KeyPolicy) -> str | None:

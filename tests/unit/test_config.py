@@ -230,3 +230,42 @@ def test_a_relative_store_path_is_relative_to_the_config_file(tmp_path: Path) ->
     assert load_config(sub / "abs.toml").store.path == "/var/x.db"
     (sub / "default.toml").write_text(body, encoding="utf-8")
     assert load_config(sub / "default.toml").store.path == str(sub / "llmswitch.db")
+
+
+MINIMAL = (
+    '[[backends]]\nname = "b"\nbase_url = "http://127.0.0.1:1"\n'
+    '[[models]]\nid = "m"\nbackend = "b"\n'
+)
+
+
+@pytest.mark.parametrize(
+    ("section", "expected"),
+    [
+        ('[cluster]\nredis_url = "http://u:sekrit@h"\n', "cluster.redis_url: must be a URL"),
+        ("[server]\nworkers = 2\n", "server.workers = 2 needs cluster.redis_url"),
+        ('[store]\nurl = "mysql://u:sekrit@h/db"\n', "store.url: must be a URL starting with"),
+        ("[cluster]\noffline_budget_fraction = 1.5\n", "cluster.offline_budget_fraction"),
+    ],
+)
+def test_fleet_settings_are_checked_without_quoting_secrets(
+    tmp_path: Path, section: str, expected: str
+) -> None:
+    path = tmp_path / "fleet.toml"
+    path.write_text(section + MINIMAL, encoding="utf-8")
+    with pytest.raises(ConfigError) as err:
+        load_config(path)
+    assert expected in str(err.value)
+    assert "sekrit" not in str(err.value)
+
+
+def test_workers_with_redis_load(tmp_path: Path) -> None:
+    path = tmp_path / "fleet.toml"
+    path.write_text(
+        '[server]\nworkers = 4\n[cluster]\nredis_url = "redis://127.0.0.1:6379/0"\n'
+        '[store]\nurl = "postgresql://127.0.0.1/llmswitch"\n' + MINIMAL,
+        encoding="utf-8",
+    )
+    config = load_config(path)
+    assert config.server.workers == 4
+    assert config.cluster.prefix == "llmswitch"
+    assert config.store.url == "postgresql://127.0.0.1/llmswitch"
