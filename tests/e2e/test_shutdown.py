@@ -13,6 +13,7 @@ import trio
 
 from llmswitch.sim.knobs import ModelKnobs
 from llmswitch.store.db import open_db
+from llmswitch.store.journal import read_segment
 from llmswitch.store.request_log import count_rows
 from tests.e2e.harness import closed_port, start_sims
 
@@ -36,6 +37,10 @@ backend = "local"
 """,
         encoding="utf-8",
     )
+
+
+def rows_journalled(directory: Path) -> int:
+    return sum(len(read_segment(p)) for p in directory.glob("*.jsonl"))
 
 
 async def wait_until_serving(url: str, proc: trio.Process) -> None:
@@ -97,5 +102,7 @@ async def test_sigterm_lets_streams_in_flight_finish(nursery: trio.Nursery, tmp_
         if proc.returncode is None:
             proc.kill()
             await proc.wait()
+    # Rows left in the journal would be moved at the next start; on a drain they must not be.
+    journalled = await trio.to_thread.run_sync(rows_journalled, Path(f"{db}.journal"))
     async with open_db(db) as conn:
-        assert await count_rows(conn) == STREAMS
+        assert (await count_rows(conn), journalled) == (STREAMS, 0)

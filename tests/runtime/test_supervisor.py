@@ -67,6 +67,8 @@ class Worker(Actor[Any]):
 
     async def on_stop(self) -> None:
         await trio.sleep(self.opts.stop_s)  # needs the shield: the actor is being cancelled
+        if self.opts.stop_fails:
+            raise RuntimeError(f"{self.name} cannot flush")
         self.opts.flushed.extend(self.handled)
         self._note("stopped")
 
@@ -84,6 +86,7 @@ class Factory:
     stop_s: float = 0.0
     fail_starts: int = 0  # the first N generations raise before started
     crash_on_start: bool = False  # every generation crashes right after started
+    stop_fails: bool = False  # on_stop raises
     factory_fails_on: tuple[int, ...] = ()  # generations whose construction raises
     made: list[Worker] = field(default_factory=list)
     created_at: list[float] = field(default_factory=list)
@@ -308,6 +311,19 @@ async def test_stop_runs_on_stop_shielded_so_a_cancelled_actor_finishes_its_flus
         assert trio.current_time() - t0 == 2.0
         assert factory.flushed == [1, 2, 3]
         assert supervisor.child("ledger").state == "stopped"
+
+
+async def test_last_words_that_fail_or_overrun_are_said(
+    autojump_clock: MockClock, caplog: pytest.LogCaptureFixture
+) -> None:
+    slow = Factory("slow", stop_s=60.0)  # past Actor.stop_timeout_s
+    broken = Factory("broken", stop_fails=True)
+    supervisor = Supervisor([slow.spec(), broken.spec()], _policy())
+    async with running(supervisor):
+        await trio.sleep(1)
+    assert f"slow: last words cut after {Worker.stop_timeout_s:g}s" in caplog.text
+    assert "actor broken failed while stopping (RuntimeError: broken cannot flush)" in caplog.text
+    assert [c.state for c in supervisor.children] == ["stopped", "stopped"]
 
 
 async def test_child_failing_to_start_beyond_the_intensity_makes_run_raise(

@@ -283,6 +283,11 @@ class LedgerActor(Actor[LedgerMsg]):
     async def on_stop(self) -> None:
         if self._db is not None:
             await self._flush()
+        if self._journal.holds_rows():
+            log.warning(
+                "ledger: rows stay in %s; the next start moves them into the store",
+                self._journal.directory,
+            )
 
     async def _flush_periodically(self) -> None:
         while True:

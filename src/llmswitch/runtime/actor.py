@@ -12,12 +12,15 @@ busy request tasks, and its callers timing out.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Mapping
 from typing import Any, Generic, TypeVar
 
 import trio
 
 from llmswitch.runtime.mailbox import ActorCrashed, Request
+
+log = logging.getLogger(__name__)
 
 M = TypeVar("M")
 
@@ -65,6 +68,9 @@ class Actor(Generic[M]):
             with trio.CancelScope(shield=True) as scope:
                 scope.relative_deadline = self.stop_timeout_s
                 await self.on_stop()
+            if scope.cancelled_caught:
+                # Said, because what on_stop saves (the ledger's last rows) is then not saved.
+                log.error("%s: last words cut after %gs", self.name, self.stop_timeout_s)
 
     async def _dispatch(self, msg: M) -> None:
         try:

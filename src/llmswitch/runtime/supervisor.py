@@ -130,6 +130,10 @@ class Supervisor:
                 error = await self._run_once(child, task_status if not reported else None)
                 reported = reported or child.state == "running"
                 if child.stopping:
+                    if error != "stopped":
+                        # Its last words failed: say so, or what they should have saved is
+                        # lost without a trace.
+                        log.error("actor %s failed while stopping (%s)", child.spec.name, error)
                     break
                 if not self._may_restart(child, error):
                     if not reported:

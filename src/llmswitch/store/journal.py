@@ -85,6 +85,10 @@ class Journal:
         self._closed = [p for p in self._closed if p.exists()]
         return list(self._closed)
 
+    def holds_rows(self) -> bool:
+        """Whether rows wait here: an unmoved segment, or an open one written to."""
+        return bool(self._bytes) or any(p.exists() for p in self._closed)
+
     def close(self) -> None:
         if self._fd >= 0:
             os.close(self._fd)
