@@ -189,3 +189,73 @@ async def test_a_probe_permit_never_reported_back_expires(mock_clock: MockClock)
     assert breaker.allow()  # expired: the next caller probes the healed backend
     breaker.record_success()
     assert breaker.state is BreakerState.CLOSED
+
+
+class FakeClock:
+    def __init__(self) -> None:
+        self.now = 100.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_a_peer_opens_a_closed_breaker_until_its_cooldown_ends() -> None:
+    clock = FakeClock()
+    breaker = CircuitBreaker(POLICY, clock)
+    breaker.hold_open(clock.now + 2.0)
+    assert breaker.state is BreakerState.OPEN
+    assert not breaker.allow()
+    assert breaker.next_probe_at == pytest.approx(clock.now + 2.0)
+    clock.now += 2.0
+    assert breaker.state is BreakerState.HALF_OPEN
+    assert breaker.allow()
+
+
+def test_a_peer_never_shortens_our_own_cooldown_but_may_lengthen_it() -> None:
+    clock = FakeClock()
+    breaker = CircuitBreaker(POLICY, clock)
+    for _ in range(POLICY.consecutive_failures):
+        breaker.record_failure()
+    breaker.hold_open(clock.now + 1.0)
+    assert breaker.next_probe_at == pytest.approx(clock.now + POLICY.cooldown_s)
+    breaker.hold_open(clock.now + 9.0)
+    assert breaker.next_probe_at == pytest.approx(clock.now + 9.0)
+
+
+def test_a_peers_open_in_the_past_changes_nothing() -> None:
+    clock = FakeClock()
+    breaker = CircuitBreaker(POLICY, clock)
+    breaker.hold_open(clock.now - 1.0)
+    assert breaker.state is BreakerState.CLOSED
+
+
+def test_a_peer_open_takes_back_our_half_open_probe_permit() -> None:
+    clock = FakeClock()
+    breaker = CircuitBreaker(POLICY, clock)
+    for _ in range(POLICY.consecutive_failures):
+        breaker.record_failure()
+    clock.now += POLICY.cooldown_s
+    assert breaker.allow()  # our probe is out
+    breaker.hold_open(clock.now + 3.0)
+    assert breaker.state is BreakerState.OPEN
+    breaker.record_success()  # our probe's late answer: stale, only a new probe may close
+    assert breaker.state is BreakerState.OPEN
+
+
+def test_a_peers_recovery_makes_ours_half_open_so_our_next_call_probes() -> None:
+    clock = FakeClock()
+    breaker = CircuitBreaker(POLICY, clock)
+    for _ in range(POLICY.consecutive_failures):
+        breaker.record_failure()
+    breaker.end_cooldown()
+    assert breaker.state is BreakerState.HALF_OPEN
+    assert breaker.allow()
+    assert not breaker.allow()
+    breaker.record_success()
+    assert breaker.state is BreakerState.CLOSED
+
+
+def test_a_peers_recovery_leaves_a_closed_breaker_closed() -> None:
+    breaker = CircuitBreaker(POLICY, FakeClock())
+    breaker.end_cooldown()
+    assert breaker.state is BreakerState.CLOSED

@@ -11,6 +11,10 @@ backend half-open for ever.
 
 The cooldown doubles on each consecutive re-open, up to ``cooldown_max_s``, and resets
 once the breaker closes. Time is read through trio so MockClock drives it in tests.
+
+In a fleet, what a peer's breaker learnt comes in through :meth:`hold_open` (a peer's
+breaker opened: ours is open until the peer's cooldown ends) and :meth:`end_cooldown`
+(a peer's probe got through: ours turns half-open, so our next call is our own probe).
 """
 
 from __future__ import annotations
@@ -120,6 +124,30 @@ class CircuitBreaker:
         self._remember(ok=False)
         if self._consecutive >= self.policy.consecutive_failures or self._ratio_tripped():
             self._open()
+
+    def hold_open(self, until: float) -> None:
+        """Be open until ``until`` at least (a peer found the backend failing).
+
+        This does not count as one of our own re-opens: the cooldown does not grow.
+        """
+        now = self._clock()
+        if until <= now:
+            return
+        state = self.state
+        if state is BreakerState.OPEN and self._opened_at + self.cooldown >= until:
+            return
+        self._probe_in_flight = False
+        self._consecutive = 0
+        self._outcomes.clear()
+        self._opened_at = until - self.cooldown
+        if state is not BreakerState.OPEN:
+            self._transition(BreakerState.OPEN)
+
+    def end_cooldown(self) -> None:
+        """An open breaker turns half-open now (a peer's probe got through)."""
+        if self.state is BreakerState.OPEN:
+            self._opened_at = self._clock() - self.cooldown
+            self._transition(BreakerState.HALF_OPEN)
 
     def release(self) -> None:
         """Give back a half-open permit that was never used (the request went elsewhere)."""

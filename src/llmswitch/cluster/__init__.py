@@ -1,0 +1,1 @@
+"""Several llmswitch processes behaving as one gateway, through a shared Redis."""
