@@ -21,6 +21,7 @@ from llmswitch.actors.ledger import BudgetView, LedgerActor, LedgerMemory, Ledge
 from llmswitch.actors.limits import LimitsActor, LimitsMsg, LimitsView
 from llmswitch.actors.pool import Clients, PoolActor, PoolMsg, PoolView
 from llmswitch.actors.router import RouterActor, RouterMsg, Views
+from llmswitch.cluster.link import Link
 from llmswitch.config import Config
 from llmswitch.front.access import Access, KeyRing
 from llmswitch.front.access_log import log_request
@@ -52,6 +53,8 @@ class Gateway:
     def __init__(self, config: Config, clients: Clients, config_path: str | None = None) -> None:
         self.adopt(config)
         self.clients = clients
+        #: The Redis link of a fleet (``cluster.redis_url``); None for one process alone.
+        self.link = Link.of(config.cluster)
         self.views = Views(
             health=Watch(HealthView()),
             pool=Watch(PoolView()),
@@ -224,5 +227,6 @@ class Gateway:
                 for b in self.config.backends
             },
             "budget": self._budget_debug(),
+            "cluster": self.link.snapshot() if self.link else None,
             "config": self.reloader.status(),
         }

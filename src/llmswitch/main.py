@@ -5,6 +5,7 @@ Nesting makes the shutdown order visible::
     root nursery (llmswitch's own)
     ├── signal watcher: 1st SIGTERM/SIGINT → drain; 2nd → cancel everything now
     ├── reloader: SIGHUP → live reload (see reloader.py); closes clients a reload retired
+    ├── cluster link (with cluster.redis_url): Redis up or degraded, reconnecting
     ├── supervisor: ledger, health, limits, pool, classifier, router (started in order)
     └── front.listen.serve(): capped accepts, hypercorn per connection; on drain stops
         accepting; in-flight requests get grace_s
@@ -133,6 +134,8 @@ async def run_gateway(
         if handle_signals:
             await root.start(_watch_signals, gw, root.cancel_scope)
         await root.start(partial(gw.reloader.run, handle_signals=handle_signals))
+        if gw.link is not None:
+            await root.start(gw.link.run)
         await root.start(gw.supervisor.run)
 
         async def drain() -> None:
