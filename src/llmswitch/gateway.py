@@ -6,6 +6,7 @@ beyond counters; every piece of mutable state belongs to one actor.
 
 from __future__ import annotations
 
+import os
 import uuid
 from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
@@ -32,7 +33,8 @@ from llmswitch.routing.select import Catalog
 from llmswitch.runtime.backoff import Backoff
 from llmswitch.runtime.clock import WallClock
 from llmswitch.runtime.mailbox import Mailbox
-from llmswitch.runtime.supervisor import ChildSpec, RestartPolicy, Supervisor
+from llmswitch.runtime.restarts import RestartPolicy
+from llmswitch.runtime.supervisor import ChildSpec, Supervisor
 from llmswitch.runtime.watch import Watch
 from llmswitch.store.journal import Journal, journal_dir
 from llmswitch.store.request_log import RequestRow
@@ -50,8 +52,12 @@ ASGIApp = Callable[[dict[str, Any], Any, Any], Awaitable[None]]
 
 
 class Gateway:
-    def __init__(self, config: Config, clients: Clients, config_path: str | None = None) -> None:
+    def __init__(
+        self, config: Config, clients: Clients, config_path: str | None = None, worker: int = 0
+    ) -> None:
         self.adopt(config)
+        #: Which of ``server.workers`` processes this is (0 for a lone process).
+        self.worker = worker
         self.clients = clients
         #: The Redis link of a fleet (``cluster.redis_url``); None for one process alone.
         self.link = Link.of(config.cluster)
@@ -68,7 +74,10 @@ class Gateway:
         self.classifier: Mailbox[ClassifierMsg] = Mailbox("classifier", 1024)
         self.router: Mailbox[RouterMsg] = Mailbox("router", 1024)
         self.keys_box: Mailbox[KeysMsg] = Mailbox("keys", 64)
-        self.journal = Journal(journal_dir(config.store.path))
+        self.journal = Journal(
+            journal_dir(config.store.path, worker),
+            adopt_beyond=None if worker else config.server.workers,
+        )
         #: Budget holds and counting state that outlive a restart of the ledger actor.
         self.ledger_memory = LedgerMemory()
         self.clock = WallClock()
@@ -207,6 +216,7 @@ class Gateway:
         health = self.views.health.value.backends
         pool = self.views.pool.value.backends
         return {
+            "worker": {"id": self.worker, "of": self.config.server.workers, "pid": os.getpid()},
             "uptime_s": round(trio.current_time() - self.started_at, 3),
             "draining": self.draining,
             "in_flight": self.in_flight,
