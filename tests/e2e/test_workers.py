@@ -28,6 +28,7 @@ from llmswitch.runtime.restarts import RestartPolicy
 from llmswitch.sim.knobs import ModelKnobs
 from llmswitch.sim.server import RunningSim
 from llmswitch.store.db import open_db
+from llmswitch.store.journal import read_segment
 from llmswitch.store.request_log import count_rows
 from llmswitch.workers import Fleet, hold_port
 from tests.e2e.harness import closed_port, serving_process, stack_config, start_sims, write_config
@@ -125,8 +126,11 @@ async def test_two_workers_serve_one_port_survive_a_kill_and_drain_together(
         with trio.fail_after(30):
             code = await proc.wait()
         assert code == 0
+    # Each worker moved its own journal into the store before it exited.
+    segments = Path(f"{db}.journal").rglob("*.jsonl")
+    journalled = sum(len(read_segment(p)) for p in segments)
     async with open_db(db) as conn:
-        assert await count_rows(conn) == started
+        assert (await count_rows(conn), journalled) == (started, 0)
 
 
 # -- the parent alone, over stand-in workers (tiny Python processes) ---------------------
