@@ -46,6 +46,11 @@ def fleet_config(sims: dict[str, RunningSim], port: int, db: Path, **server: Any
     )
 
 
+def rows_journalled(directory: Path) -> int:
+    """Rows in the journals of every worker (worker 0's directory and the w<n>/ in it)."""
+    return sum(len(read_segment(p)) for p in directory.rglob("*.jsonl"))
+
+
 async def worker_debug(url: str) -> dict[str, Any]:
     """/debug over a new connection, so the kernel may hand it to either worker."""
     async with httpx.AsyncClient(timeout=10) as http:
@@ -127,8 +132,7 @@ async def test_two_workers_serve_one_port_survive_a_kill_and_drain_together(
             code = await proc.wait()
         assert code == 0
     # Each worker moved its own journal into the store before it exited.
-    segments = Path(f"{db}.journal").rglob("*.jsonl")
-    journalled = sum(len(read_segment(p)) for p in segments)
+    journalled = await trio.to_thread.run_sync(rows_journalled, Path(f"{db}.journal"))
     async with open_db(db) as conn:
         assert (await count_rows(conn), journalled) == (started, 0)
 
