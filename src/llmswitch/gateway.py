@@ -22,6 +22,7 @@ from llmswitch.actors.ledger import BudgetView, LedgerActor, LedgerMemory, Ledge
 from llmswitch.actors.limits import LimitsActor, LimitsMsg, LimitsView
 from llmswitch.actors.pool import Clients, PoolActor, PoolMsg, PoolView
 from llmswitch.actors.router import RouterActor, RouterMsg, Views
+from llmswitch.cluster.budget import FleetBudget
 from llmswitch.cluster.link import Link
 from llmswitch.config import Config
 from llmswitch.front.access import Access, KeyRing
@@ -61,6 +62,12 @@ class Gateway:
         self.clients = clients
         #: The Redis link of a fleet (``cluster.redis_url``); None for one process alone.
         self.link = Link.of(config.cluster)
+        #: The fleet's budgets in Redis and this instance's offline slice (outlives the ledger).
+        self.fleet_budget = (
+            FleetBudget(self.link, config.cluster.offline_budget_fraction, self.link.instance)
+            if self.link
+            else None
+        )
         self.views = Views(
             health=Watch(HealthView()),
             pool=Watch(PoolView()),
@@ -128,7 +135,12 @@ class Gateway:
 
     def _ledger(self) -> LedgerActor:
         return LedgerActor(
-            self.config, self.views.budget, self.journal, self.clock, memory=self.ledger_memory
+            self.config,
+            self.views.budget,
+            self.journal,
+            self.clock,
+            memory=self.ledger_memory,
+            fleet=self.fleet_budget,
         )
 
     def _router(self) -> RouterActor:
@@ -211,6 +223,12 @@ class Gateway:
         }
         return vars(view) | {"used_ratio": ratios, "exceeded": view.exceeded}
 
+    def _cluster_debug(self) -> dict[str, Any] | None:
+        if self.link is None:
+            return None
+        fleet = self.fleet_budget.snapshot() if self.fleet_budget else {}
+        return self.link.snapshot() | {"budget": fleet}
+
     def debug(self) -> dict[str, Any]:
         """Everything an operator needs to see inside, and no secret."""
         health = self.views.health.value.backends
@@ -237,6 +255,6 @@ class Gateway:
                 for b in self.config.backends
             },
             "budget": self._budget_debug(),
-            "cluster": self.link.snapshot() if self.link else None,
+            "cluster": self._cluster_debug(),
             "config": self.reloader.status(),
         }
