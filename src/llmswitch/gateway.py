@@ -23,6 +23,7 @@ from llmswitch.actors.limits import LimitsActor, LimitsMsg, LimitsView
 from llmswitch.actors.pool import Clients, PoolActor, PoolMsg, PoolView
 from llmswitch.actors.router import RouterActor, RouterMsg, Views
 from llmswitch.cluster.budget import FleetBudget
+from llmswitch.cluster.limits import FleetLimits
 from llmswitch.cluster.link import Link
 from llmswitch.config import Config
 from llmswitch.front.access import Access, KeyRing
@@ -68,6 +69,7 @@ class Gateway:
             if self.link
             else None
         )
+        self.fleet_limits = FleetLimits(self.link) if self.link else None
         self.views = Views(
             health=Watch(HealthView()),
             pool=Watch(PoolView()),
@@ -114,7 +116,9 @@ class Gateway:
                     "health", lambda: HealthActor(self.config, self.views.health), self.health
                 ),
                 ChildSpec(
-                    "limits", lambda: LimitsActor(self.config, self.views.limits), self.limits
+                    "limits",
+                    lambda: LimitsActor(self.config, self.views.limits, self.fleet_limits),
+                    self.limits,
                 ),
                 ChildSpec("pool", lambda: PoolActor(self.config, self.views.pool), self.pool),
                 ChildSpec(
