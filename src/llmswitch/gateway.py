@@ -6,7 +6,6 @@ beyond counters; every piece of mutable state belongs to one actor.
 
 from __future__ import annotations
 
-import os
 import uuid
 from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
@@ -22,9 +21,9 @@ from llmswitch.actors.ledger import BudgetView, LedgerActor, LedgerMemory, Ledge
 from llmswitch.actors.limits import LimitsActor, LimitsMsg, LimitsView
 from llmswitch.actors.pool import Clients, PoolActor, PoolMsg, PoolView
 from llmswitch.actors.router import RouterActor, RouterMsg, Views
-from llmswitch.cluster.budget import FleetBudget
-from llmswitch.cluster.limits import FleetLimits
 from llmswitch.cluster.link import Link
+from llmswitch.cluster.news import Heard, Tell, silent
+from llmswitch.cluster.spread import Fleet, Sink
 from llmswitch.config import Config
 from llmswitch.front.access import Access, KeyRing
 from llmswitch.front.access_log import log_request
@@ -35,8 +34,7 @@ from llmswitch.routing.select import Catalog
 from llmswitch.runtime.backoff import Backoff
 from llmswitch.runtime.clock import WallClock
 from llmswitch.runtime.mailbox import Mailbox
-from llmswitch.runtime.restarts import RestartPolicy
-from llmswitch.runtime.supervisor import ChildSpec, Supervisor
+from llmswitch.runtime.supervisor import ChildSpec, RestartPolicy, Supervisor
 from llmswitch.runtime.watch import Watch
 from llmswitch.store.journal import Journal, journal_dir
 from llmswitch.store.request_log import RequestRow
@@ -54,22 +52,11 @@ ASGIApp = Callable[[dict[str, Any], Any, Any], Awaitable[None]]
 
 
 class Gateway:
-    def __init__(
-        self, config: Config, clients: Clients, config_path: str | None = None, worker: int = 0
-    ) -> None:
+    def __init__(self, config: Config, clients: Clients, config_path: str | None = None) -> None:
         self.adopt(config)
-        #: Which of ``server.workers`` processes this is (0 for a lone process).
-        self.worker = worker
         self.clients = clients
         #: The Redis link of a fleet (``cluster.redis_url``); None for one process alone.
         self.link = Link.of(config.cluster)
-        #: The fleet's budgets in Redis and this instance's offline slice (outlives the ledger).
-        self.fleet_budget = (
-            FleetBudget(self.link, config.cluster.offline_budget_fraction, self.link.instance)
-            if self.link
-            else None
-        )
-        self.fleet_limits = FleetLimits(self.link) if self.link else None
         self.views = Views(
             health=Watch(HealthView()),
             pool=Watch(PoolView()),
@@ -83,10 +70,7 @@ class Gateway:
         self.classifier: Mailbox[ClassifierMsg] = Mailbox("classifier", 1024)
         self.router: Mailbox[RouterMsg] = Mailbox("router", 1024)
         self.keys_box: Mailbox[KeysMsg] = Mailbox("keys", 64)
-        self.journal = Journal(
-            journal_dir(config.store.path, worker),
-            adopt_beyond=None if worker else config.server.workers,
-        )
+        self.journal = Journal(journal_dir(config.store.path))
         #: Budget holds and counting state that outlive a restart of the ledger actor.
         self.ledger_memory = LedgerMemory()
         self.clock = WallClock()
@@ -106,21 +90,31 @@ class Gateway:
         #: Jittered waits between retries of one request on the same backend.
         self.backoff = Backoff(base_s=0.05, cap_s=1.0)
         self.reloader = Reloader(self, config_path)
+        #: What this instance tells its peers and hears from them (with a link).
+        self.fleet = Fleet(self.link) if self.link else None
+        self.tell: Tell = self.fleet.tell if self.fleet else silent
+        self.reloader.tell = self.tell
+        if self.fleet:
+            self.fleet.sinks = self._sinks()
         grace = config.server.grace_s + 10
         # Each factory reads the config in force, so a restarted actor starts on the latest.
         self.supervisor = Supervisor(
             [
                 ChildSpec("ledger", self._ledger, self.ledger, shutdown_timeout_s=grace),
-                ChildSpec("keys", lambda: KeysActor(self.config, self.keys), self.keys_box),
                 ChildSpec(
-                    "health", lambda: HealthActor(self.config, self.views.health), self.health
+                    "keys", lambda: KeysActor(self.config, self.keys, self.tell), self.keys_box
                 ),
                 ChildSpec(
-                    "limits",
-                    lambda: LimitsActor(self.config, self.views.limits, self.fleet_limits),
-                    self.limits,
+                    "health",
+                    lambda: HealthActor(self.config, self.views.health, self.tell),
+                    self.health,
                 ),
-                ChildSpec("pool", lambda: PoolActor(self.config, self.views.pool), self.pool),
+                ChildSpec(
+                    "limits", lambda: LimitsActor(self.config, self.views.limits), self.limits
+                ),
+                ChildSpec(
+                    "pool", lambda: PoolActor(self.config, self.views.pool, self.tell), self.pool
+                ),
                 ChildSpec(
                     "classifier", lambda: ClassifierActor(self.config, clients), self.classifier
                 ),
@@ -139,19 +133,29 @@ class Gateway:
 
     def _ledger(self) -> LedgerActor:
         return LedgerActor(
-            self.config,
-            self.views.budget,
-            self.journal,
-            self.clock,
-            memory=self.ledger_memory,
-            fleet=self.fleet_budget,
+            self.config, self.views.budget, self.journal, self.clock, memory=self.ledger_memory
         )
 
     def _router(self) -> RouterActor:
         def classifier_up() -> bool:
             return self.supervisor.child("classifier").state == "running"
 
-        return RouterActor(self.catalog, self.views, self.classifier, classifier_up)
+        return RouterActor(self.catalog, self.views, self.classifier, classifier_up, self.tell)
+
+    def _sinks(self) -> dict[Any, Sink]:
+        """Where each topic a peer tells goes: the actor that owns that state."""
+
+        def to(box: Mailbox[Any]) -> Sink:
+            return lambda entry: box.try_cast(Heard(entry))
+
+        return {
+            "breaker": to(self.pool),
+            "health": to(self.health),
+            "key": to(self.keys_box),
+            "setting": to(self.router),
+            "affinity": to(self.router),
+            "reload": self.reloader.heard,
+        }
 
     def new_request_id(self) -> str:
         return f"req-{uuid.uuid4().hex[:20]}"
@@ -227,18 +231,11 @@ class Gateway:
         }
         return vars(view) | {"used_ratio": ratios, "exceeded": view.exceeded}
 
-    def _cluster_debug(self) -> dict[str, Any] | None:
-        if self.link is None:
-            return None
-        fleet = self.fleet_budget.snapshot() if self.fleet_budget else {}
-        return self.link.snapshot() | {"budget": fleet}
-
     def debug(self) -> dict[str, Any]:
         """Everything an operator needs to see inside, and no secret."""
         health = self.views.health.value.backends
         pool = self.views.pool.value.backends
         return {
-            "worker": {"id": self.worker, "of": self.config.server.workers, "pid": os.getpid()},
             "uptime_s": round(trio.current_time() - self.started_at, 3),
             "draining": self.draining,
             "in_flight": self.in_flight,
@@ -259,6 +256,7 @@ class Gateway:
                 for b in self.config.backends
             },
             "budget": self._budget_debug(),
-            "cluster": self._cluster_debug(),
+            "cluster": self.link.snapshot() if self.link else None,
             "config": self.reloader.status(),
+            "fleet": self.fleet.snapshot() if self.fleet else None,
         }

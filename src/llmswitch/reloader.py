@@ -11,6 +11,9 @@ in start order, and keeps the state of what did not change.
 Requests in flight keep what they already hold: their routing decision, their budget
 hold, their lease and the upstream client it covers. A client replaced or removed by a
 reload is closed once no lease on its backend is out (:meth:`Reloader.run`).
+
+In a fleet, a reload that applied a change is told to the peers, and each reloads its
+own file in turn (:meth:`Reloader.heard`) without telling again.
 """
 
 from __future__ import annotations
@@ -26,6 +29,7 @@ import trio
 from llmswitch.actors.keys import ListKeys, keyring
 from llmswitch.actors.reconfigure import Reconfigure
 from llmswitch.actors.router import GetSettings
+from llmswitch.cluster.news import Entry, Tell, silent
 from llmswitch.confdiff import ConfigDiff, applicable, diff
 from llmswitch.config import Config, ConfigError, load_config
 from llmswitch.front.access import bind_refusal
@@ -64,6 +68,9 @@ class Reloader:
         self.loaded_at = time.time()
         self.last_reload: dict[str, Any] | None = None
         self.last_refusal: dict[str, Any] | None = None
+        self.tell: Tell = silent
+        # A peer's reload asks for ours; one waiting is enough, however many peers ask.
+        self._peer_send, self._peer_recv = trio.open_memory_channel[Entry](1)
 
     def status(self) -> dict[str, Any]:
         return {
@@ -83,10 +90,16 @@ class Reloader:
             "last_refusal_at": refusal["at"] if refusal else None,
         }
 
-    async def reload(self) -> ConfigDiff:
+    def heard(self, entry: Entry) -> None:
+        """A peer reloaded its config: reload ours soon (from our own file)."""
+        with contextlib.suppress(trio.WouldBlock):
+            self._peer_send.send_nowait(entry)
+
+    async def reload(self, *, spread: bool = True) -> ConfigDiff:
         """Read, check and apply the config file; ReloadRefused leaves the old one serving.
 
-        Reloads run one at a time, so two SIGHUPs never interleave their swaps.
+        Reloads run one at a time, so two SIGHUPs never interleave their swaps. One that
+        applied a change is told to the fleet unless ``spread`` is false (a peer's).
         """
         async with self._lock:
             old = self._gw.config
@@ -103,6 +116,8 @@ class Reloader:
                 await self._swap(config)
                 self.generation += 1
                 self.loaded_at = time.time()
+                if spread:
+                    self.tell("reload", "config", {"generation": self.generation})
             self.last_reload = {
                 "at": stamp(time.time()),
                 "generation": self.generation,
@@ -186,6 +201,7 @@ class Reloader:
         backends' last leases end."""
         async with trio.open_nursery() as nursery:
             nursery.start_soon(self._retire)
+            nursery.start_soon(self._follow_peers)
             if handle_signals:
                 await nursery.start(self._on_sighup)
             task_status.started()
@@ -194,13 +210,15 @@ class Reloader:
         with trio.open_signal_receiver(signal.SIGHUP) as signals:
             task_status.started()
             async for _ in signals:
-                await self.reload_unasked("SIGHUP")
+                log.info("SIGHUP: reloading %s", self._path)
+                with contextlib.suppress(ReloadRefused):  # logged, and shown in /debug
+                    await self.reload()
 
-    async def reload_unasked(self, why: str) -> None:
-        """Reload on an order no one waits to hear back from (SIGHUP, a worker's parent)."""
-        log.info("%s: reloading %s", why, self._path)
-        with contextlib.suppress(ReloadRefused):  # logged, and shown in /debug
-            await self.reload()
+    async def _follow_peers(self) -> None:
+        async for _ in self._peer_recv:
+            log.info("a peer reloaded its config: reloading %s", self._path)
+            with contextlib.suppress(ReloadRefused):  # logged, and shown in /debug
+                await self.reload(spread=False)
 
     async def _retire(self) -> None:
         pool = self._gw.views.pool

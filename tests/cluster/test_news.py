@@ -15,6 +15,7 @@ from llmswitch.cluster.news import (
     Entry,
     Peer,
     Seen,
+    breaker_change,
     breaker_key,
     decode,
     newest,
@@ -118,3 +119,11 @@ def test_the_roster_shows_peers_by_start_and_forgets_long_gone_ones() -> None:
     )
     assert [(p["id"], p["state"]) for p in shown] == [("a", "gone"), ("b", "up")]
     assert forget == ["z"]
+
+
+def test_a_breaker_tells_the_fleet_when_it_opens_and_when_it_closes_again() -> None:
+    assert breaker_change("closed", "open", 5.0, 100.0) == BreakerNews(is_open=True, until=105.0)
+    assert breaker_change("half_open", "open", 10.0, 100.0) == BreakerNews(True, 110.0)
+    assert breaker_change("half_open", "closed", None, 100.0) == BreakerNews(is_open=False)
+    assert breaker_change("open", "half_open", None, 100.0) is None
+    assert breaker_change("closed", "closed", None, 100.0) is None

@@ -6,6 +6,9 @@ backend down; one success marks it up; a 401 or 403 marks it down at once (reaso
 "auth": a wrong or missing key does not heal by retrying). Backends start up
 (optimistic) so a fresh gateway serves at once, but report ``unknown`` until their
 first probe, which runs immediately. Every change between up and down is logged.
+
+In a fleet, each change between up and down found by our probes is told to the peers,
+and a peer's counts as our own probe's (:func:`after_peer`) until our next probe.
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ import httpx
 import trio
 
 from llmswitch.actors.reconfigure import Reconfigure
+from llmswitch.cluster.news import Heard, Tell, silent
 from llmswitch.config import BackendConfig, Config
 from llmswitch.providers.anthropic import API_VERSION as ANTHROPIC_VERSION
 from llmswitch.providers.bounded import read_capped
@@ -79,6 +83,21 @@ def after_probe(
     )
 
 
+def after_peer(
+    prev: BackendHealth, up: bool, error: str | None, failures_to_down: int
+) -> BackendHealth:
+    """The health of a backend after a peer's verdict: as if our own probe had said so."""
+    if up:
+        return replace(prev, up=True, consecutive_failures=0, checked=True)
+    return replace(
+        prev,
+        up=False,
+        consecutive_failures=max(prev.consecutive_failures, failures_to_down),
+        last_error=f"peer: {error}",
+        checked=True,
+    )
+
+
 def probe_paths(backend: BackendConfig) -> list[str]:
     """OpenAI-compatible servers list models at /models; Ollama also answers /api/tags.
 
@@ -105,14 +124,15 @@ class ProbeNow:
     backend: str
 
 
-HealthMsg = ProbeNow | Reconfigure
+HealthMsg = ProbeNow | Reconfigure | Heard
 
 
 class HealthActor(Actor[HealthMsg]):
     name = "health"
 
-    def __init__(self, config: Config, view: Watch[HealthView]) -> None:
+    def __init__(self, config: Config, view: Watch[HealthView], tell: Tell = silent) -> None:
         self._config = config
+        self._tell = tell
         self._view = view
         self._health = {
             b.name: view.value.backends.get(b.name, BackendHealth()) for b in config.backends
@@ -141,9 +161,23 @@ class HealthActor(Actor[HealthMsg]):
             self._reconfigure(msg.config)
             msg.reply.set(None)
             return
+        if isinstance(msg, Heard):
+            self._heard(msg.entry.key, msg.entry.data or {})
+            return
         backend = next((b for b in self._config.backends if b.name == msg.backend), None)
         if backend is not None:
             self._nursery.start_soon(self._probe, backend)
+
+    def _heard(self, name: str, verdict: Mapping[str, Any]) -> None:
+        prev = self._health.get(name)
+        if prev is None:
+            return
+        up, error = bool(verdict.get("up")), verdict.get("error")
+        now = after_peer(prev, up, str(error), self._config.health.failures_to_down)
+        self._health[name] = now
+        if now.up != prev.up:
+            log.warning("backend %s is %s (a peer's probe)", name, "up" if up else "down")
+        self._view.publish(HealthView(dict(self._health)))
 
     def _reconfigure(self, config: Config) -> None:
         """Unchanged backends keep their health; new and changed ones are unknown until
@@ -205,6 +239,7 @@ class HealthActor(Actor[HealthMsg]):
                 log.warning("backend %s is up again (%.0f ms)", backend.name, latency_ms)
             else:
                 log.warning("backend %s is down: %s", backend.name, error)
+            self._tell("health", backend.name, {"up": now.up, "error": error})
         self._view.publish(HealthView(dict(self._health)))
 
     async def _get(self, url: str, headers: dict[str, str], params: Any) -> int:

@@ -1,5 +1,9 @@
 """Backend pool actor: a circuit breaker per backend, leases, and performance stats.
 
+In a fleet, a breaker of ours that opens or closes again is told to the peers, and a
+peer's is taken as :mod:`llmswitch.cluster.news` says (open until its cooldown ends;
+closed again: ours turns half-open).
+
 The httpx clients themselves live in :class:`Clients`, owned by the service rather than
 the actor, so a restart of this actor never closes a connection under a stream in flight.
 """
@@ -8,6 +12,7 @@ from __future__ import annotations
 
 import logging
 import sqlite3
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -16,6 +21,7 @@ import httpx
 import trio
 
 from llmswitch.actors.reconfigure import Reconfigure
+from llmswitch.cluster.news import BreakerNews, Heard, Tell, breaker_change, breaker_key, silent
 from llmswitch.config import BackendConfig, Config
 from llmswitch.routing.performance import (
     SEED_ROWS_PER_MODEL,
@@ -173,7 +179,7 @@ class Outcome:
     grant: Grant = Grant()
 
 
-PoolMsg = Lease | Outcome | Reconfigure
+PoolMsg = Lease | Outcome | Reconfigure | Heard
 
 
 def _report(breaker: CircuitBreaker, probe: bool, ok: bool | None) -> None:
@@ -210,8 +216,9 @@ def breaker_policy(config: Config) -> BreakerPolicy:
 class PoolActor(Actor[PoolMsg]):
     name = "pool"
 
-    def __init__(self, config: Config, view: Watch[PoolView]) -> None:
+    def __init__(self, config: Config, view: Watch[PoolView], tell: Tell = silent) -> None:
         self._config = config
+        self._tell = tell
         self._policy = breaker_policy(config)
         self._breakers = {be.name: CircuitBreaker(self._policy) for be in config.backends}
         self._model_breakers = {m.id: CircuitBreaker(self._policy) for m in config.models}
@@ -284,9 +291,35 @@ class PoolActor(Actor[PoolMsg]):
         elif isinstance(msg, Reconfigure):
             self._reconfigure(msg.config)
             msg.reply.set(None)
+        elif isinstance(msg, Heard):
+            self._heard(BreakerNews.of(msg.entry.data), msg.entry.key)
         else:
             self._record(msg)
         self._publish()
+
+    def _breaker(self, key: str) -> CircuitBreaker | None:
+        kind, _, name = key.partition(":")
+        return (self._breakers if kind == "backend" else self._model_breakers).get(name)
+
+    def _heard(self, news: BreakerNews, key: str) -> None:
+        """A peer's breaker opened or closed again: ours follows (cluster.news)."""
+        breaker = self._breaker(key)
+        if breaker is None:
+            return
+        left = news.open_for(time.time())
+        if left:
+            breaker.hold_open(trio.current_time() + left)
+        elif not news.is_open:
+            breaker.end_cooldown()
+
+    def _tell_change(self, key: str, breaker: CircuitBreaker, before: BreakerState) -> None:
+        now = trio.current_time()
+        due = breaker.next_probe_at
+        news = breaker_change(
+            before, breaker.state, None if due is None else due - now, time.time()
+        )
+        if news is not None:
+            self._tell("breaker", key, news.data())
 
     def _lease(self, msg: Lease) -> Grant | None:
         backend = self._breakers.get(msg.backend)
@@ -320,10 +353,14 @@ class PoolActor(Actor[PoolMsg]):
             return
         self._perf.record(out.model, out.ok, out.latency_ms, out.ttfb_ms)
         if model is not None:
+            before = model.state
             _report(model, out.grant.model_probe, out.ok)
+            self._tell_change(breaker_key("model", out.model), model, before)
         # A model the backend does not serve says nothing about the backend itself.
         backend_ok = None if out.model_only and out.ok is False else out.ok
+        before = backend.state
         _report(backend, out.grant.backend_probe, backend_ok)
+        self._tell_change(breaker_key("backend", out.backend), backend, before)
 
     def _all_breakers(self) -> list[CircuitBreaker]:
         return [*self._breakers.values(), *self._model_breakers.values()]

@@ -7,10 +7,16 @@ classifier actor or inline while it is down; the health, pool, limits and budget
 and owns the run-time routing settings: rules edited at run time, the active profile
 and per-task overrides. Those persist in SQLite, so they survive restarts, and are
 re-read when the offline CLI changes them.
+
+In a fleet, a settings change made here is told to the peers (``profile``,
+``overrides``, ``rule:<name>``), and a peer's is written into our own store as if made
+here (so it outlives a restart without Redis), once it passes the same checks; a
+conversation's pin is told too, so its next turn keeps its model on any instance.
 """
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Hashable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -24,6 +30,7 @@ from llmswitch.actors.limits import LimitsView
 from llmswitch.actors.pool import PoolView
 from llmswitch.actors.reconfigure import Reconfigure
 from llmswitch.actors.stored import StoredActor
+from llmswitch.cluster.news import Entry, Heard, Tell, silent
 from llmswitch.config import TASK_TYPES, RuleConfig
 from llmswitch.routing.affinity import AffinityTable, affinity_key, keep
 from llmswitch.routing.brain import (
@@ -46,12 +53,15 @@ from llmswitch.runtime.watch import Watch
 from llmswitch.store.db import Connection
 from llmswitch.store.settings import (
     delete_rule,
+    delete_setting,
     get_setting,
     load_rules,
     save_rule,
     set_setting,
     settings_version,
 )
+
+log = logging.getLogger(__name__)
 
 #: How long to wait for the heuristic classifier before classifying inline instead.
 CLASSIFY_TIMEOUT_S = 0.25
@@ -112,8 +122,44 @@ class Pin:
 
 
 RouterMsg = (
-    Decide | GetSettings | SetProfile | SetOverride | PutRule | DeleteRule | Reconfigure | Pin
+    Decide
+    | GetSettings
+    | SetProfile
+    | SetOverride
+    | PutRule
+    | DeleteRule
+    | Reconfigure
+    | Pin
+    | Heard
 )
+SettingsChange = SetProfile | SetOverride | PutRule | DeleteRule
+
+
+def setting_entry(msg: SettingsChange, overrides: Mapping[str, str]) -> tuple[str, Any]:
+    """What the fleet is told of a change: the setting's key and its data (None: deleted).
+
+    Overrides go as the whole table in force (``overrides``), as they are stored."""
+    if isinstance(msg, SetProfile):
+        return "profile", {"value": msg.profile}
+    if isinstance(msg, SetOverride):
+        return "overrides", {"value": dict(overrides)}
+    if isinstance(msg, PutRule):
+        return f"rule:{msg.rule.name}", {"value": msg.rule.model_dump(mode="json")}
+    return f"rule:{msg.name}", None
+
+
+def setting_change(entry: Entry) -> SettingsChange | None:
+    """A peer's setting entry as the change it stands for (None: not one we know).
+
+    ``overrides`` replaces the whole table, so it comes back as the table itself."""
+    key, value = entry.key, (entry.data or {}).get("value")
+    if key == "profile" and isinstance(value, str):
+        return SetProfile(value)
+    if key.startswith("rule:") and entry.data is None:
+        return DeleteRule(key.removeprefix("rule:"))
+    if key.startswith("rule:") and isinstance(value, dict):
+        return PutRule(RuleConfig.model_validate(value | {"name": key.removeprefix("rule:")}))
+    return None
 
 
 @dataclass(frozen=True)
@@ -173,8 +219,10 @@ class RouterActor(StoredActor[RouterMsg]):
         views: Views,
         classifier: Mailbox[ClassifierMsg],
         classifier_up: Callable[[], bool],
+        tell: Tell = silent,
     ) -> None:
         self._views = views
+        self._tell = tell
         self._classifier = classifier
         self._classifier_up = classifier_up
         super().__init__(catalog.config.store.path)
@@ -222,15 +270,28 @@ class RouterActor(StoredActor[RouterMsg]):
             return
         if isinstance(msg, Pin):
             self._affinity.pin(msg.conversation, msg.model, trio.current_time())
+            self._tell("affinity", msg.conversation, {"model": msg.model})
+            return
+        if isinstance(msg, Heard):
+            await self._heard(msg.entry)
+            return
+        if isinstance(msg, GetSettings):
+            msg.reply.set(self._settings)
             return
         problem = invalid_change(self._catalog, msg, self._settings.stored_rules)
         if problem is not None:
             msg.reply.fail(ValueError(problem))
             return
+        overrides = await self._apply(msg)
+        self._tell("setting", *setting_entry(msg, overrides))
+        msg.reply.set(self._settings)
+
+    async def _apply(self, msg: SettingsChange) -> dict[str, str]:
+        """Store a valid change and reload; the overrides table it leaves in the store."""
+        overrides = dict(self._settings.overrides)
         if isinstance(msg, SetProfile):
             await self._write(lambda db: set_setting(db, "profile", msg.profile))
         elif isinstance(msg, SetOverride):
-            overrides = dict(self._settings.overrides)
             if msg.model is None:
                 overrides.pop(msg.task_type, None)
             else:
@@ -238,9 +299,38 @@ class RouterActor(StoredActor[RouterMsg]):
             await self._write(lambda db: set_setting(db, "overrides", overrides))
         elif isinstance(msg, PutRule):
             await self._write(lambda db: save_rule(db, msg.rule))
-        elif isinstance(msg, DeleteRule):
+        else:
             await self._write(lambda db: delete_rule(db, msg.name))
-        msg.reply.set(self._settings)
+        return overrides
+
+    async def _heard(self, entry: Entry) -> None:
+        """A peer's pin, or a peer's settings change, taken as if made here."""
+        if entry.topic == "affinity":
+            model = (entry.data or {}).get("model")
+            if isinstance(model, str):
+                self._affinity.pin(entry.key, model, trio.current_time())
+            return
+        if entry.key == "overrides":
+            await self._heard_overrides((entry.data or {}).get("value"))
+            return
+        try:
+            change = setting_change(entry)
+        except ValueError as exc:  # pydantic's ValidationError too
+            log.warning("fleet: ignoring setting %r: %s", entry.key, exc)
+            return
+        problem = change and invalid_change(self._catalog, change, self._settings.stored_rules)
+        if change is None or problem:
+            log.warning("fleet: ignoring setting %r: %s", entry.key, problem or "unknown")
+            return
+        await self._apply(change)
+
+    async def _heard_overrides(self, table: Any) -> None:
+        names = self._catalog.by_name
+        if not isinstance(table, dict):
+            await self._write(lambda db: delete_setting(db, "overrides"))
+            return
+        kept = {t: m for t, m in table.items() if t in TASK_TYPES and m in names}
+        await self._write(lambda db: set_setting(db, "overrides", kept))
 
     async def _write(self, change: Callable[[Connection], Any]) -> None:
         await change(self.db)

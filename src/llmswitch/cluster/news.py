@@ -31,7 +31,7 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, Final, Literal, get_args
 
@@ -70,6 +70,22 @@ class Entry:
     @property
     def stored(self) -> bool:
         return self.topic in STORED
+
+
+#: How an actor tells the fleet of a change it made: topic, key, data (None: deleted). The
+#: fleet stamps it and sends it without blocking the actor.
+Tell = Callable[[Topic, str, "Mapping[str, Any] | None"], None]
+
+
+def silent(topic: Topic, key: str, data: Mapping[str, Any] | None) -> None:
+    """The :data:`Tell` of a gateway with no fleet: nobody to tell."""
+
+
+@dataclass(frozen=True)
+class Heard:
+    """An actor's message: a peer's change, to take as its topic's merge rule says."""
+
+    entry: Entry
 
 
 def decode(raw: str | bytes) -> Entry:
@@ -152,6 +168,19 @@ class BreakerNews:
     def open_for(self, wall_now: float) -> float:
         """How long a peer's open breaker has left from ``wall_now``; 0 once it is over."""
         return max(0.0, self.until - wall_now) if self.is_open else 0.0
+
+
+def breaker_change(
+    before: str, after: str, open_for: float | None, wall_now: float
+) -> BreakerNews | None:
+    """What to tell the fleet when one of our breakers moved from ``before`` to ``after``
+    (states as strings; ``open_for``: its cooldown left): that it opened, that it closed
+    again, or nothing (half-open is each instance's own probing)."""
+    if after == "open" and before != "open":
+        return BreakerNews(is_open=True, until=wall_now + (open_for or 0.0))
+    if after == "closed" and before != "closed":
+        return BreakerNews(is_open=False)
+    return None
 
 
 # --- presence --------------------------------------------------------------------------------

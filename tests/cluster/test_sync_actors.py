@@ -1,0 +1,97 @@
+"""What the actors tell the fleet and how they take a peer's entry (MockClock, no Redis)."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import trio
+import trio.testing
+
+from llmswitch.actors.health import BackendHealth, after_peer
+from llmswitch.actors.keys import merge_keys
+from llmswitch.actors.pool import Grant, Lease, Outcome, PoolActor, PoolView
+from llmswitch.actors.router import PutRule, SetProfile, setting_change, setting_entry
+from llmswitch.cluster.news import Entry, Heard, Topic
+from llmswitch.config import KeyPolicy, RuleConfig
+from llmswitch.runtime.mailbox import Mailbox
+from llmswitch.runtime.watch import Watch
+from llmswitch.store.keys import StoredKey
+from tests.actors.test_pool_limits_health import config, start
+
+
+def entry(topic: Topic, key: str, data: Any, stamp: float = 10.0) -> Entry:
+    return Entry(topic=topic, key=key, stamp=stamp, origin="peer", data=data)
+
+
+async def test_our_breaker_opening_and_closing_is_told_and_a_peers_is_taken(
+    nursery: trio.Nursery, autojump_clock: trio.testing.MockClock
+) -> None:
+    told: list[tuple[str, str, Any]] = []
+    view: Watch[PoolView] = Watch(PoolView())
+    box: Mailbox[Any] = Mailbox("pool")
+    await start(nursery, PoolActor(config(), view, lambda *t: told.append(t)), box)
+    for _ in range(2):
+        assert await box.call(Lease("b"))
+        await box.cast(Outcome("b", "m", ok=False))
+    await box.call(Lease("b"))
+    assert [(k, d["open"]) for _, k, d in told] == [("model:m", True), ("backend:b", True)]
+    assert told[1][2]["until"] > time.time() + 5  # the 10 s cooldown, in wall time
+
+    # A peer's probe got through: ours turns half-open, and our own probe closes it.
+    await box.cast(Heard(entry("breaker", "backend:b", {"open": False})))
+    probe = await box.call(Lease("b"))
+    assert probe == Grant(backend_probe=True)
+    await box.cast(Outcome("b", "m", ok=True, grant=probe))
+    await box.call(Lease("b"))
+    assert told[-1] == ("breaker", "backend:b", {"open": False})
+
+    # A peer's model breaker opened for 30 s: ours is open that long, and says nothing.
+    before = len(told)
+    until = time.time() + 30
+    await box.cast(Heard(entry("breaker", "model:m", {"open": True, "until": until})))
+    assert not await box.call(Lease("b", "m"))
+    assert view.value.open_models == {"m"}
+    await trio.sleep(31)
+    assert await box.call(Lease("b", "m"))
+    assert len(told) == before
+
+
+def test_a_peers_health_verdict_counts_as_our_own_probe() -> None:
+    down = after_peer(BackendHealth(), up=False, error="HTTP 500", failures_to_down=3)
+    assert (down.up, down.consecutive_failures, down.last_error) == (False, 3, "peer: HTTP 500")
+    up = after_peer(down, up=True, error=None, failures_to_down=3)
+    assert (up.up, up.consecutive_failures, up.checked) == (True, 0, True)
+
+
+def key(name: str, created: float) -> StoredKey:
+    return StoredKey(name, b"\x01" * 32, KeyPolicy(), created)
+
+
+def key_entry(name: str, stamp: float, live: bool = True) -> Entry:
+    data = {"sha256": "02" * 32, "policy": {}, "created_at": stamp} if live else None
+    return entry("key", name, data, stamp)
+
+
+def test_keys_in_force_are_the_newest_per_name_of_the_store_and_the_fleet() -> None:
+    local = [key("mine", 5.0), key("revoked", 5.0), key("recreated", 20.0)]
+    fleet = {
+        "peer": key_entry("peer", 6.0),
+        "revoked": key_entry("revoked", 7.0, live=False),
+        "recreated": key_entry("recreated", 7.0, live=False),
+        "junk": entry("key", "junk", {"sha256": "zz"}, 8.0),
+    }
+    merged = {k.name: k for k in merge_keys(local, fleet)}
+    assert sorted(merged) == ["mine", "peer", "recreated"]
+    assert merged["peer"].digest == b"\x02" * 32
+    assert merged["recreated"].digest == b"\x01" * 32  # made here after the revocation
+
+
+def test_a_settings_change_goes_out_and_comes_back_as_the_same_change() -> None:
+    rule = RuleConfig(name="r", pattern="x", action="route", target="m")
+    for change in (SetProfile("eco"), PutRule(rule)):
+        key_, data = setting_entry(change, {})
+        back = setting_change(entry("setting", key_, data))
+        assert type(back) is type(change)
+        assert vars(back) | {"reply": None} == vars(change) | {"reply": None}
+    assert setting_change(entry("setting", "weather", {"value": 1})) is None
