@@ -28,6 +28,7 @@ from llmswitch.config import Config
 from llmswitch.front.access import Access, KeyRing
 from llmswitch.front.access_log import log_request
 from llmswitch.front.listen import Listener
+from llmswitch.front.lockout import Lockout
 from llmswitch.front.metrics import Metrics
 from llmswitch.reloader import Reloader
 from llmswitch.routing.select import Catalog
@@ -87,6 +88,8 @@ class Gateway:
         self.started_at = trio.current_time()
         #: The accepted client keys: the config's, then the store's on top.
         self.keys = Watch(KeyRing.build(config.clients))
+        #: Peers presenting wrong credentials, slowed down (front.lockout).
+        self.lockout = Lockout()
         #: Jittered waits between retries of one request on the same backend.
         self.backoff = Backoff(base_s=0.05, cap_s=1.0)
         self.reloader = Reloader(self, config_path)

@@ -14,6 +14,7 @@ import trio
 
 from llmswitch.front.access import UI_COOKIE
 from llmswitch.front.events import MAX_SUBSCRIBERS
+from llmswitch.front.lockout import GUESSES
 from tests.e2e.harness import Stack, start_stack
 from tests.e2e.test_access import from_lan_peer
 
@@ -183,3 +184,22 @@ async def test_the_request_log_filters_and_bounds_its_query(stack: Stack) -> Non
             refused = await http.get("/admin/requests", params=params)
             assert refused.status_code == 400, params
             assert refused.json()["error"]["param"] == param
+
+
+async def test_a_peer_that_keeps_guessing_the_token_is_made_to_wait(
+    nursery: trio.Nursery, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    stack = await token_stack(nursery, tmp_path, monkeypatch)
+    async with from_lan_peer(stack) as lan:
+        for _ in range(GUESSES):
+            assert (await lan.post("/ui/login", json={"token": "nope"})).status_code == 401
+        # The right token, too late: guessing on would learn nothing.
+        locked = await lan.post("/ui/login", json={"token": ADMIN})
+        assert locked.status_code == 429
+        assert int(locked.headers["Retry-After"]) >= 1
+        assert locked.json()["error"]["code"] == "too_many_wrong_credentials"
+        bearer = {"Authorization": f"Bearer {ADMIN}"}
+        assert (await lan.get("/admin/routing", headers=bearer)).status_code == 429
+        assert (await lan.get("/health")).status_code == 200  # no credential: not slowed
+    async with httpx.AsyncClient(base_url=stack.url) as local:  # another peer
+        assert (await local.get("/admin/routing", headers=bearer)).status_code == 200

@@ -98,6 +98,11 @@ def presented_key(headers: Mapping[str, str]) -> str | None:
     return headers.get("x-api-key", "").strip() or bearer(headers)
 
 
+def presents_credential(headers: Mapping[str, str]) -> bool:
+    """Whether the request carries something that would be checked (front.lockout)."""
+    return presented_key(headers) is not None or cookie(headers, UI_COOKIE) is not None
+
+
 def default_host_names(server: ServerConfig) -> frozenset[str]:
     hostname = socket.gethostname()
     names = {"localhost", server.host, hostname, hostname.split(".")[0], socket.getfqdn()}

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+import trio
 from quart import Response, g, request
 from quart_trio import QuartTrio
 from werkzeug.exceptions import HTTPException, RequestEntityTooLarge, RequestTimeout
@@ -20,12 +21,14 @@ from llmswitch.doors.door import (
 )
 from llmswitch.doors.openai_chat import validate_chat
 from llmswitch.front import chat
+from llmswitch.front.access import presents_credential
 from llmswitch.front.admin import register_admin
 from llmswitch.front.admin_keys import register_key_admin
 from llmswitch.front.admin_reload import register_reload_admin
 from llmswitch.front.body import parse_json_object, too_large
 from llmswitch.front.errors import GatewayError, bad_request
 from llmswitch.front.health import check_store, readiness
+from llmswitch.front.lockout import guessing_refusal
 from llmswitch.front.ui import refused_page, register_ui
 from llmswitch.gateway import Gateway
 from llmswitch.routing.brain import Signals, describe_decision
@@ -103,11 +106,16 @@ def create_app(gw: Gateway) -> QuartTrio:
     async def check_access() -> Response | None:
         """Hosts, CSRF, client keys, the admin lock: one place for every route and door."""
         headers = lower_headers()
+        peer, now = request.remote_addr or "unknown", trio.current_time()
+        credential = presents_credential(headers)
         try:
-            g.client = gw.access.check(
-                gw.keys.value, request.method, request.path, headers, request.remote_addr
-            )
+            wait = gw.lockout.retry_after(peer, now) if credential else None
+            if wait is not None:
+                raise guessing_refusal(wait)
+            g.client = gw.access.check(gw.keys.value, request.method, request.path, headers, peer)
         except GatewayError as err:
+            if err.status == 401 and credential:
+                gw.lockout.failed(peer, now)
             if request.method == "POST" and request.path in SERVING_PATHS:
                 await chat.record_refusal(gw, request.remote_addr or "unknown", err)
             if request.path == "/ui":

@@ -22,6 +22,7 @@ from html import escape
 from importlib.resources import files
 from typing import Any
 
+import trio
 from quart import Response, request
 from quart_trio import QuartTrio
 
@@ -30,6 +31,7 @@ from llmswitch.front.access import UI_COOKIE, ui_session
 from llmswitch.front.admin import json_object
 from llmswitch.front.errors import GatewayError, bad_request
 from llmswitch.front.events import EventHub
+from llmswitch.front.lockout import guessing_refusal
 from llmswitch.gateway import Gateway
 from llmswitch.store.db import connect
 from llmswitch.store.errors import StoreError
@@ -209,9 +211,14 @@ def register_ui(
             return fail(
                 bad_request("no admin token is configured: /ui opens for loopback peers only")
             )
+        peer, now = request.remote_addr or "unknown", trio.current_time()
+        wait = gw.lockout.retry_after(peer, now)
+        if wait is not None:
+            return fail(guessing_refusal(wait))
         token = body.get("token")
         digest = hashlib.sha256(token.encode()).digest() if isinstance(token, str) else b""
         if not hmac.compare_digest(digest, token_digest):
+            gw.lockout.failed(peer, now)
             return fail(
                 GatewayError(
                     401,
