@@ -684,16 +684,16 @@ def cpu_model() -> str:
     return platform.processor() or "unknown"
 
 
-def git_state() -> str:
+def git_state(repo: Path = REPO) -> str:
     try:
         rev = subprocess.run(
-            ["git", "-C", str(REPO), "rev-parse", "--short", "HEAD"],
+            ["git", "-C", str(repo), "rev-parse", "--short", "HEAD"],
             capture_output=True,
             text=True,
             timeout=5,
         ).stdout.strip()
         dirty = subprocess.run(
-            ["git", "-C", str(REPO), "status", "--porcelain", "src"],
+            ["git", "-C", str(repo), "status", "--porcelain", "src"],
             capture_output=True,
             text=True,
             timeout=5,

@@ -27,6 +27,7 @@ RESTART_KEYS: dict[str, tuple[str, ...]] = {
         "max_body_bytes",
         "max_connections",
         "send_timeout_s",
+        "workers",
     ),
     "store": ("path", "busy_timeout_s"),
     "log": ("format",),

@@ -596,9 +596,10 @@ class ConfigError(Exception):
     """The config file is missing, not TOML, or not valid; the message names file and key."""
 
 
-def load_config(path: str | Path) -> Config:
+def load_config(path: str | Path, *, need_models: bool = True) -> Config:
     """Read, validate and anchor a config file: a relative ``store.path`` is relative to
-    the file, not to the working directory; a file with no model is refused."""
+    the file, not to the working directory; a file with no model is refused unless
+    ``need_models`` is False (``models --discover`` fills one that names backends only)."""
     path = Path(path)
     try:
         data = tomllib.loads(path.read_text(encoding="utf-8"))
@@ -613,10 +614,11 @@ def load_config(path: str | Path) -> Config:
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{path}: not valid TOML: {exc}") from None
     config = parse_config(data, source=str(path))
-    if not config.models:
+    if need_models and not config.models:
         raise ConfigError(
             f"{path}: no [[models]]: a gateway needs at least one"
-            " (`llmswitch init` writes an example)"
+            " (`llmswitch init` writes an example; `llmswitch models --discover --write`"
+            " adds what an Ollama backend serves)"
         )
     config = anchored(config, path.parent)
     overlay = read_overlay(config.store.path)

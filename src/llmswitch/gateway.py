@@ -6,6 +6,7 @@ beyond counters; every piece of mutable state belongs to one actor.
 
 from __future__ import annotations
 
+import os
 import uuid
 from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
@@ -21,6 +22,8 @@ from llmswitch.actors.ledger import BudgetView, LedgerActor, LedgerMemory, Ledge
 from llmswitch.actors.limits import LimitsActor, LimitsMsg, LimitsView
 from llmswitch.actors.pool import Clients, PoolActor, PoolMsg, PoolView
 from llmswitch.actors.router import RouterActor, RouterMsg, Views
+from llmswitch.cluster.budget import FleetBudget
+from llmswitch.cluster.limits import FleetLimits
 from llmswitch.cluster.link import Link
 from llmswitch.cluster.news import Heard, Tell, silent
 from llmswitch.cluster.spread import Fleet, Sink
@@ -35,7 +38,8 @@ from llmswitch.routing.select import Catalog
 from llmswitch.runtime.backoff import Backoff
 from llmswitch.runtime.clock import WallClock
 from llmswitch.runtime.mailbox import Mailbox
-from llmswitch.runtime.supervisor import ChildSpec, RestartPolicy, Supervisor
+from llmswitch.runtime.restarts import RestartPolicy
+from llmswitch.runtime.supervisor import ChildSpec, Supervisor
 from llmswitch.runtime.watch import Watch
 from llmswitch.store.journal import Journal, journal_dir
 from llmswitch.store.request_log import RequestRow
@@ -53,11 +57,22 @@ ASGIApp = Callable[[dict[str, Any], Any, Any], Awaitable[None]]
 
 
 class Gateway:
-    def __init__(self, config: Config, clients: Clients, config_path: str | None = None) -> None:
+    def __init__(
+        self, config: Config, clients: Clients, config_path: str | None = None, worker: int = 0
+    ) -> None:
         self.adopt(config)
+        #: Which of ``server.workers`` processes this is (0 for a lone process).
+        self.worker = worker
         self.clients = clients
         #: The Redis link of a fleet (``cluster.redis_url``); None for one process alone.
         self.link = Link.of(config.cluster)
+        #: The fleet's budgets in Redis and this instance's offline slice (outlives the ledger).
+        self.fleet_budget = (
+            FleetBudget(self.link, config.cluster.offline_budget_fraction, self.link.instance)
+            if self.link
+            else None
+        )
+        self.fleet_limits = FleetLimits(self.link) if self.link else None
         self.views = Views(
             health=Watch(HealthView()),
             pool=Watch(PoolView()),
@@ -71,7 +86,10 @@ class Gateway:
         self.classifier: Mailbox[ClassifierMsg] = Mailbox("classifier", 1024)
         self.router: Mailbox[RouterMsg] = Mailbox("router", 1024)
         self.keys_box: Mailbox[KeysMsg] = Mailbox("keys", 64)
-        self.journal = Journal(journal_dir(config.store.path))
+        self.journal = Journal(
+            journal_dir(config.store.path, worker),
+            adopt_beyond=None if worker else config.server.workers,
+        )
         #: Budget holds and counting state that outlive a restart of the ledger actor.
         self.ledger_memory = LedgerMemory()
         self.clock = WallClock()
@@ -113,7 +131,9 @@ class Gateway:
                     self.health,
                 ),
                 ChildSpec(
-                    "limits", lambda: LimitsActor(self.config, self.views.limits), self.limits
+                    "limits",
+                    lambda: LimitsActor(self.config, self.views.limits, self.fleet_limits),
+                    self.limits,
                 ),
                 ChildSpec(
                     "pool", lambda: PoolActor(self.config, self.views.pool, self.tell), self.pool
@@ -136,7 +156,12 @@ class Gateway:
 
     def _ledger(self) -> LedgerActor:
         return LedgerActor(
-            self.config, self.views.budget, self.journal, self.clock, memory=self.ledger_memory
+            self.config,
+            self.views.budget,
+            self.journal,
+            self.clock,
+            memory=self.ledger_memory,
+            fleet=self.fleet_budget,
         )
 
     def _router(self) -> RouterActor:
@@ -234,11 +259,18 @@ class Gateway:
         }
         return vars(view) | {"used_ratio": ratios, "exceeded": view.exceeded}
 
+    def _cluster_debug(self) -> dict[str, Any] | None:
+        if self.link is None:
+            return None
+        fleet = self.fleet_budget.snapshot() if self.fleet_budget else {}
+        return self.link.snapshot() | {"budget": fleet}
+
     def debug(self) -> dict[str, Any]:
         """Everything an operator needs to see inside, and no secret."""
         health = self.views.health.value.backends
         pool = self.views.pool.value.backends
         return {
+            "worker": {"id": self.worker, "of": self.config.server.workers, "pid": os.getpid()},
             "uptime_s": round(trio.current_time() - self.started_at, 3),
             "draining": self.draining,
             "in_flight": self.in_flight,
@@ -259,7 +291,7 @@ class Gateway:
                 for b in self.config.backends
             },
             "budget": self._budget_debug(),
-            "cluster": self.link.snapshot() if self.link else None,
+            "cluster": self._cluster_debug(),
             "config": self.reloader.status(),
             "fleet": self.fleet.snapshot() if self.fleet else None,
         }

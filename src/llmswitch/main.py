@@ -4,6 +4,7 @@ Nesting makes the shutdown order visible::
 
     root nursery (llmswitch's own)
     ├── signal watcher: 1st SIGTERM/SIGINT → drain; 2nd → cancel everything now
+    │   (a worker of several follows its parent's orders instead: see workers.py)
     ├── reloader: SIGHUP → live reload (see reloader.py); closes clients a reload retired
     ├── cluster link (with cluster.redis_url): Redis up or degraded, reconnecting
     ├── supervisor: ledger, health, limits, pool, classifier, router (started in order)
@@ -102,7 +103,17 @@ def hypercorn_config(config: Config) -> HypercornConfig:
     hc.graceful_timeout = config.server.grace_s + CUT_FLUSH_S + 1
     hc.accesslog = None
     hc.keep_alive_timeout = config.server.keep_alive_s
+    # Several workers each bind the port with SO_REUSEPORT (hypercorn sets it for > 1).
+    hc.workers = config.server.workers
     return hc
+
+
+async def preflight(config: Config, worker: int | None = None) -> None:
+    """What every start checks before it binds: the log format, the store (migrated on
+    open), an exposed bind. The parent of several workers runs it once before any worker."""
+    use_format(config.log.format, worker)
+    async with open_db(config.store.path) as db:
+        check_exposure(config, keyring(config, await load_keys(db)))
 
 
 async def run_gateway(
@@ -110,6 +121,8 @@ async def run_gateway(
     *,
     config_path: str | None = None,
     handle_signals: bool = True,
+    worker: int | None = None,
+    orders: trio.abc.ReceiveStream | None = None,
     task_status: trio.TaskStatus[tuple[Gateway, str]] = trio.TASK_STATUS_IGNORED,
 ) -> int:
     """Serve until told to stop; return the process exit code.
@@ -117,10 +130,11 @@ async def run_gateway(
     ``task_status`` reports the gateway and its base URL once it accepts connections.
     ``config_path`` is the file a reload (SIGHUP, ``POST /admin/reload``) reads again.
     Tests stop it with ``gateway.stop_requested.set()``, exactly as a signal would.
+    ``worker`` and ``orders``: this is worker ``worker`` of ``server.workers``, and takes
+    its stop and reload orders from its parent on ``orders`` (:func:`_follow_parent`)
+    instead of from signals.
     """
-    use_format(config.log.format)
-    async with open_db(config.store.path) as db:
-        check_exposure(config, keyring(config, await load_keys(db)))
+    await preflight(config, worker)
     nofile = raise_nofile_limit()
     cap = connection_cap(config.server.max_connections, nofile)
     if cap < config.server.max_connections:
@@ -131,11 +145,14 @@ async def run_gateway(
             nofile,
         )
     async with Clients(config.backends) as clients, trio.open_nursery() as root:
-        gw = Gateway(config, clients, config_path)
+        gw = Gateway(config, clients, config_path, worker or 0)
         gw.listener = Listener(cap, config.server.send_timeout_s)
-        if handle_signals:
+        if orders is not None:
+            await root.start(_follow_parent, gw, root.cancel_scope, orders)
+        elif handle_signals:
             await root.start(_watch_signals, gw, root.cancel_scope)
-        await root.start(partial(gw.reloader.run, handle_signals=handle_signals))
+        reload_on_sighup = handle_signals and orders is None
+        await root.start(partial(gw.reloader.run, handle_signals=reload_on_sighup))
         if gw.link is not None:
             await root.start(gw.link.run)
         await root.start(gw.supervisor.run)
@@ -193,11 +210,51 @@ async def _watch_signals(
     with trio.open_signal_receiver(signal.SIGTERM, signal.SIGINT) as signals:
         task_status.started()
         async for signum in signals:
-            if gw.stop_requested.is_set():
-                log.warning("second signal (%s): stopping now", signal.Signals(signum).name)
-                root.cancel()
-                return
-            log.info(
-                "%s: draining for up to %ss", signal.Signals(signum).name, gw.config.server.grace_s
-            )
-            gw.stop_requested.set()
+            _stop(gw, root, signal.Signals(signum).name)
+
+
+def _stop(gw: Gateway, root: trio.CancelScope, why: str) -> None:
+    """The first stop order drains; the second cancels everything now."""
+    if gw.stop_requested.is_set():
+        log.warning("second stop (%s): stopping now", why)
+        root.cancel()
+        return
+    log.info("%s: draining for up to %ss", why, gw.config.server.grace_s)
+    gw.stop_requested.set()
+
+
+#: The parent's orders to a worker, one a line on the worker's stdin (workers.py).
+ORDER_STOP = b"stop"
+ORDER_RELOAD = b"reload"
+
+
+async def _follow_parent(
+    gw: Gateway,
+    root: trio.CancelScope,
+    orders: trio.abc.ReceiveStream,
+    *,
+    task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED,
+) -> None:
+    """A worker's signal watcher: its parent's orders, read from a pipe.
+
+    The parent relays its SIGTERM/SIGINT as ``stop`` and SIGHUP as ``reload``. Workers
+    ignore those signals themselves, so a Ctrl-C (sent to the whole process group) or a
+    systemd stop (sent to the whole cgroup) reaches each worker once, through the parent,
+    and is not taken for a second signal. The pipe's end (the parent died, even by
+    SIGKILL) drains the worker: no orphan keeps serving.
+    """
+    task_status.started()
+    pending = b""
+    async with orders:
+        while True:
+            data = await orders.receive_some()
+            if not data:
+                break
+            *lines, pending = (pending + data).split(b"\n")
+            for line in lines:
+                if line == ORDER_STOP:
+                    _stop(gw, root, "parent: stop")
+                elif line == ORDER_RELOAD:
+                    await gw.reloader.reload_unasked("parent: reload")
+    if not gw.stop_requested.is_set():
+        _stop(gw, root, "parent gone")

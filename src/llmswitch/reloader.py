@@ -210,9 +210,13 @@ class Reloader:
         with trio.open_signal_receiver(signal.SIGHUP) as signals:
             task_status.started()
             async for _ in signals:
-                log.info("SIGHUP: reloading %s", self._path)
-                with contextlib.suppress(ReloadRefused):  # logged, and shown in /debug
-                    await self.reload()
+                await self.reload_unasked("SIGHUP")
+
+    async def reload_unasked(self, why: str) -> None:
+        """Reload on an order no one waits to hear back from (SIGHUP, a worker's parent)."""
+        log.info("%s: reloading %s", why, self._path)
+        with contextlib.suppress(ReloadRefused):  # logged, and shown in /debug
+            await self.reload()
 
     async def _follow_peers(self) -> None:
         async for _ in self._peer_recv:

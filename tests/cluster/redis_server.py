@@ -7,6 +7,7 @@ import subprocess
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from pathlib import Path
 
 import coredis
 import trio
@@ -39,26 +40,37 @@ async def own_prefix() -> AsyncIterator[str]:
 
 
 class RedisServer:
-    """A private redis-server on a free loopback port, without persistence."""
+    """A private redis-server on a free loopback port; with ``data_dir``, it keeps its
+    data across a SIGKILL (an append-only file synced on every write), as a production
+    Redis configured for it would."""
 
-    def __init__(self) -> None:
+    def __init__(self, data_dir: Path | None = None) -> None:
         self.port = closed_port()
         self.url = f"redis://127.0.0.1:{self.port}/0"
+        self._dir = data_dir
         self._proc: trio.Process | None = None
 
     async def start(self) -> None:
-        args = ["--port", str(self.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"]
+        args = ["--port", str(self.port), "--bind", "127.0.0.1", "--save", ""]
+        if self._dir is None:
+            args += ["--appendonly", "no"]
+        else:
+            args += ["--appendonly", "yes", "--appendfsync", "always", "--dir", str(self._dir)]
         self._proc = await trio.lowlevel.open_process(
             ["redis-server", *args], stdout=subprocess.DEVNULL
         )
         with trio.fail_after(10):
-            while True:
-                try:
-                    async with coredis.Redis.from_url(self.url) as r:
-                        await r.ping()
-                    return
-                except coredis.exceptions.ConnectionError:
-                    await trio.sleep(0.05)
+            while not await self._pong():  # noqa: ASYNC110 (a server, not an event)
+                await trio.sleep(0.05)
+
+    async def _pong(self) -> bool:
+        try:
+            stream = await trio.open_tcp_stream("127.0.0.1", self.port)
+        except OSError:
+            return False
+        async with stream:
+            await stream.send_all(b"PING\r\n")
+            return (await stream.receive_some(16)).startswith(b"+PONG")
 
     async def kill(self) -> None:
         """SIGKILL: no goodbye to the clients, as in a crash."""
@@ -71,8 +83,8 @@ class RedisServer:
 
 
 @asynccontextmanager
-async def redis_server() -> AsyncIterator[RedisServer]:
-    server = RedisServer()
+async def redis_server(data_dir: Path | None = None) -> AsyncIterator[RedisServer]:
+    server = RedisServer(data_dir)
     try:
         yield server
     finally:

@@ -6,8 +6,11 @@ would buffer whole bodies and hide streaming and disconnect behaviour).
 
 from __future__ import annotations
 
+import os
 import socket
-from collections.abc import Mapping
+import sys
+from collections.abc import AsyncIterator, Mapping
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
@@ -163,3 +166,19 @@ async def start_stack(
         )
     )
     return Stack(gw, url, sims, db_path)
+
+
+@asynccontextmanager
+async def serving_process(config_file: Path) -> AsyncIterator[trio.Process]:
+    """``llmswitch serve --config config_file`` as a process, killed if the test leaves it
+    running (a worker parent's workers then drain and exit: their pipe from it ends)."""
+    proc = await trio.lowlevel.open_process(
+        [sys.executable, "-m", "llmswitch", "serve", "--config", str(config_file)],
+        env=os.environ | {"PYTHONUNBUFFERED": "1"},
+    )
+    try:
+        yield proc
+    finally:
+        if proc.returncode is None:
+            proc.kill()
+            await proc.wait()

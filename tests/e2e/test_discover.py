@@ -9,7 +9,7 @@ import pytest
 import trio
 
 from llmswitch.cli import main
-from llmswitch.config import load_config
+from llmswitch.config import ConfigError, load_config
 from llmswitch.sim.backend import SimBackend
 from llmswitch.sim.server import serve_sim
 
@@ -69,3 +69,23 @@ async def test_discover_describes_each_new_model_from_api_show(
     assert sorted(r.body["model"] for r in requests) == sorted(
         ["qwen3:32b", "gemma3:4b", "llama3.2:latest", "nomic-embed-text:latest"]
     )
+
+
+async def test_discover_fills_a_config_that_names_only_its_backend(
+    nursery: trio.Nursery, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    running = await nursery.start(serve_sim, SimBackend(["qwen2.5:7b"]))
+    config = tmp_path / "llmswitch.toml"
+    config.write_text(
+        f'[store]\npath = "{tmp_path / "db.sqlite"}"\n'
+        f'[[backends]]\nname = "box"\nkind = "ollama"\nbase_url = "{running.openai_base_url}"\n',
+        encoding="utf-8",
+    )
+    with pytest.raises(ConfigError, match="models --discover --write"):
+        load_config(config)  # the gateway refuses it, and says how to fill it
+    listing = ["models", "--config", str(config)]
+    assert await trio.to_thread.run_sync(main, listing) == 0
+    assert "no models configured" in capsys.readouterr().out
+    args = ["models", "--config", str(config), "--discover", "--write"]
+    assert await trio.to_thread.run_sync(main, args) == 0
+    assert [m.upstream for m in load_config(config).models] == ["qwen2.5:7b"]

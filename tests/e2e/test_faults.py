@@ -437,7 +437,7 @@ import sys
 
 from llmswitch.actors.classifier import ClassifierActor
 from llmswitch.cli import main
-from llmswitch.runtime.supervisor import RestartPolicy
+from llmswitch.runtime.restarts import RestartPolicy
 
 
 async def crash(self, msg):

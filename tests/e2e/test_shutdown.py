@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import json
-import os
 import signal
-import sys
 from pathlib import Path
 
 import httpx
@@ -15,7 +13,7 @@ from llmswitch.sim.knobs import ModelKnobs
 from llmswitch.store.db import open_db
 from llmswitch.store.journal import read_segment
 from llmswitch.store.request_log import count_rows
-from tests.e2e.harness import closed_port, start_sims
+from tests.e2e.harness import closed_port, serving_process, start_sims
 
 STREAMS = 20
 
@@ -62,12 +60,8 @@ async def test_sigterm_lets_streams_in_flight_finish(nursery: trio.Nursery, tmp_
     port, db = closed_port(), tmp_path / "ledger.db"
     config = tmp_path / "llmswitch.toml"
     write_config(config, sims["local"].openai_base_url, port, db)
-    proc = await trio.lowlevel.open_process(
-        [sys.executable, "-m", "llmswitch", "serve", "--config", str(config)],
-        env=os.environ | {"PYTHONUNBUFFERED": "1"},
-    )
     url = f"http://127.0.0.1:{port}"
-    try:
+    async with serving_process(config) as proc:
         await wait_until_serving(url, proc)
         first_bytes = trio.Semaphore(0)
         finished: list[str] = []
@@ -98,10 +92,6 @@ async def test_sigterm_lets_streams_in_flight_finish(nursery: trio.Nursery, tmp_
         with trio.fail_after(30):
             code = await proc.wait()
         assert code == 0
-    finally:
-        if proc.returncode is None:
-            proc.kill()
-            await proc.wait()
     # Rows left in the journal would be moved at the next start; on a drain they must not be.
     journalled = await trio.to_thread.run_sync(rows_journalled, Path(f"{db}.journal"))
     async with open_db(db) as conn:

@@ -15,7 +15,8 @@ from trio.testing import MockClock
 from llmswitch.runtime.actor import Actor
 from llmswitch.runtime.backoff import Backoff
 from llmswitch.runtime.mailbox import Mailbox
-from llmswitch.runtime.supervisor import ChildSpec, RestartPolicy, Supervisor, SupervisorGaveUp
+from llmswitch.runtime.restarts import RestartPolicy
+from llmswitch.runtime.supervisor import ChildSpec, Supervisor, SupervisorGaveUp
 
 Event = tuple[str, str, float]  # (actor, what, trio time)
 

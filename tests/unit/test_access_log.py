@@ -8,7 +8,13 @@ import shlex
 
 import pytest
 
-from llmswitch.front.access_log import JsonFormatter, log_request, logfmt, row_fields
+from llmswitch.front.access_log import (
+    JsonFormatter,
+    WorkerFormatter,
+    log_request,
+    logfmt,
+    row_fields,
+)
 from llmswitch.store.request_log import RequestRow
 
 
@@ -79,3 +85,11 @@ def test_json_format_keeps_plain_records_as_messages() -> None:
     record = logging.LogRecord("llmswitch.main", logging.INFO, __file__, 1, "up %s", ("x",), None)
     entry = json.loads(JsonFormatter().format(record))
     assert entry["message"] == "up x" and entry["level"] == "info"
+
+
+def test_a_worker_names_itself_in_every_line_in_either_format() -> None:
+    record = logging.LogRecord("llmswitch.main", logging.INFO, __file__, 1, "hello", None, None)
+    plain = WorkerFormatter(logging.Formatter("%(levelname)s %(message)s"), 2)
+    assert plain.format(record) == "[w2] INFO hello"
+    assert json.loads(JsonFormatter(2).format(record))["worker"] == 2
+    assert "worker" not in json.loads(JsonFormatter().format(record))

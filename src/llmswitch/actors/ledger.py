@@ -19,6 +19,11 @@ money promised to calls in flight (a fresh one that forgot would let new calls r
 it again), and rebuilds its spend from the store and the journal without counting a row
 twice or missing one whose ``Settle`` the crashed run had taken.
 
+In a fleet (``cluster.redis_url``), the budgets are the fleet's: Reserve and Settle go to
+a :class:`~llmswitch.cluster.budget.FleetBudget` (Redis, or this instance's offline
+slice while Redis is away), and the view shows the fleet's spend, read every
+``SYNC_INTERVAL_S``. The request log stays this instance's.
+
 A shortage of file descriptors, memory or disk (:class:`StoreUnavailable`) is never a
 crash: a flush leaves its segments for the next one, and opening the database waits
 and tries again. Crashing instead would restart the actor into the same shortage, burn
@@ -37,6 +42,8 @@ import trio
 
 from llmswitch.actors.alerts import Alerts
 from llmswitch.actors.reconfigure import Reconfigure
+from llmswitch.cluster.budget import FleetBudget
+from llmswitch.cluster.money import refusal
 from llmswitch.config import BudgetConfig, Config
 from llmswitch.routing.budget import (
     ALL,
@@ -64,6 +71,11 @@ from llmswitch.store.rollup import prune
 PRUNE_INTERVAL_S = 3600.0
 
 log = logging.getLogger(__name__)
+
+#: How often a fleet's ledger reads the budgets from Redis (and reconciles offline spend).
+SYNC_INTERVAL_S = 1.0
+#: A fleet hold outlives the longest call by this much before Redis drops it.
+HOLD_SLACK_S = 60.0
 
 #: Waits between attempts to open the database while the OS is short of descriptors.
 REOPEN = Backoff(base_s=0.25, cap_s=5.0)
@@ -174,6 +186,7 @@ class LedgerActor(Actor[LedgerMsg]):
         clock: WallClock,
         alerts: Alerts | None = None,
         memory: LedgerMemory | None = None,
+        fleet: FleetBudget | None = None,
     ) -> None:
         self._config = config
         self.stop_timeout_s = config.server.grace_s + 5
@@ -187,6 +200,7 @@ class LedgerActor(Actor[LedgerMsg]):
         #: Spend counted in the current periods, by (scope, period).
         self._spent: dict[BudgetKey, float] = {}
         self._mem = memory or LedgerMemory()
+        self._fleet = fleet
         self._first_run = self._mem.runs == 0
         self._mem.runs += 1
         #: Rows an earlier run counted at Settle: that count went with it, so the flush
@@ -236,23 +250,29 @@ class LedgerActor(Actor[LedgerMsg]):
     async def background(self, nursery: trio.Nursery) -> None:
         nursery.start_soon(self._flush_periodically)
         nursery.start_soon(self._alerts.run)
+        if self._fleet is not None:
+            nursery.start_soon(self._sync_periodically, self._fleet)
 
     async def handle(self, msg: LedgerMsg) -> None:
         if isinstance(msg, Flush):
             msg.reply.set(await self._flush())
         elif isinstance(msg, Reserve):
-            self._reserve(msg)
+            await self._reserve(msg)
         elif isinstance(msg, Reconfigure):
             self._reconfigure(msg.config)
             msg.reply.set(None)
         else:
             self._mem.release(msg.hold)
+            counted = 0.0
             if msg.request_id in self._mem.flushed:
                 self._mem.flushed.discard(msg.request_id)
             elif msg.usd:
+                counted = msg.usd
                 self._mem.settled.add(msg.request_id)
                 self._count(msg.ts, msg.usd, msg.scopes)
                 self._publish(ratios=False)
+            if self._fleet is not None:
+                await self._fleet.settle(msg.hold, msg.request_id, counted, msg.ts, msg.scopes)
 
     def _reconfigure(self, config: Config) -> None:
         """Switch to the new budgets; spend and outstanding holds stay as they are, and the
@@ -263,22 +283,50 @@ class LedgerActor(Actor[LedgerMsg]):
         self._alerts.retarget(config.budget)
         self._publish()
 
-    def _reserve(self, msg: Reserve) -> None:
-        self._roll(self._clock.now())
+    async def _reserve(self, msg: Reserve) -> None:
+        now = self._clock.now()
+        self._roll(now)
         for budget in msg.budgets:
             self._limits[budget.key] = budget.limit_usd
-            used = self._spent.get(budget.key, 0.0) + self._mem.held.get(budget.key, 0.0)
-            if used >= budget.limit_usd or used + msg.usd > budget.limit_usd:
-                self._refused += 1
-                msg.reply.fail(
-                    OverBudget(
-                        f"{budget.describe()}: ${used:.4f} spent or held, "
-                        f"${msg.usd:.4f} more would pass it"
-                    )
-                )
-                return
-        hold = self._mem.hold(tuple(b.key for b in msg.budgets), msg.usd)
-        msg.reply.set(hold, undo=self._mem.release)
+        # Handled one at a time (the fleet's await included): the id is still free after.
+        hold = self._mem.last_hold + 1
+        reason = await self._refusal(msg, hold, now)
+        if reason is not None:
+            self._refused += 1
+            msg.reply.fail(OverBudget(reason))
+            return
+        msg.reply.set(self._mem.hold(tuple(b.key for b in msg.budgets), msg.usd), undo=self._undo)
+
+    async def _refusal(self, msg: Reserve, hold: int, now: float) -> str | None:
+        """Why ``msg`` does not fit; None if it fits, and then the fleet, if any, holds it
+        as ``hold`` already."""
+        if self._fleet is not None:
+            ttl = max((b.total_s for b in self._config.backends), default=0.0) + HOLD_SLACK_S
+            return await self._fleet.reserve(hold, msg.budgets, msg.usd, now, ttl)
+        for budget in msg.budgets:
+            held = self._mem.held.get(budget.key, 0.0)
+            reason = refusal(budget, self._spent.get(budget.key, 0.0), held, msg.usd)
+            if reason is not None:
+                return reason
+        return None
+
+    def _undo(self, hold: int) -> None:
+        self._mem.release(hold)
+        if self._fleet is not None:
+            self._fleet.abandon(hold)
+
+    async def _sync_periodically(self, fleet: FleetBudget) -> None:
+        """The fleet's spend into the view; offline spend into Redis once it is back."""
+        while True:
+            now = self._clock.now()
+            self._roll(now)
+            keys = set(self._limits) | {(ALL, period) for period in PERIODS}
+            budgets = [Budget(s, p, self._limits.get((s, p), 0.0)) for s, p in sorted(keys)]
+            spent = await fleet.sync(budgets, now)
+            if spent is not None:
+                self._spent.update(spent)
+                self._publish()
+            await trio.sleep(SYNC_INTERVAL_S)
 
     async def on_stop(self) -> None:
         if self._db is not None:
@@ -322,7 +370,9 @@ class LedgerActor(Actor[LedgerMsg]):
                     break
                 segment.unlink()
                 for row in new:
-                    self._count_row(row, startup)
+                    scopes = self._count_row(row, startup)
+                    if scopes and self._fleet is not None:
+                        await self._fleet.settle(None, row.request_id, row.cost_usd, row.ts, scopes)
                 moved += len(new)
             if moved:
                 self._written += moved
@@ -330,13 +380,14 @@ class LedgerActor(Actor[LedgerMsg]):
                 self._publish()
             return moved
 
-    def _count_row(self, row: RequestRow, startup: bool) -> None:
-        """A stored row's spend, unless this run's Settle counted it already."""
+    def _count_row(self, row: RequestRow, startup: bool) -> tuple[str, ...]:
+        """A stored row's spend, unless this run's Settle counted it already; the scopes
+        it was counted in."""
         if row.request_id in self._mem.settled:
             self._mem.settled.discard(row.request_id)
-            return
+            return ()
         if not row.cost_usd:
-            return
+            return ()
         if row.request_id in self._recount:
             self._recount.discard(row.request_id)
         elif not (startup and self._first_run):  # its Settle may still be on the way
@@ -345,6 +396,7 @@ class LedgerActor(Actor[LedgerMsg]):
         if row.task:
             scopes.append(task_scope(row.task))
         self._count(row.ts, row.cost_usd, tuple(scopes))
+        return tuple(scopes)
 
     async def _load_spend(self) -> None:
         assert self._db is not None
@@ -413,6 +465,7 @@ class LedgerActor(Actor[LedgerMsg]):
             "holds": len(self._mem.holds),
             "held_usd": {f"{s}/{p}": round(v, 6) for (s, p), v in self._mem.held.items()},
             "refused_holds": self._refused,
+            "fleet": self._fleet.snapshot() if self._fleet is not None else None,
             "alerts_sent": self._alerts.sent,
         }
 

@@ -5,18 +5,25 @@ A *scope* names what a limit applies to: a backend (``"laptop"``), a model
 become token buckets; a 429's ``Retry-After`` and exhausted ``x-ratelimit-remaining-*``
 headers put a scope in cooldown until the provider says it resets. The view lists the
 scopes cooling down, so the router skips them without a round trip.
+
+In a fleet (``cluster.redis_url``) the buckets are taken in Redis
+(:class:`~llmswitch.cluster.limits.FleetLimits`), so the instances share each limit, and
+a cooldown one instance learns reaches the others within ``SYNC_INTERVAL_S``. While
+Redis is away, this actor's own buckets apply.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 import trio
 
 from llmswitch.actors.reconfigure import Reconfigure
+from llmswitch.cluster.limits import BucketSpec, FleetLimits
+from llmswitch.cluster.link import LinkDown
 from llmswitch.config import Config
 from llmswitch.routing.select import client_scope, model_scope
 from llmswitch.runtime.actor import Actor
@@ -24,7 +31,11 @@ from llmswitch.runtime.bucket import TokenBucket
 from llmswitch.runtime.mailbox import Request
 from llmswitch.runtime.watch import Watch
 
+T = TypeVar("T")
+
 DEFAULT_COOLDOWN_S = 5.0
+#: How often a fleet's limits actor reads the cooldowns the other instances learnt.
+SYNC_INTERVAL_S = 1.0
 MAX_COOLDOWN_S = 300.0
 RATELIMIT_HEADERS = (
     "x-ratelimit-remaining-requests",
@@ -123,7 +134,9 @@ def ratelimit_headers(headers: Mapping[str, str]) -> dict[str, str]:
 class LimitsActor(Actor[LimitsMsg]):
     name = "limits"
 
-    def __init__(self, config: Config, view: Watch[LimitsView]) -> None:
+    def __init__(
+        self, config: Config, view: Watch[LimitsView], fleet: FleetLimits | None = None
+    ) -> None:
         self._rpm: dict[str, TokenBucket] = {}
         self._tpm: dict[str, TokenBucket] = {}
         self._limits: dict[str, tuple[int, int]] = {}
@@ -131,6 +144,20 @@ class LimitsActor(Actor[LimitsMsg]):
         self._cooldown: dict[str, float] = dict(view.value.cooldown_until)
         self._view = view
         self._throttled = 0
+        self._fleet = fleet
+        #: Acquires and reports served by local buckets while Redis was away.
+        self._degraded = 0
+
+    async def background(self, nursery: trio.Nursery) -> None:
+        if self._fleet is not None:
+            nursery.start_soon(self._sync_cooldowns, self._fleet)
+
+    async def _sync_cooldowns(self, fleet: FleetLimits) -> None:
+        while True:
+            deadlines = await self._in_fleet(lambda f: f.cooldowns(trio.current_time()))
+            if deadlines is not None:
+                self._learn(deadlines)
+            await trio.sleep(SYNC_INTERVAL_S)
 
     def _reconfigure(self, config: Config) -> None:
         """Buckets for the config's limits; a scope whose rpm and tpm did not change keeps
@@ -155,54 +182,92 @@ class LimitsActor(Actor[LimitsMsg]):
 
     async def handle(self, msg: LimitsMsg) -> None:
         if isinstance(msg, Acquire):
-            msg.reply.set(self._acquire(msg))
+            msg.reply.set(await self._acquire(msg))
             return
         if isinstance(msg, Reconfigure):
             self._reconfigure(msg.config)
             msg.reply.set(None)
             return
-        for scope in msg.scopes:
-            if msg.tokens and scope in self._tpm:
-                self._tpm[scope].charge(msg.tokens)
+        used = [
+            (f"tpm:{scope}", self._tpm[scope], msg.tokens)
+            for scope in msg.scopes
+            if msg.tokens and scope in self._tpm
+        ]
+        if used and await self._in_fleet(lambda f: f.charge(_specs(used))) is None:
+            for _, bucket, amount in used:
+                bucket.charge(amount)
         wait = cooldown_from_headers(msg.headers)
         if msg.status == 429:
             wait = max(wait or 0.0, msg.retry_after_s or 0.0) or DEFAULT_COOLDOWN_S
         if wait:
             # Quotas are per account, so the backend (the first scope) cools down.
-            self._cool(msg.scopes[0], wait)
+            await self._cool(msg.scopes[0], wait)
 
-    def _buckets(self, msg: Acquire) -> Iterable[tuple[TokenBucket, float]]:
+    def _buckets(self, msg: Acquire) -> Iterable[tuple[str, TokenBucket, float]]:
         for scope in msg.scopes:
             if scope in self._rpm:
-                yield self._rpm[scope], 1
+                yield f"rpm:{scope}", self._rpm[scope], 1
             if scope in self._tpm:
-                yield self._tpm[scope], msg.tokens
+                yield f"tpm:{scope}", self._tpm[scope], msg.tokens
 
-    def _acquire(self, msg: Acquire) -> float:
+    async def _acquire(self, msg: Acquire) -> float:
         for scope, (rpm, tpm) in msg.limits.items():
             if rpm and scope not in self._rpm:
                 self._rpm[scope] = TokenBucket.per_minute(rpm)
             if tpm and scope not in self._tpm:
                 self._tpm[scope] = TokenBucket.per_minute(tpm)
         buckets = list(self._buckets(msg))
-        wait = max((bucket.wait_for(amount) for bucket, amount in buckets), default=0.0)
+        if not buckets:
+            return 0.0
+        wait = await self._in_fleet(lambda f: f.take(_specs(buckets)))
+        if wait is None:
+            wait = max(b.wait_for(amount) for _, b, amount in buckets)
+            if wait <= 0:
+                for _, bucket, amount in buckets:
+                    bucket.take(amount)
         if wait > 0:
             self._throttled += 1
-            return wait
-        for bucket, amount in buckets:
-            bucket.take(amount)
-        return 0.0
+        return wait
 
-    def _cool(self, scope: str, seconds: float) -> None:
-        until = trio.current_time() + seconds
-        self._cooldown[scope] = max(until, self._cooldown.get(scope, 0.0))
-        self._view.publish(LimitsView(dict(self._cooldown)))
+    async def _in_fleet(self, step: Callable[[FleetLimits], Awaitable[T]]) -> T | None:
+        """What ``step`` gets from the fleet's Redis; None (use local state) without a
+        fleet or while Redis is away."""
+        if self._fleet is None:
+            return None
+        if self._fleet.link.up:
+            try:
+                return await step(self._fleet)
+            except LinkDown:
+                pass
+        self._degraded += 1
+        return None
+
+    async def _cool(self, scope: str, seconds: float) -> None:
+        now = trio.current_time()
+        self._learn({scope: now + seconds})
+        await self._in_fleet(lambda f: f.cooldowns(now, (scope, seconds)))
+
+    def _learn(self, deadlines: Mapping[str, float]) -> None:
+        """Cool down until each deadline (an earlier one never shortens a cooldown)."""
+        changed = False
+        for scope, until in deadlines.items():
+            if until > self._cooldown.get(scope, 0.0):
+                self._cooldown[scope] = until
+                changed = True
+        if changed:
+            self._view.publish(LimitsView(dict(self._cooldown)))
 
     def summary(self) -> Mapping[str, Any]:
         now = trio.current_time()
         return {
             "throttled": self._throttled,
+            "degraded_steps": self._degraded if self._fleet is not None else None,
             "cooldown_s": {n: round(u - now, 1) for n, u in self._cooldown.items() if u > now},
             "rpm_tokens": {n: round(b.tokens, 1) for n, b in self._rpm.items()},
             "tpm_tokens": {n: round(b.tokens, 1) for n, b in self._tpm.items()},
         }
+
+
+def _specs(buckets: Iterable[tuple[str, TokenBucket, float]]) -> list[BucketSpec]:
+    """The buckets as the fleet's Redis keeps them: same capacity and rate, shared."""
+    return [BucketSpec(name, b.capacity, b.rate_per_s, amount) for name, b, amount in buckets]

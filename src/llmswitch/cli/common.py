@@ -28,13 +28,15 @@ def fail(message: str, code: int = EXIT_FAILED) -> int:
     return code
 
 
-def offline(command: Callable[[Config, argparse.Namespace], int]) -> Command:
+def offline(
+    command: Callable[[Config, argparse.Namespace], int], *, need_models: bool = True
+) -> Command:
     """A command on the config (exit 2 if it is bad) and its store (exit 3 if that is
     unusable: not a database, corrupt, locked for too long), in one line."""
 
     def run(args: argparse.Namespace) -> int:
         try:
-            config = load_config(args.config)
+            config = load_config(args.config, need_models=need_models)
         except ConfigError as exc:
             return fail(str(exc), EXIT_CONFIG)
         try:

@@ -259,13 +259,16 @@ def models(config: Config, backend: str | None = None, as_json: bool = False) ->
     return 0
 
 
-@offline
-def cmd_models(config: Config, args: argparse.Namespace) -> int:
+def _models(config: Config, args: argparse.Namespace) -> int:
     if args.write and not args.discover:
         return fail("--write goes with --discover: it writes the models discovered", EXIT_CONFIG)
     if args.discover:
         return discover(config, Path(args.config), args.backend, args.write, args.json)
     return models(config, args.backend, args.json)
+
+
+#: A config with backends and no model yet is where discovery starts.
+cmd_models = offline(_models, need_models=False)
 
 
 def register(sub: SubParsers) -> None:

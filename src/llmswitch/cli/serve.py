@@ -38,6 +38,7 @@ def run_or_explain(
 
 def cmd_serve(args: argparse.Namespace) -> int:
     from llmswitch.main import run_gateway  # the offline commands skip these imports
+    from llmswitch.workers import as_worker, run_fleet
 
     try:
         config = load_config(args.config)
@@ -46,7 +47,13 @@ def cmd_serve(args: argparse.Namespace) -> int:
     if args.port is not None:
         server = config.server.model_copy(update={"port": args.port})
         config = config.model_copy(update={"server": server})
-    start = partial(run_gateway, config, config_path=args.config)
+    start: Callable[[], Awaitable[int]]
+    if args.worker is not None:
+        start = as_worker(config, args.config, args.worker)
+    elif config.server.workers > 1:
+        start = partial(run_fleet, config, args.config)
+    else:
+        start = partial(run_gateway, config, config_path=args.config)
     return run_or_explain(start, config.server, config.store.path)
 
 
@@ -74,6 +81,8 @@ def register(sub: SubParsers) -> None:
     serve = sub.add_parser("serve", help="serve the gateway from a config file")
     serve.add_argument("--config", default="llmswitch.toml")
     serve.add_argument("--port", type=port_number, help="instead of [server] port")
+    # Worker N of server.workers, started by the parent (workers.py); not for people.
+    serve.add_argument("--worker", type=int, help=argparse.SUPPRESS)
     serve.set_defaults(func=cmd_serve)
 
     init = sub.add_parser("init", help="write a commented starter config (Ollama on localhost)")

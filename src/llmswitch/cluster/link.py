@@ -20,6 +20,7 @@ the reasons in :class:`LinkState`.
 from __future__ import annotations
 
 import logging
+import uuid
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, replace
@@ -78,6 +79,8 @@ class Link:
     ) -> None:
         self._url = url
         self.prefix = prefix
+        #: This process among the fleet's: a fresh id at each start.
+        self.instance = uuid.uuid4().hex[:12]
         self.described = describe_url(url)
         self._secret = urlsplit(url).password
         self.op_timeout_s = op_timeout_s
@@ -104,8 +107,8 @@ class Link:
 
     async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
         """Hold the client open and keep :attr:`state` true until cancelled; never raises
-        for Redis's sake. Started (``task_status``) before the first ping, so a gateway
-        whose Redis is away starts degraded instead of waiting."""
+        for Redis's sake. Started (``task_status``) once the first ping has answered or
+        failed (``op_timeout_s`` at most): a gateway whose Redis is away starts degraded."""
         client = coredis.Redis.from_url(
             self._url,
             decode_responses=True,
@@ -114,23 +117,24 @@ class Link:
         )
         async with client:
             self._client = client
-            task_status.started()
             try:
-                await self._keep_alive()
+                await self._keep_alive(task_status)
             finally:
                 self._client = None
 
-    async def _keep_alive(self) -> None:
+    async def _keep_alive(self, task_status: trio.TaskStatus[None]) -> None:
         attempt = 0
         while True:
             try:
                 await self.call(lambda c: c.ping())
             except LinkDown:
-                await trio.sleep(self.backoff.delay(attempt))
+                wait = self.backoff.delay(attempt)
                 attempt += 1
-                continue
-            attempt = 0
-            await trio.sleep(self.ping_interval_s)
+            else:
+                wait, attempt = self.ping_interval_s, 0
+            task_status.started()
+            task_status = trio.TASK_STATUS_IGNORED
+            await trio.sleep(wait)
 
     async def call(self, command: Any) -> Any:
         """``await command(client)`` within ``op_timeout_s``; LinkDown if Redis fails it.
@@ -208,6 +212,7 @@ class Link:
         return {
             "redis": self.described,
             "prefix": self.prefix,
+            "instance": self.instance,
             "state": "up" if state.up else "degraded",
             "reason": state.reason,
             "last_seen_s_ago": None if seen is None else round(trio.current_time() - seen, 1),

@@ -67,6 +67,10 @@ def log_request(row: RequestRow) -> None:
 class JsonFormatter(logging.Formatter):
     """Each record as one JSON object; a request line's fields are top-level keys."""
 
+    def __init__(self, worker: int | None = None) -> None:
+        super().__init__()
+        self.worker = worker
+
     def format(self, record: logging.LogRecord) -> str:
         entry: dict[str, object] = {
             "ts": time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(record.created))
@@ -74,6 +78,8 @@ class JsonFormatter(logging.Formatter):
             "level": record.levelname.lower(),
             "logger": record.name,
         }
+        if self.worker is not None:
+            entry["worker"] = self.worker
         fields = getattr(record, "fields", None)
         if isinstance(fields, dict):
             entry.update(fields)
@@ -84,8 +90,26 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(entry, separators=(",", ":"), default=str)
 
 
-def use_format(fmt: LogFormat) -> None:
-    """Switch the root handlers to ``fmt`` (logfmt keeps the plain text format)."""
-    if fmt == "json":
-        for handler in logging.getLogger().handlers:
-            handler.setFormatter(JsonFormatter())
+class WorkerFormatter(logging.Formatter):
+    """Another formatter's line, led by ``[w<n>]``: which of several workers wrote it."""
+
+    def __init__(self, inner: logging.Formatter, worker: int) -> None:
+        super().__init__()
+        self.inner = inner
+        self.prefix = f"[w{worker}] "
+
+    def format(self, record: logging.LogRecord) -> str:
+        return self.prefix + self.inner.format(record)
+
+
+def use_format(fmt: LogFormat, worker: int | None = None) -> None:
+    """Switch the root handlers to ``fmt`` (logfmt keeps the plain text format).
+
+    A worker of several (``server.workers``) names itself in every line: ``[w1] ...``,
+    or ``"worker": 1`` in JSON; the workers share the parent's stderr.
+    """
+    for handler in logging.getLogger().handlers:
+        if fmt == "json":
+            handler.setFormatter(JsonFormatter(worker))
+        elif worker is not None and not isinstance(handler.formatter, WorkerFormatter):
+            handler.setFormatter(WorkerFormatter(handler.formatter or logging.Formatter(), worker))

@@ -2,11 +2,11 @@
 
 Restarts are one_for_one with exponential backoff and jitter. More than
 ``max_restarts`` crashes of one child within ``window_s`` seconds means restarting is
-not helping: the supervisor gives up, tells its owner through ``on_give_up`` (which
-shuts the service down gracefully) and leaves that child stopped. The backoff keeps a
-floor (half of each ceiling: 0.5, 1, 2, 4, 8 s, so at least 15.5 s for the default five
-restarts): a shortage that lasts a few seconds (no file descriptor left) cannot burn
-through the restarts in one second.
+not helping (runtime/restarts.py): the supervisor gives up, tells its owner through
+``on_give_up`` (which shuts the service down gracefully) and leaves that child stopped.
+The backoff keeps a floor (half of each ceiling: 0.5, 1, 2, 4, 8 s, so at least 15.5 s
+for the default five restarts): a shortage that lasts a few seconds (no file descriptor
+left) cannot burn through the restarts in one second.
 
 Each run of a child gets a fresh actor from its factory and a fresh cancel scope, but
 keeps its mailbox, so senders never see a closed channel while it restarts.
@@ -15,7 +15,6 @@ keeps its mailbox, so senders never see a closed channel while it restarts.
 from __future__ import annotations
 
 import logging
-from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from functools import partial
@@ -24,8 +23,8 @@ from typing import Any
 import trio
 
 from llmswitch.runtime.actor import Actor
-from llmswitch.runtime.backoff import Backoff
 from llmswitch.runtime.mailbox import Mailbox
+from llmswitch.runtime.restarts import RestartPolicy, gives_up, recent_crashes, restart_delay
 
 log = logging.getLogger(__name__)
 
@@ -42,13 +41,6 @@ class ChildSpec:
     shutdown_timeout_s: float = 5.0
 
 
-@dataclass
-class RestartPolicy:
-    max_restarts: int = 5
-    window_s: float = 60.0
-    backoff: Backoff = field(default_factory=lambda: Backoff(base_s=1.0, cap_s=30.0, jitter=0.5))
-
-
 @dataclass(eq=False)
 class Child:
     """A supervised child's live record, shown in /debug."""
@@ -62,7 +54,7 @@ class Child:
     stopping: bool = False
     scope: trio.CancelScope = field(default_factory=trio.CancelScope)
     done: trio.Event = field(default_factory=trio.Event)
-    crashes: deque[float] = field(default_factory=deque)
+    crashes: tuple[float, ...] = ()
 
     def snapshot(self) -> dict[str, Any]:
         now = trio.current_time()
@@ -144,7 +136,7 @@ class Supervisor:
                 child.scope = trio.CancelScope()
                 with child.scope:
                     # Recent crashes, not lifetime ones: a quiet window resets the backoff.
-                    await trio.sleep(self.policy.backoff.delay(len(child.crashes) - 1))
+                    await trio.sleep(restart_delay(child.crashes, self.policy))
         finally:
             child.state = "failed" if self.gave_up and not child.stopping else "stopped"
             child.done.set()
@@ -170,10 +162,8 @@ class Supervisor:
     def _may_restart(self, child: Child, error: str) -> bool:
         now = trio.current_time()
         child.last_error = error
-        child.crashes.append(now)
-        while child.crashes and child.crashes[0] < now - self.policy.window_s:
-            child.crashes.popleft()
-        if len(child.crashes) <= self.policy.max_restarts:
+        child.crashes = recent_crashes(child.crashes, now, self.policy.window_s)
+        if not gives_up(child.crashes, self.policy):
             child.restarts += 1  # counts restarts made, not the crash that ends it
             log.error("actor %s crashed (%s), restart %d", child.spec.name, error, child.restarts)
             return True

@@ -30,17 +30,43 @@ log = logging.getLogger(__name__)
 SUFFIX = ".jsonl"
 
 
-def journal_dir(db_path: str) -> Path:
-    """Beside the database (``llmswitch.db.journal/``); a private temp dir for ``:memory:``."""
+def journal_dir(db_path: str, worker: int = 0) -> Path:
+    """Beside the database (``llmswitch.db.journal/``); a private temp dir for ``:memory:``.
+
+    Worker ``n > 0`` of several (``server.workers``) has its own ``w<n>/`` inside it:
+    segments are numbered per directory, so two writers in one would collide.
+    """
     if db_path == ":memory:":
         return Path(tempfile.mkdtemp(prefix="llmswitch-journal-"))
-    return Path(f"{db_path}.journal")
+    main = Path(f"{db_path}.journal")
+    return main / f"w{worker}" if worker else main
+
+
+def adopt_orphans(directory: Path, workers: int) -> None:
+    """Move into ``directory`` the segments of workers this fleet no longer runs.
+
+    Worker 0 (or the only process) calls it before listing its segments: after
+    ``server.workers`` went from 4 to 2, ``w2/`` and ``w3/`` hold rows no worker would
+    ever move into the store. They take the next numbers here, oldest first.
+    """
+    seq = max((int(p.stem) for p in directory.glob(f"*{SUFFIX}") if p.stem.isdigit()), default=0)
+    for sub in sorted(directory.glob("w*")):
+        if not (sub.is_dir() and sub.name[1:].isdigit() and int(sub.name[1:]) >= workers):
+            continue
+        for segment in sorted(p for p in sub.glob(f"*{SUFFIX}") if p.stem.isdigit()):
+            seq += 1
+            segment.rename(directory / f"{seq:012d}{SUFFIX}")
+        log.info("journal: adopted the segments of %s (no such worker now)", sub.name)
 
 
 class Journal:
-    def __init__(self, directory: Path) -> None:
+    def __init__(self, directory: Path, *, adopt_beyond: int | None = None) -> None:
+        """``adopt_beyond``: worker 0's journal of a fleet that size (1: a lone process)
+        takes over the segments of the workers past it (:func:`adopt_orphans`)."""
         self.directory = directory
         directory.mkdir(mode=0o700, parents=True, exist_ok=True)
+        if adopt_beyond is not None:
+            adopt_orphans(directory, adopt_beyond)
         # Listed once: listing a directory takes a descriptor, which may be short later.
         self._closed = sorted(p for p in directory.glob(f"*{SUFFIX}") if p.stem.isdigit())
         self._seq = max((int(p.stem) for p in self._closed), default=0)
