@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import socket
 import sys
+import uuid
 from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -120,6 +121,27 @@ def stack_config(
     return parse_config(data, source="test")
 
 
+#: Every machine here and in CI runs it (.ci/run starts one if not); tests take a prefix.
+SYSTEM_REDIS = "redis://127.0.0.1:6379/0"
+
+
+def fleet_prefix() -> str:
+    """A Redis key prefix of the test's own, so tests share the system Redis safely."""
+    return f"llmswitch-test-{uuid.uuid4().hex}"
+
+
+def fleet_config(
+    sims: dict[str, RunningSim], port: int, db_path: Path, prefix: str, **server: Any
+) -> Config:
+    """The stack's config on a fixed port, in the fleet ``prefix`` on the system Redis."""
+    return stack_config(
+        sims,
+        db_path,
+        server={"host": "127.0.0.1", "port": port, "grace_s": 20, **server},
+        cluster={"redis_url": SYSTEM_REDIS, "prefix": prefix},
+    )
+
+
 async def start_sims(
     nursery: trio.Nursery, knobs: ModelKnobs | None = None, wires: Mapping[str, str] = {}
 ) -> dict[str, RunningSim]:
@@ -182,3 +204,17 @@ async def serving_process(config_file: Path) -> AsyncIterator[trio.Process]:
         if proc.returncode is None:
             proc.kill()
             await proc.wait()
+
+
+async def wait_until_serving(url: str, proc: trio.Process | None = None) -> None:
+    """Until ``url``'s /health answers 200 (ready); ``proc`` must not exit meanwhile."""
+    async with httpx.AsyncClient(timeout=5) as http:
+        with trio.fail_after(60):
+            while True:
+                assert proc is None or proc.returncode is None, "exited during start-up"
+                try:
+                    if (await http.get(url + "/health")).status_code == 200:
+                        return
+                except httpx.TransportError:
+                    pass
+                await trio.sleep(0.1)

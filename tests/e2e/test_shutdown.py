@@ -13,7 +13,7 @@ from llmswitch.sim.knobs import ModelKnobs
 from llmswitch.store.db import open_db
 from llmswitch.store.journal import read_segment
 from llmswitch.store.request_log import count_rows
-from tests.e2e.harness import closed_port, serving_process, start_sims
+from tests.e2e.harness import closed_port, serving_process, start_sims, wait_until_serving
 
 STREAMS = 20
 
@@ -39,19 +39,6 @@ backend = "local"
 
 def rows_journalled(directory: Path) -> int:
     return sum(len(read_segment(p)) for p in directory.glob("*.jsonl"))
-
-
-async def wait_until_serving(url: str, proc: trio.Process) -> None:
-    async with httpx.AsyncClient() as http:
-        with trio.fail_after(30):
-            while True:
-                assert proc.returncode is None, "gateway exited during start-up"
-                try:
-                    if (await http.get(url + "/health")).status_code == 200:
-                        return
-                except httpx.TransportError:
-                    pass
-                await trio.sleep(0.1)
 
 
 async def test_sigterm_lets_streams_in_flight_finish(nursery: trio.Nursery, tmp_path: Path) -> None:

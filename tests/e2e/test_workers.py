@@ -12,7 +12,6 @@ import os
 import signal
 import socket
 import sys
-import uuid
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -26,24 +25,19 @@ from llmswitch.config import Config, parse_config
 from llmswitch.runtime.backoff import Backoff
 from llmswitch.runtime.restarts import RestartPolicy
 from llmswitch.sim.knobs import ModelKnobs
-from llmswitch.sim.server import RunningSim
 from llmswitch.store.db import open_db
 from llmswitch.store.journal import read_segment
 from llmswitch.store.request_log import count_rows
 from llmswitch.workers import Fleet, hold_port
-from tests.e2e.harness import closed_port, serving_process, stack_config, start_sims, write_config
-
-REDIS_URL = "redis://127.0.0.1:6379/0"
-
-
-def fleet_config(sims: dict[str, RunningSim], port: int, db: Path, **server: Any) -> Config:
-    """The harness's stack on a fixed port, sharing the system Redis under its own prefix."""
-    return stack_config(
-        sims,
-        db,
-        server={"host": "127.0.0.1", "port": port, "grace_s": 20, **server},
-        cluster={"redis_url": REDIS_URL, "prefix": f"llmswitch-test-{uuid.uuid4().hex}"},
-    )
+from tests.e2e.harness import (
+    SYSTEM_REDIS,
+    closed_port,
+    fleet_config,
+    fleet_prefix,
+    serving_process,
+    start_sims,
+    write_config,
+)
 
 
 def rows_journalled(directory: Path) -> int:
@@ -82,7 +76,7 @@ async def test_two_workers_serve_one_port_survive_a_kill_and_drain_together(
     sims = await start_sims(nursery, ModelKnobs(tokens_per_s=10, reply="tok " * 30))
     port, db = closed_port(), tmp_path / "ledger.db"
     config = tmp_path / "llmswitch.toml"
-    write_config(config, fleet_config(sims, port, db, workers=2))
+    write_config(config, fleet_config(sims, port, db, fleet_prefix(), workers=2))
     url = f"http://127.0.0.1:{port}"
     async with serving_process(config) as proc:
         with trio.fail_after(60):
@@ -151,7 +145,7 @@ def two_workers(sims_db: Path) -> Config:
     return parse_config(
         {
             "server": {"workers": 2},
-            "cluster": {"redis_url": REDIS_URL},
+            "cluster": {"redis_url": SYSTEM_REDIS},
             "store": {"path": str(sims_db)},
         },
         source="test",
