@@ -10,7 +10,7 @@ import pytest
 import trio
 
 from llmswitch.runtime.actor import Actor
-from llmswitch.runtime.mailbox import ActorCrashed, CallTimeout, Mailbox, Request
+from llmswitch.runtime.mailbox import ActorCrashed, CallTimeout, Mailbox, Overloaded, Request
 
 
 @dataclass(eq=False)
@@ -49,7 +49,7 @@ async def test_call_returns_the_actors_reply(autojump_clock: trio.testing.MockCl
 async def test_call_times_out_when_nobody_answers(autojump_clock: trio.testing.MockClock) -> None:
     mailbox = Mailbox[Shout]("nobody", capacity=4)
     start = trio.current_time()
-    with pytest.raises(CallTimeout, match=r"nobody did not reply within 2s"):
+    with pytest.raises(CallTimeout, match=r"nobody took no message for 2s"):
         await mailbox.call(Shout("hello?"), timeout=2.0)
     assert trio.current_time() - start == pytest.approx(2.0)
     assert mailbox.depth == 1  # the request was delivered; only the reply never came
@@ -215,4 +215,51 @@ async def test_the_actor_handles_a_queued_burst_without_yielding_per_message(
         await nursery.start(Shouter().run, mailbox.inbox)
         await trio.lowlevel.checkpoint()  # one scheduler pass for the actor
         assert all(msg.reply.done for msg in replies)
+        nursery.cancel_scope.cancel()
+
+
+class Plodder(Actor[Shout]):
+    """Takes a second per message, or for ever for "stuck"."""
+
+    name = "plodder"
+
+    async def handle(self, msg: Shout) -> None:
+        await trio.sleep(float("inf") if msg.text == "stuck" else 1.0)
+        msg.reply.set(msg.text)
+
+
+async def test_a_working_actor_is_waited_for_up_to_the_patience(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    # A starved machine: every message takes 1 s, and five are queued ahead of ours.
+    mailbox = Mailbox[Shout]("plodder", capacity=64)
+    async with trio.open_nursery() as nursery:
+        await nursery.start(Plodder().run, mailbox.inbox)
+        for n in range(5):
+            await mailbox.cast(Shout(f"ahead-{n}"))
+        start = trio.current_time()
+        assert await mailbox.call(Shout("mine"), timeout=2.0, patience=10.0) == "mine"
+        assert trio.current_time() - start == pytest.approx(6.0)  # past the 2 s timeout
+        for n in range(20):
+            await mailbox.cast(Shout(f"ahead-{n}"))
+        start = trio.current_time()
+        with pytest.raises(Overloaded, match=r"plodder is overloaded: no reply within 10s"):
+            await mailbox.call(Shout("mine"), timeout=2.0, patience=10.0)
+        assert trio.current_time() - start == pytest.approx(10.0)
+        nursery.cancel_scope.cancel()
+
+
+async def test_an_actor_that_takes_nothing_is_given_up_on_after_the_timeout(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    mailbox = Mailbox[Shout]("plodder", capacity=64)
+    async with trio.open_nursery() as nursery:
+        await nursery.start(Plodder().run, mailbox.inbox)
+        await mailbox.cast(Shout("stuck"))
+        await trio.testing.wait_all_tasks_blocked()  # it has taken "stuck" and hangs there
+        start = trio.current_time()
+        with pytest.raises(CallTimeout, match=r"plodder took no message for 2s") as err:
+            await mailbox.call(Shout("mine"), timeout=2.0, patience=10.0)
+        assert not isinstance(err.value, Overloaded)
+        assert trio.current_time() - start == pytest.approx(2.0)
         nursery.cancel_scope.cancel()

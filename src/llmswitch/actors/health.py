@@ -30,6 +30,7 @@ from llmswitch.providers.bounded import read_capped
 from llmswitch.providers.common import UpstreamOverLimit
 from llmswitch.providers.scrub import Scrubber
 from llmswitch.runtime.actor import Actor
+from llmswitch.runtime.mailbox import Inbox
 from llmswitch.runtime.watch import Watch
 
 log = logging.getLogger(__name__)
@@ -143,7 +144,7 @@ class HealthActor(Actor[HealthMsg]):
 
     async def run(
         self,
-        inbox: trio.MemoryReceiveChannel[HealthMsg],
+        inbox: Inbox[HealthMsg],
         *,
         task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED,
     ) -> None:

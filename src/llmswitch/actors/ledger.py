@@ -59,7 +59,7 @@ from llmswitch.routing.select import ClientKey
 from llmswitch.runtime.actor import Actor
 from llmswitch.runtime.backoff import Backoff
 from llmswitch.runtime.clock import WallClock
-from llmswitch.runtime.mailbox import Request
+from llmswitch.runtime.mailbox import Inbox, Request
 from llmswitch.runtime.watch import Watch
 from llmswitch.store.db import Connection, open_db
 from llmswitch.store.errors import StoreError, StoreUnavailable
@@ -217,7 +217,7 @@ class LedgerActor(Actor[LedgerMsg]):
 
     async def run(
         self,
-        inbox: trio.MemoryReceiveChannel[LedgerMsg],
+        inbox: Inbox[LedgerMsg],
         *,
         task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED,
     ) -> None:

@@ -13,6 +13,7 @@ from typing import TypeVar
 import trio
 
 from llmswitch.runtime.actor import Actor
+from llmswitch.runtime.mailbox import Inbox
 from llmswitch.store.db import Connection, open_db
 
 M = TypeVar("M")
@@ -45,7 +46,7 @@ class StoredActor(Actor[M]):
 
     async def run(
         self,
-        inbox: trio.MemoryReceiveChannel[M],
+        inbox: Inbox[M],
         *,
         task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED,
     ) -> None:

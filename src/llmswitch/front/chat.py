@@ -58,12 +58,16 @@ from llmswitch.routing.select import (
     model_scope,
     output_cap,
 )
-from llmswitch.runtime.mailbox import ActorCrashed, CallTimeout
+from llmswitch.runtime.mailbox import ActorCrashed, CallTimeout, Overloaded
 from llmswitch.store.request_log import RequestRow
 
 DECIDE_TIMEOUT_S = 2.0
 REJECTED_BY_RULE = "rejected_by_rule"
 LEASE_TIMEOUT_S = 1.0
+#: How long a request waits on an actor that is working through a queue (the timeouts
+#: above are for one that takes nothing): a starved machine slows every actor down, and a
+#: late answer beats a refusal. Past it, the request is shed as overloaded.
+PATIENCE_S = 10.0
 QUEUE_POLL_S = 0.25
 #: Longest text a client controls (the model it asked for) kept in the ledger or echoed.
 CLIENT_TEXT_CHARS = 256
@@ -243,7 +247,7 @@ async def route(
         client=client,
     )
     try:
-        return await gw.router.call(msg, timeout=DECIDE_TIMEOUT_S)
+        return await gw.router.call(msg, timeout=DECIDE_TIMEOUT_S, patience=PATIENCE_S)
     except Refused as refused:
         raise GatewayError(
             403,
@@ -264,6 +268,14 @@ async def route(
     except Rejected as rej:
         raise GatewayError(
             rej.status, rej.message, code=REJECTED_BY_RULE, details={"rule": rej.rule}
+        ) from None
+    except Overloaded as exc:
+        raise GatewayError(
+            503,
+            f"the gateway is overloaded ({exc}); retry shortly",
+            "service_unavailable",
+            code="overloaded",
+            headers={"Retry-After": "1"},
         ) from None
     except (CallTimeout, ActorCrashed) as exc:
         raise GatewayError(
@@ -460,7 +472,9 @@ async def _hold_budget(
         body = {**body, "max_tokens": output}
     usd = worst_case_usd(cand.model, body, output)
     try:
-        hold = await gw.ledger.call(Reserve(budgets, usd), timeout=LEASE_TIMEOUT_S)
+        hold = await gw.ledger.call(
+            Reserve(budgets, usd), timeout=LEASE_TIMEOUT_S, patience=PATIENCE_S
+        )
     except OverBudget as exc:
         raise _OverBudget(f"budget exceeded: {exc}") from None
     except (CallTimeout, ActorCrashed) as exc:
@@ -490,7 +504,8 @@ async def _reserve(gw: Gateway, cand: Candidate, ex: Exchange) -> str | None:
     """Take a breaker permit and rate-limit tokens; the reason if this candidate is out."""
     backend = cand.backend
     try:
-        grant = await gw.pool.call(Lease(backend.name, cand.model.id), timeout=LEASE_TIMEOUT_S)
+        lease = Lease(backend.name, cand.model.id)
+        grant = await gw.pool.call(lease, timeout=LEASE_TIMEOUT_S, patience=PATIENCE_S)
     except (CallTimeout, ActorCrashed) as exc:
         return f"backend pool unavailable ({exc})"
     if grant is None:
@@ -501,7 +516,8 @@ async def _reserve(gw: Gateway, cand: Candidate, ex: Exchange) -> str | None:
         tokens = estimate_tokens(prompt_chars(ex.body))
         scopes = (backend.name, model_scope(model.id))
         try:
-            wait = await gw.limits.call(Acquire(scopes, tokens), timeout=LEASE_TIMEOUT_S)
+            acquire = Acquire(scopes, tokens)
+            wait = await gw.limits.call(acquire, timeout=LEASE_TIMEOUT_S, patience=PATIENCE_S)
         except (CallTimeout, ActorCrashed):
             wait = 0.0
         except BaseException:
@@ -679,7 +695,7 @@ async def admit_client(gw: Gateway, ex: Exchange, client: ClientKey | None) -> N
     scope = client_scope(client.name)
     acquire = Acquire((scope,), tokens, limits={scope: (policy.rpm, policy.tpm)})
     try:
-        wait = await gw.limits.call(acquire, LEASE_TIMEOUT_S)
+        wait = await gw.limits.call(acquire, timeout=LEASE_TIMEOUT_S, patience=PATIENCE_S)
     except (CallTimeout, ActorCrashed):
         return
     if wait > 0:

@@ -18,7 +18,7 @@ from typing import Any, Generic, TypeVar
 
 import trio
 
-from llmswitch.runtime.mailbox import ActorCrashed, Request
+from llmswitch.runtime.mailbox import ActorCrashed, Inbox, Request
 
 log = logging.getLogger(__name__)
 
@@ -48,7 +48,7 @@ class Actor(Generic[M]):
 
     async def run(
         self,
-        inbox: trio.MemoryReceiveChannel[M],
+        inbox: Inbox[M],
         *,
         task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED,
     ) -> None:

@@ -9,7 +9,10 @@ Two ways in:
   (backpressure, for events that must not be lost); :meth:`Mailbox.try_cast` drops and
   counts instead (for events that may be lost).
 * :meth:`Mailbox.call` sends a :class:`Request` and waits for its reply, raising
-  :class:`CallTimeout` rather than hanging when the actor is slow, dead or restarting.
+  :class:`CallTimeout` rather than hanging when the actor is dead, stuck or restarting,
+  and :class:`Overloaded` when it is alive and working through a queue too long to
+  wait out. The actor's end, the :class:`Inbox`, counts the messages taken: that count
+  moving is what tells a busy actor from a stuck one, under CPU starvation as well.
 
 A reply can be a grant (a lease, a probe permit, a budget reservation) that someone must
 give back. The actor passes ``undo`` to :meth:`Reply.set`; if the caller is gone (timed
@@ -32,6 +35,11 @@ R = TypeVar("R")
 
 class CallTimeout(Exception):
     """An actor did not reply in time: it is overloaded, crashed or restarting."""
+
+
+class Overloaded(CallTimeout):
+    """The actor is working, but the queue ahead of this request is longer than the
+    caller's patience: shed the request (retry later) rather than wait on."""
 
 
 class ActorCrashed(Exception):
@@ -100,13 +108,42 @@ class Request(Generic[R]):
     reply: Reply[R] = field(default_factory=Reply, kw_only=True)
 
 
+class Inbox(Generic[M]):
+    """The actor's end of a mailbox: a receive channel that counts what it hands out."""
+
+    def __init__(self, receive: trio.MemoryReceiveChannel[M]) -> None:
+        self._receive = receive
+        #: Messages taken so far (by every run of the actor).
+        self.taken = 0
+
+    async def receive(self) -> M:
+        msg = await self._receive.receive()
+        self.taken += 1
+        return msg
+
+    def receive_nowait(self) -> M:
+        msg = self._receive.receive_nowait()
+        self.taken += 1
+        return msg
+
+    def __aiter__(self) -> Inbox[M]:
+        return self
+
+    async def __anext__(self) -> M:
+        try:
+            return await self.receive()
+        except trio.EndOfChannel:
+            raise StopAsyncIteration from None
+
+
 class Mailbox(Generic[M]):
     """A bounded, restart-surviving queue of messages for one actor."""
 
     def __init__(self, name: str, capacity: int = 256) -> None:
         self.name = name
         self.capacity = capacity
-        self._send, self.inbox = trio.open_memory_channel[M](capacity)
+        self._send, receive = trio.open_memory_channel[M](capacity)
+        self.inbox = Inbox(receive)
         self.dropped = 0
 
     @property
@@ -126,18 +163,36 @@ class Mailbox(Generic[M]):
             return False
         return True
 
-    async def call(self, msg: Request[R], timeout: float = 5.0) -> R:
-        """Send a request and wait for its reply, never longer than ``timeout`` seconds.
+    async def call(self, msg: Request[R], timeout: float = 5.0, patience: float = 0.0) -> R:
+        """Send a request and wait for its reply.
 
-        What a cancel or a :class:`CallTimeout` leaves behind: the request may still sit
-        in the mailbox and be handled later, but whatever the actor grants for it is
-        given back through the ``undo`` it passed to :meth:`Reply.set` (see the module
-        docstring). Once ``call`` has returned, the value is the caller's to give back.
+        The wait ends with :class:`CallTimeout` once the actor has taken no message for
+        ``timeout`` seconds (it is dead, stuck or restarting), and with
+        :class:`Overloaded` after ``max(timeout, patience)`` seconds in all, however busy
+        it is: a starved machine slows every actor down, and a working one is waited for
+        that long rather than taken for dead.
+
+        What a cancel or a timeout leaves behind: the request may still sit in the
+        mailbox and be handled later, but whatever the actor grants for it is given back
+        through the ``undo`` it passed to :meth:`Reply.set` (see the module docstring).
+        Once ``call`` has returned, the value is the caller's to give back.
         """
+        limit = trio.current_time() + max(timeout, patience)
+        sent = False
         try:
-            with trio.move_on_after(timeout):
-                await self._send.send(msg)  # type: ignore[arg-type]
-                return await msg.reply.wait()
-            raise CallTimeout(f"{self.name} did not reply within {timeout:g}s")
+            while True:
+                taken = self.inbox.taken
+                with trio.move_on_at(min(trio.current_time() + timeout, limit)):
+                    if not sent:
+                        await self._send.send(msg)  # type: ignore[arg-type]
+                        sent = True
+                    return await msg.reply.wait()
+                if self.inbox.taken == taken:
+                    raise CallTimeout(f"{self.name} took no message for {timeout:g}s")
+                if trio.current_time() >= limit:
+                    raise Overloaded(
+                        f"{self.name} is overloaded: no reply within {max(timeout, patience):g}s"
+                        f" with {self.depth} message(s) queued"
+                    )
         finally:
             msg.reply.abandon()
