@@ -28,6 +28,8 @@ import uuid
 from collections.abc import Callable, Mapping
 from typing import Any, Final
 
+import anyio
+import coredis.exceptions
 import trio
 
 from llmswitch.cluster.link import Link, LinkDown
@@ -64,6 +66,16 @@ return 1
 """
 
 Sink = Callable[[Entry], object]
+#: What a subscription raises when Redis goes away (coredis's own task group wraps it).
+_LOST = (LinkDown, coredis.exceptions.RedisError, anyio.BrokenResourceError, OSError)
+
+
+def _first(group: BaseExceptionGroup[BaseException]) -> BaseException:
+    """The first leaf of a (nested) exception group: what to say in one log line."""
+    exc: BaseException = group
+    while isinstance(exc, BaseExceptionGroup):
+        exc = exc.exceptions[0]
+    return exc
 
 
 class Fleet:
@@ -170,8 +182,8 @@ class Fleet:
                     await self._resync()  # after subscribing: nothing falls in between
                     async for _, raw in messages:
                         self.hear(raw)
-            except LinkDown:
-                pass
+            except* _LOST as lost:
+                log.info("fleet: subscription lost (%s); subscribing again", _first(lost))
             await trio.sleep(BEAT_S)
 
     async def _wait_up(self) -> None:

@@ -1,0 +1,76 @@
+"""The fleet's shell against a real Redis: what one instance tells, the others hear once,
+newest last; what was told while Redis was away arrives when it returns."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+import trio
+
+from llmswitch.cluster.link import Link
+from llmswitch.cluster.news import Entry
+from llmswitch.cluster.spread import Fleet
+from tests.cluster.redis_server import SYSTEM_REDIS, own_prefix, redis_server
+
+
+@asynccontextmanager
+async def member(
+    nursery: trio.Nursery, url: str, prefix: str
+) -> AsyncIterator[tuple[Fleet, list[Entry]]]:
+    """A fleet member whose every topic's sink appends to the list it yields."""
+    heard: list[Entry] = []
+    link = Link(url, prefix)
+    fleet = Fleet(link)
+    fleet.sinks = dict.fromkeys(("key", "setting", "breaker"), heard.append)  # type: ignore[arg-type]
+    await nursery.start(link.run)
+    await nursery.start(fleet.run)
+    try:
+        yield fleet, heard
+    finally:
+        await fleet.stop()
+
+
+async def until(check: Callable[[], object]) -> None:
+    with trio.fail_after(30):
+        while not check():  # noqa: ASYNC110 (state of another task's making, polled)
+            await trio.sleep(0.05)
+
+
+async def test_a_change_is_heard_once_and_a_late_member_reads_only_the_newest(
+    nursery: trio.Nursery,
+) -> None:
+    async with (
+        own_prefix() as prefix,
+        member(nursery, SYSTEM_REDIS, prefix) as (a, _),
+        member(nursery, SYSTEM_REDIS, prefix) as (_, heard),
+    ):
+        await until(lambda: len(a.peers) == 2)
+        a.tell("setting", "profile", {"value": "eco"})
+        a.tell("setting", "profile", {"value": "premium"})
+        await until(lambda: len(heard) == 2)
+        assert [e.data for e in heard] == [{"value": "eco"}, {"value": "premium"}]
+        async with member(nursery, SYSTEM_REDIS, prefix) as (_, late):
+            await until(lambda: late)
+            assert [e.data for e in late] == [{"value": "premium"}]
+        assert len(heard) == 2  # the resyncs meanwhile brought nothing new
+
+
+async def test_what_is_told_while_redis_is_away_is_heard_once_it_returns(
+    nursery: trio.Nursery, tmp_path: Path
+) -> None:
+    async with redis_server(tmp_path) as server:
+        await server.start()
+        async with (
+            member(nursery, server.url, "t") as (a, _),
+            member(nursery, server.url, "t") as (b, heard),
+        ):
+            await until(lambda: a.link.up and b.link.up)
+            await server.kill()
+            await until(lambda: not a.link.up)
+            a.tell("key", "alice", None)
+            await until(lambda: a.snapshot()["pending"] == 1)
+            await server.start()
+            await until(lambda: [e.key for e in heard] == ["alice"])
+            assert a.snapshot()["pending"] == 0
