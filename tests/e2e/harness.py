@@ -131,14 +131,21 @@ def fleet_prefix() -> str:
 
 
 def fleet_config(
-    sims: dict[str, RunningSim], port: int, db_path: Path, prefix: str, **server: Any
+    sims: dict[str, RunningSim],
+    port: int,
+    db_path: Path,
+    prefix: str,
+    server: Mapping[str, Any] = {},
+    **sections: Any,
 ) -> Config:
-    """The stack's config on a fixed port, in the fleet ``prefix`` on the system Redis."""
+    """The stack's config on a fixed port, in the fleet ``prefix`` on the system Redis;
+    ``server`` adds to its [server], ``sections`` as in :func:`stack_config`."""
     return stack_config(
         sims,
         db_path,
         server={"host": "127.0.0.1", "port": port, "grace_s": 20, **server},
         cluster={"redis_url": SYSTEM_REDIS, "prefix": prefix},
+        **sections,
     )
 
 

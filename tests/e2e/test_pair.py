@@ -9,6 +9,7 @@ own (skipped where they are not installed; .ci/run installs them).
 
 from __future__ import annotations
 
+import math
 import os
 import shutil
 import signal
@@ -52,14 +53,18 @@ class Pair:
 
 
 @asynccontextmanager
-async def running_pair(sims: dict[str, RunningSim], tmp_path: Path) -> AsyncIterator[Pair]:
-    """Instances a and b, one fleet in Redis, each with its own store (two hosts' worth)."""
+async def running_pair(
+    sims: dict[str, RunningSim], tmp_path: Path, **sections: Any
+) -> AsyncIterator[Pair]:
+    """Instances a and b, one fleet in Redis, each with its own store (two hosts' worth);
+    ``sections`` go into both configs."""
     prefix, ports = fleet_prefix(), [closed_port(), closed_port()]
     async with AsyncExitStack() as stack:
         procs = []
         for name, port in zip("ab", ports, strict=True):
             config = tmp_path / f"{name}.toml"
-            write_config(config, fleet_config(sims, port, tmp_path / f"{name}.db", prefix))
+            db = tmp_path / f"{name}.db"
+            write_config(config, fleet_config(sims, port, db, prefix, **sections))
             procs.append(await stack.enter_async_context(serving_process(config)))
         pair = Pair([f"http://127.0.0.1:{port}" for port in ports], procs)
         for url, proc in zip(pair.urls, procs, strict=True):
@@ -135,11 +140,60 @@ async def test_a_client_with_two_base_urls_carries_on_when_one_instance_is_kille
         # Not one request failed, not even those a was answering when it died.
         assert all(o.ok for o in outcomes)
         assert await pair.procs[0].wait() == -signal.SIGKILL
-        async with httpx.AsyncClient(timeout=10) as http:
-            survivor = (await http.get(pair.urls[1] + "/debug")).json()
-        assert survivor["cluster"]["state"] == "up"
+        assert (await debug(pair.urls[1]))["cluster"]["state"] == "up"
         await first.close()
         await second.close()
+
+
+async def debug(url: str) -> dict[str, Any]:
+    async with httpx.AsyncClient(timeout=10) as http:
+        data: dict[str, Any] = (await http.get(url + "/debug")).json()
+        return data
+
+
+RPM = 6
+
+
+async def test_the_survivor_keeps_the_pairs_rate_limit_and_sees_its_peer_gone(
+    nursery: trio.Nursery, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("IDE_KEY", "sk-ide-pair-test")  # the instances inherit it
+    sims = await start_sims(nursery)
+    ide = [{"name": "ide", "key_env": "IDE_KEY", "rpm": RPM}]
+    async with running_pair(sims, tmp_path, clients=ide) as pair:
+        a, b = (
+            openai.AsyncOpenAI(base_url=u + "/v1", api_key="sk-ide-pair-test", max_retries=0)
+            for u in pair.urls
+        )
+        began = trio.current_time()
+        for _ in range(4):
+            await ask(a)  # 4 of the key's 6 a minute, on a
+        victim = (await debug(pair.urls[0]))["fleet"]["id"]
+        pair.procs[0].send_signal(signal.SIGKILL)
+        await pair.procs[0].wait()
+
+        statuses = []
+        for _ in range(RPM):
+            try:
+                await ask(b)
+                statuses.append(200)
+            except openai.RateLimitError as exc:
+                statuses.append(exc.status_code)
+        # b knows what a took: 2 are left, plus what the bucket refilled meanwhile (one
+        # request per 60/RPM s); on its own, b would have granted all 6.
+        refilled = math.ceil((trio.current_time() - began) * RPM / 60)
+        assert 1 <= statuses.count(200) <= RPM - 4 + refilled
+        assert statuses.count(429) == RPM - statuses.count(200)
+
+        # b's /debug shows a gone, once its presence has expired (5 s).
+        with trio.fail_after(30):
+            while True:
+                peers = {p["id"]: p["state"] for p in (await debug(pair.urls[1]))["fleet"]["peers"]}
+                if peers.get(victim) == "gone":
+                    break
+                await trio.sleep(0.5)
+        await a.close()
+        await b.close()
 
 
 # -- nginx and HAProxy in front, with the shipped snippets -------------------------------

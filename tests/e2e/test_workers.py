@@ -76,7 +76,7 @@ async def test_two_workers_serve_one_port_survive_a_kill_and_drain_together(
     sims = await start_sims(nursery, ModelKnobs(tokens_per_s=10, reply="tok " * 30))
     port, db = closed_port(), tmp_path / "ledger.db"
     config = tmp_path / "llmswitch.toml"
-    write_config(config, fleet_config(sims, port, db, fleet_prefix(), workers=2))
+    write_config(config, fleet_config(sims, port, db, fleet_prefix(), {"workers": 2}))
     url = f"http://127.0.0.1:{port}"
     async with serving_process(config) as proc:
         with trio.fail_after(60):
