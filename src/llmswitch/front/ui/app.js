@@ -288,10 +288,19 @@
         m.success === null ? "–" : pct(m.success),
       ]);
       const crows = Object.entries(state.cooldowns).map(([scope, left]) => [scope, left.toFixed(1) + " s"]);
+      // With [cluster] redis_url: every instance of the fleet, a gone one included.
+      const prows = (state.fleet ? state.fleet.peers : []).map((p) => [
+        p.id + (p.self ? " (this one)" : ""),
+        p.address || "–",
+        badge(p.state, p.state === "up" ? "up" : "down"),
+        new Date(p.started * 1000).toISOString().slice(0, 19).replace("T", " ") + " UTC",
+        p.last_seen_s_ago.toFixed(1) + " s ago",
+      ]);
       put(this.body, 
         table("Backends", ["Backend", "Kind", "Health", "Breaker", "In flight", "Probe latency", "Failures", "Last error"], brows),
         table("Models", ["Model", "Breaker", "Latency (EWMA)", "Time to first byte", "Success"], mrows),
-        table("Rate-limit cooldowns", ["Scope", "Left"], crows)
+        table("Rate-limit cooldowns", ["Scope", "Left"], crows),
+        state.fleet ? table("Fleet peers", ["Instance", "Address", "State", "Started", "Last seen"], prows) : null
       );
     },
   };
