@@ -13,6 +13,8 @@ from llmswitch.cluster.link import Link
 from llmswitch.cluster.news import Entry
 from llmswitch.cluster.spread import Fleet
 from tests.cluster.redis_server import SYSTEM_REDIS, own_prefix, redis_server
+from tests.e2e.harness import start_stack
+from tests.e2e.test_reload import edit
 
 
 @asynccontextmanager
@@ -74,3 +76,28 @@ async def test_what_is_told_while_redis_is_away_is_heard_once_it_returns(
             await server.start()
             await until(lambda: [e.key for e in heard] == ["alice"])
             assert a.snapshot()["pending"] == 0
+
+
+async def test_a_reload_on_one_gateway_makes_its_peers_reload_their_own_files(
+    nursery: trio.Nursery, tmp_path: Path
+) -> None:
+    async with own_prefix() as prefix:
+        cluster = {"redis_url": SYSTEM_REDIS, "prefix": prefix}
+        stacks, paths = [], []
+        for name in ("a", "b"):
+            (tmp_path / name).mkdir()
+            paths.append(tmp_path / name / "llmswitch.toml")
+            stacks.append(
+                await start_stack(nursery, tmp_path / name, config_file=paths[-1], cluster=cluster)
+            )
+        a, b = stacks
+        await until(lambda: len(b.gw.fleet.peers) == 2 if b.gw.fleet else False)
+        for path in paths:
+            edit(path, health={"interval_s": 30})
+        async with a.http() as http:
+            assert (await http.post("/admin/reload")).status_code == 200
+        await until(lambda: b.gw.reloader.generation == 2)
+        assert b.gw.config.health.interval_s == 30
+        assert a.gw.reloader.generation == 2  # b's reload, not told again, changed nothing here
+        for stack in stacks:
+            stack.gw.stop_requested.set()

@@ -8,7 +8,7 @@ from typing import Any
 import trio
 import trio.testing
 
-from llmswitch.actors.health import BackendHealth, after_peer
+from llmswitch.actors.health import BackendHealth, HealthActor, HealthView, after_peer
 from llmswitch.actors.keys import merge_keys
 from llmswitch.actors.pool import Grant, Lease, Outcome, PoolActor, PoolView
 from llmswitch.actors.router import PutRule, SetProfile, setting_change, setting_entry
@@ -95,3 +95,23 @@ def test_a_settings_change_goes_out_and_comes_back_as_the_same_change() -> None:
         assert type(back) is type(change)
         assert vars(back) | {"reply": None} == vars(change) | {"reply": None}
     assert setting_change(entry("setting", "weather", {"value": 1})) is None
+
+
+async def test_a_backend_our_probe_finds_down_is_told_and_a_peers_verdict_is_taken(
+    nursery: trio.Nursery,
+) -> None:
+    told: list[tuple[str, str, Any]] = []
+    cfg = config()
+    cfg = cfg.model_copy(update={"health": cfg.health.model_copy(update={"failures_to_down": 1})})
+    view: Watch[HealthView] = Watch(HealthView())
+    box: Mailbox[Any] = Mailbox("health")
+    await start(nursery, HealthActor(cfg, view, lambda *t: told.append(t)), box)
+    with trio.fail_after(10):
+        while not told:  # noqa: ASYNC110 (the first probe, to a closed port, is under way)
+            await trio.sleep(0.01)
+    assert told[0][:2] == ("health", "b") and told[0][2]["up"] is False
+    await box.cast(Heard(entry("health", "b", {"up": True, "error": None})))
+    with trio.fail_after(10):
+        await view.wait_newer(view.version)
+    assert view.value.down == frozenset()
+    assert len(told) == 1  # what a peer said is not told again
