@@ -14,9 +14,10 @@ import os
 import shutil
 import signal
 import subprocess
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -38,9 +39,11 @@ from tests.e2e.harness import (
 )
 
 OPS = Path(__file__).resolve().parents[2] / "ops" / "pair"
-#: Requests in flight at once, and how many must succeed after the kill.
+#: Requests in flight at once (per way in), and how many must end after the kill.
 CONCURRENCY = 4
 AFTER_KILL = 24
+#: The rate limit of the client key "ide", a minute: the pair's, not each instance's.
+RPM = 6
 #: A request begun this long after the kill must not fail: by then the kernel has closed
 #: the dead instance's sockets, and a proxy has seen its idle connections end.
 SETTLE_S = 1.0
@@ -72,8 +75,8 @@ async def running_pair(
         yield pair
 
 
-def client(url: str) -> openai.AsyncOpenAI:
-    return openai.AsyncOpenAI(base_url=url + "/v1", api_key="x", max_retries=0, timeout=30)
+def client(url: str, key: str = "x") -> openai.AsyncOpenAI:
+    return openai.AsyncOpenAI(base_url=url + "/v1", api_key=key, max_retries=0, timeout=30)
 
 
 async def ask(c: openai.AsyncOpenAI) -> str:
@@ -83,26 +86,34 @@ async def ask(c: openai.AsyncOpenAI) -> str:
     return answer.choices[0].message.content or ""
 
 
+async def debug(url: str) -> dict[str, Any]:
+    async with httpx.AsyncClient(timeout=10) as http:
+        data: dict[str, Any] = (await http.get(url + "/debug")).json()
+        return data
+
+
 @dataclass
 class Outcome:
+    via: str
     after_kill: bool
     ok: bool
 
 
 async def load_and_kill(
-    ask_once: Callable[[], Any], victim: trio.Process, kill_after: int
+    ways: Mapping[str, Callable[[], Awaitable[Any]]], victim: trio.Process, kill_after: int
 ) -> list[Outcome]:
-    """Requests, CONCURRENCY at a time; SIGKILL ``victim`` after ``kill_after`` answers,
-    then go on until AFTER_KILL requests begun SETTLE_S after the kill have ended."""
+    """Requests, CONCURRENCY at a time by each way in; SIGKILL ``victim`` after
+    ``kill_after`` answers, then go on until each way has had AFTER_KILL requests begun
+    SETTLE_S after the kill."""
     outcomes: list[Outcome] = []
     killed_at: float | None = None
 
-    def settled() -> int:
-        return sum(o.after_kill for o in outcomes)
+    def settled(via: str) -> int:
+        return sum(o.after_kill and o.via == via for o in outcomes)
 
-    async def one_loop() -> None:
+    async def one_loop(via: str, ask_once: Callable[[], Awaitable[Any]]) -> None:
         nonlocal killed_at
-        while settled() < AFTER_KILL:
+        while settled(via) < AFTER_KILL:
             began = trio.current_time()
             after = killed_at is not None and began >= killed_at + SETTLE_S
             try:
@@ -110,24 +121,36 @@ async def load_and_kill(
                 ok = True
             except (openai.APIConnectionError, openai.APIStatusError):
                 ok = False
-            outcomes.append(Outcome(after, ok))
+            outcomes.append(Outcome(via, after, ok))
             if killed_at is None and len(outcomes) >= kill_after:
                 victim.send_signal(signal.SIGKILL)
                 killed_at = trio.current_time()
 
     with trio.fail_after(90):
         async with trio.open_nursery() as nursery:
-            for _ in range(CONCURRENCY):
-                nursery.start_soon(one_loop)
+            for via, ask_once in ways.items():
+                for _ in range(CONCURRENCY):
+                    nursery.start_soon(one_loop, via, ask_once)
     return outcomes
 
 
-async def test_a_client_with_two_base_urls_carries_on_when_one_instance_is_killed(
-    nursery: trio.Nursery, tmp_path: Path
+async def test_one_of_a_pair_killed_under_load_costs_no_request_and_no_limit(
+    nursery: trio.Nursery, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    monkeypatch.setenv("LOAD_KEY", "sk-load-pair-test")  # the instances inherit them
+    monkeypatch.setenv("IDE_KEY", "sk-ide-pair-test")
+    keys = [
+        {"name": "load", "key_env": "LOAD_KEY"},
+        {"name": "ide", "key_env": "IDE_KEY", "rpm": RPM},
+    ]
     sims = await start_sims(nursery, ModelKnobs(ttft_s=0.05))
-    async with running_pair(sims, tmp_path) as pair:
-        first, second = client(pair.urls[0]), client(pair.urls[1])
+    async with running_pair(sims, tmp_path, clients=keys) as pair:
+        first, second = (client(url, "sk-load-pair-test") for url in pair.urls)
+        ide_a, ide_b = (client(url, "sk-ide-pair-test") for url in pair.urls)
+        began = trio.current_time()
+        for _ in range(4):
+            await ask(ide_a)  # 4 of the key's 6 a minute, on a
+        victim = (await debug(pair.urls[0]))["fleet"]["id"]
 
         async def either() -> str:
             # The client's own fallback: the first base URL, else the second.
@@ -136,46 +159,15 @@ async def test_a_client_with_two_base_urls_carries_on_when_one_instance_is_kille
             except openai.APIConnectionError:
                 return await ask(second)
 
-        outcomes = await load_and_kill(either, pair.procs[0], kill_after=12)
+        outcomes = await load_and_kill({"two urls": either}, pair.procs[0], kill_after=12)
         # Not one request failed, not even those a was answering when it died.
         assert all(o.ok for o in outcomes)
         assert await pair.procs[0].wait() == -signal.SIGKILL
-        assert (await debug(pair.urls[1]))["cluster"]["state"] == "up"
-        await first.close()
-        await second.close()
-
-
-async def debug(url: str) -> dict[str, Any]:
-    async with httpx.AsyncClient(timeout=10) as http:
-        data: dict[str, Any] = (await http.get(url + "/debug")).json()
-        return data
-
-
-RPM = 6
-
-
-async def test_the_survivor_keeps_the_pairs_rate_limit_and_sees_its_peer_gone(
-    nursery: trio.Nursery, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.setenv("IDE_KEY", "sk-ide-pair-test")  # the instances inherit it
-    sims = await start_sims(nursery)
-    ide = [{"name": "ide", "key_env": "IDE_KEY", "rpm": RPM}]
-    async with running_pair(sims, tmp_path, clients=ide) as pair:
-        a, b = (
-            openai.AsyncOpenAI(base_url=u + "/v1", api_key="sk-ide-pair-test", max_retries=0)
-            for u in pair.urls
-        )
-        began = trio.current_time()
-        for _ in range(4):
-            await ask(a)  # 4 of the key's 6 a minute, on a
-        victim = (await debug(pair.urls[0]))["fleet"]["id"]
-        pair.procs[0].send_signal(signal.SIGKILL)
-        await pair.procs[0].wait()
 
         statuses = []
         for _ in range(RPM):
             try:
-                await ask(b)
+                await ask(ide_b)
                 statuses.append(200)
             except openai.RateLimitError as exc:
                 statuses.append(exc.status_code)
@@ -192,8 +184,9 @@ async def test_the_survivor_keeps_the_pairs_rate_limit_and_sees_its_peer_gone(
                 if peers.get(victim) == "gone":
                     break
                 await trio.sleep(0.5)
-        await a.close()
-        await b.close()
+        assert (await debug(pair.urls[1]))["cluster"]["state"] == "up"
+        for c in (first, second, ide_a, ide_b):
+            await c.close()
 
 
 # -- nginx and HAProxy in front, with the shipped snippets -------------------------------
@@ -244,31 +237,45 @@ def installed(name: str) -> str | None:
     return shutil.which(name) or shutil.which(name, path="/usr/sbin:/usr/local/sbin")
 
 
-@pytest.mark.parametrize("front", sorted(FRONTS))
-async def test_a_proxy_with_the_shipped_snippet_survives_a_killed_instance(
-    nursery: trio.Nursery, tmp_path: Path, front: str
+async def test_nginx_and_haproxy_with_the_shipped_snippets_survive_a_killed_instance(
+    nursery: trio.Nursery, tmp_path: Path
 ) -> None:
-    binary = installed(front)
-    if binary is None:
-        pytest.skip(f"no {front}: apt-get install {front} (.ci/run installs it)")
+    binaries = {name: installed(name) for name in FRONTS}
+    if None in binaries.values():
+        missing = " ".join(name for name, path in binaries.items() if path is None)
+        pytest.skip(f"no {missing}: apt-get install nginx-light haproxy (.ci/run does)")
     sims = await start_sims(nursery, ModelKnobs(ttft_s=0.05))
-    async with running_pair(sims, tmp_path) as pair:
-        proxy_port = closed_port()
-        argv = FRONTS[front](tmp_path, proxy_port, pair)
-        with (tmp_path / f"{front}.log").open("wb") as log:
-            proxy = await trio.lowlevel.open_process(
-                [binary, *argv[1:]], stdout=log, stderr=subprocess.STDOUT, env=os.environ
-            )
-        url = f"http://127.0.0.1:{proxy_port}"
-        try:
-            await wait_until_serving(url)
-            through = client(url)
-            outcomes = await load_and_kill(lambda: ask(through), pair.procs[0], kill_after=12)
-            await through.close()
-        finally:
-            proxy.kill()
-            await proxy.wait()
-    # Only requests a was answering when it died may fail (the proxy does not send a POST
-    # that reached one instance to the other); every later one is served by b.
-    assert sum(not o.ok for o in outcomes) <= CONCURRENCY
-    assert all(o.ok for o in outcomes if o.after_kill)
+    async with running_pair(sims, tmp_path) as pair, AsyncExitStack() as proxies:
+        clients: dict[str, openai.AsyncOpenAI] = {}
+        for name, binary in binaries.items():
+            assert binary is not None
+            port, home = closed_port(), tmp_path / name
+            home.mkdir()
+            argv = FRONTS[name](home, port, pair)
+            proxy = await proxies.enter_async_context(running(binary, argv[1:], home / "log"))
+            url = f"http://127.0.0.1:{port}"
+            await wait_until_serving(url, proxy)
+            clients[name] = client(url)
+            proxies.push_async_callback(clients[name].close)
+        ways = {name: partial(ask, c) for name, c in clients.items()}
+        outcomes = await load_and_kill(ways, pair.procs[0], kill_after=16)
+    for name in FRONTS:
+        mine = [o for o in outcomes if o.via == name]
+        # Only requests a was answering when it died may fail (neither proxy sends a POST
+        # that reached one instance to the other); every later one is served by b.
+        assert sum(not o.ok for o in mine) <= CONCURRENCY, name
+        assert all(o.ok for o in mine if o.after_kill), name
+
+
+@asynccontextmanager
+async def running(binary: str, args: list[str], log: Path) -> AsyncIterator[trio.Process]:
+    """A proxy in the foreground, its output in ``log``; killed when the test is done."""
+    with log.open("wb") as out:
+        proc = await trio.lowlevel.open_process(
+            [binary, *args], stdout=out, stderr=subprocess.STDOUT, env=os.environ
+        )
+    try:
+        yield proc
+    finally:
+        proc.kill()
+        await proc.wait()
