@@ -15,6 +15,7 @@ from typing import Any
 from pydantic import BaseModel
 
 from llmswitch.config import Config
+from llmswitch.urls import redact_url
 
 #: Settings read once, at bind or store open: changing them needs a restart.
 RESTART_KEYS: dict[str, tuple[str, ...]] = {
@@ -29,7 +30,7 @@ RESTART_KEYS: dict[str, tuple[str, ...]] = {
         "send_timeout_s",
         "workers",
     ),
-    "store": ("path", "busy_timeout_s"),
+    "store": ("path", "url", "busy_timeout_s"),
     "log": ("format",),
 }
 #: The sections that are lists of named entries, with the field that names each entry.
@@ -70,6 +71,11 @@ class ConfigDiff:
         return not self.applied and not self.needs_restart
 
 
+def _shown(value: object) -> object:
+    """A setting's value for the report: a URL without its password."""
+    return redact_url(value) if isinstance(value, str) else value
+
+
 def entries(old: Sequence[BaseModel], new: Sequence[BaseModel], key: str) -> Entries:
     """Names added, removed, and present in both with any field changed."""
     before = {getattr(e, key): e for e in old}
@@ -106,7 +112,7 @@ def diff(old: Config, new: Config) -> ConfigDiff:
         elif section in RESTART_KEYS:
             for name, was, now in _changed_fields(before, value):
                 if name in RESTART_KEYS[section]:
-                    restart.append(f"{section}.{name}: {was!r} -> {now!r}")
+                    restart.append(f"{section}.{name}: {_shown(was)!r} -> {_shown(now)!r}")
                 else:
                     applied.append(f"{section}.{name}")
         elif before != value:

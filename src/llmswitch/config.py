@@ -35,6 +35,7 @@ from llmswitch.routing.patterns import (
     token_problem,
 )
 from llmswitch.store.catalogue import read_overlay
+from llmswitch.urls import redact_url
 
 Locality = Literal["local", "lan", "cloud"]
 BackendKind = Literal["openai", "ollama", "anthropic", "gemini"]
@@ -169,6 +170,11 @@ class StoreConfig(_Section):
     flush_interval_s: float = Field(0.25, gt=0)
     #: Raw request rows older than this are deleted; hourly rollups (what stats read) stay.
     retain_days: float = Field(90.0, gt=0)
+
+    @property
+    def where(self) -> str:
+        """Where the store is, for people: the URL without its password, or the file."""
+        return redact_url(self.url) if self.url is not None else self.path
 
 
 class HealthConfig(_Section):
@@ -621,7 +627,7 @@ def load_config(path: str | Path, *, need_models: bool = True) -> Config:
             " adds what an Ollama backend serves)"
         )
     config = anchored(config, path.parent)
-    overlay = read_overlay(config.store.path)
+    overlay = read_overlay(config.store.path, config.store.url)
     if not overlay:
         return config
     filled = parse_config(data, source=str(path), catalogue=builtin().with_overlay(overlay))

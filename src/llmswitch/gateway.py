@@ -11,7 +11,6 @@ import uuid
 from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
 
 import trio
 
@@ -43,15 +42,7 @@ from llmswitch.runtime.supervisor import ChildSpec, Supervisor
 from llmswitch.runtime.watch import Watch
 from llmswitch.store.journal import Journal, journal_dir
 from llmswitch.store.request_log import RequestRow
-
-
-def redact_url(url: str) -> str:
-    """A URL without any user:password part, which may hold a credential."""
-    parts = urlsplit(url)
-    if "@" not in parts.netloc:
-        return url
-    return urlunsplit(parts._replace(netloc="***@" + parts.netloc.rsplit("@", 1)[1]))
-
+from llmswitch.urls import redact_url
 
 ASGIApp = Callable[[dict[str, Any], Any, Any], Awaitable[None]]
 

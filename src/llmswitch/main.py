@@ -41,7 +41,7 @@ from llmswitch.front.hygiene import close_when_unread
 from llmswitch.front.listen import Listener, connection_cap, serve
 from llmswitch.gateway import Gateway
 from llmswitch.selfcheck import start_warnings
-from llmswitch.store.db import open_db
+from llmswitch.store.connect import open_store
 from llmswitch.store.keys import load_keys
 
 log = logging.getLogger(__name__)
@@ -112,7 +112,7 @@ async def preflight(config: Config, worker: int | None = None) -> None:
     """What every start checks before it binds: the log format, the store (migrated on
     open), an exposed bind. The parent of several workers runs it once before any worker."""
     use_format(config.log.format, worker)
-    async with open_db(config.store.path) as db:
+    async with open_store(config.store) as db:
         check_exposure(config, keyring(config, await load_keys(db)))
 
 

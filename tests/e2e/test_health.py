@@ -33,7 +33,7 @@ async def test_ready_lists_backends_models_store_and_budget(stack: Stack) -> Non
     assert ready.status_code == 200 and ready.json()["ready"] is True
     assert body["status"] == "ok"
     assert body["models"] == {"up": 4, "down": 0, "unknown": 0}
-    assert body["store"] == {"ok": True, "reason": None}
+    assert body["store"] == {"ok": True, "reason": None, "reachable": True, "down": None}
     assert body["budget"]["exceeded"] is False
 
 
@@ -100,3 +100,17 @@ def test_store_check_sees_a_stopped_ledger_and_a_read_only_folder(tmp_path: Path
     )
     missing = check_store("/proc/llmswitch-nowhere/x.db", "running")
     assert not missing.ok and "not writable" in str(missing.reason)
+
+
+def test_a_store_that_cannot_be_reached_is_said_while_still_ready(tmp_path: Path) -> None:
+    config = stack_config({}, tmp_path / "db", extra_backends=[backend(n) for n in SIM_MODELS])
+    down = check_store(str(tmp_path / "x.db"), "running", "postgresql://***@db/x: refused")
+    up = HealthView({b.name: BackendHealth(checked=True) for b in config.backends})
+    ok, body = readiness(config, up, BudgetView(), down, draining=False)
+    assert ok, "the journal keeps the rows: still serving"
+    assert body["store"] == {
+        "ok": True,
+        "reason": None,
+        "reachable": False,
+        "down": "postgresql://***@db/x: refused",
+    }

@@ -5,7 +5,6 @@ from __future__ import annotations
 import dataclasses
 import logging
 import math
-from pathlib import Path
 
 import pytest
 
@@ -13,10 +12,10 @@ from llmswitch.store import (
     RequestRow,
     count_rows,
     insert_rows,
-    open_db,
     recent_rows,
     spend_since,
 )
+from tests.store.conftest import OpenStore, columns
 
 
 def row(i: int, *, ts: float | None = None, cost: float = 0.0, **kw: object) -> RequestRow:
@@ -43,15 +42,15 @@ def row(i: int, *, ts: float | None = None, cost: float = 0.0, **kw: object) -> 
     return dataclasses.replace(base, **kw)  # type: ignore[arg-type]
 
 
-async def test_row_fields_match_table_columns() -> None:
-    async with open_db(":memory:") as db:
-        cols = [r[1] for r in await db.fetchall("PRAGMA table_info(request_log)")]
+async def test_row_fields_match_table_columns(store: OpenStore) -> None:
+    async with store() as db:
+        cols = await columns(db, "request_log")
     assert cols == ["id"] + [f.name for f in dataclasses.fields(RequestRow)]
 
 
-async def test_insert_batch_count_and_round_trip() -> None:
+async def test_insert_batch_count_and_round_trip(store: OpenStore) -> None:
     rows = [row(i) for i in range(50)]
-    async with open_db(":memory:") as db:
+    async with store() as db:
         await insert_rows(db, rows)
         assert await count_rows(db) == 50
         recent = await recent_rows(db, 5)
@@ -60,15 +59,15 @@ async def test_insert_batch_count_and_round_trip() -> None:
         assert await recent_rows(db, 1000) == rows[::-1]
 
 
-async def test_minimal_row_uses_defaults() -> None:
+async def test_minimal_row_uses_defaults(store: OpenStore) -> None:
     minimal = RequestRow(ts=1.0, request_id="m", status=502, stream=False, error="boom")
-    async with open_db(":memory:") as db:
+    async with store() as db:
         await insert_rows(db, [minimal])
         assert await recent_rows(db, 1) == [minimal]
 
 
-async def test_duplicate_request_id_is_ignored() -> None:
-    async with open_db(":memory:") as db:
+async def test_duplicate_request_id_is_ignored(store: OpenStore) -> None:
+    async with store() as db:
         batch = [row(i, cost=1.0) for i in range(10)]
         await insert_rows(db, batch)
         await insert_rows(db, batch)  # the same batch again, as after a crash mid-commit
@@ -78,14 +77,14 @@ async def test_duplicate_request_id_is_ignored() -> None:
         assert await spend_since(db, 0) == pytest.approx(11.0)
 
 
-async def test_empty_batch_is_a_no_op() -> None:
-    async with open_db(":memory:") as db:
+async def test_empty_batch_is_a_no_op(store: OpenStore) -> None:
+    async with store() as db:
         await insert_rows(db, [])
         assert await count_rows(db) == 0
 
 
-async def test_spend_since_sums_rows_at_or_after() -> None:
-    async with open_db(":memory:") as db:
+async def test_spend_since_sums_rows_at_or_after(store: OpenStore) -> None:
+    async with store() as db:
         assert await spend_since(db, 0) == 0.0
         await insert_rows(
             db,
@@ -104,10 +103,10 @@ async def test_spend_since_sums_rows_at_or_after() -> None:
 
 
 async def test_row_rejected_by_constraint_is_logged_others_kept(
-    caplog: pytest.LogCaptureFixture,
+    caplog: pytest.LogCaptureFixture, store: OpenStore
 ) -> None:
     caplog.set_level(logging.WARNING, logger="llmswitch.store.request_log")
-    async with open_db(":memory:") as db:
+    async with store() as db:
         await insert_rows(db, [row(1, cost=1.0)])
         # NaN becomes NULL in SQLite, which NOT NULL cost_usd refuses.
         await insert_rows(db, [row(1, cost=1.0), row(2, cost=math.nan), row(3, cost=2.0)])
@@ -117,18 +116,17 @@ async def test_row_rejected_by_constraint_is_logged_others_kept(
     assert "req-1" not in caplog.text  # a duplicate is not a rejection
 
 
-async def test_file_db_keeps_rows_across_reopen(tmp_path: Path) -> None:
-    path = tmp_path / "sub" / "dir" / "ledger.db"  # missing parents are created
+async def test_file_db_keeps_rows_across_reopen(store: OpenStore) -> None:
     rows = [row(i, cost=0.1) for i in range(20)]
-    async with open_db(path) as db:
+    async with store() as db:
         await insert_rows(db, rows)
-    async with open_db(path) as db:
+    async with store() as db:
         assert await count_rows(db) == 20
         assert await recent_rows(db, 20) == rows[::-1]
         assert await spend_since(db, 0) == pytest.approx(2.0)
 
 
-async def test_negative_limit_is_refused() -> None:
-    async with open_db(":memory:") as db:
+async def test_negative_limit_is_refused(store: OpenStore) -> None:
+    async with store() as db:
         with pytest.raises(ValueError):
             await recent_rows(db, -1)

@@ -6,7 +6,7 @@ import dataclasses
 
 import pytest
 
-from llmswitch.store import RequestRow, insert_rows, open_db
+from llmswitch.store import RequestRow, insert_rows
 from llmswitch.store.rollup import (
     BUCKET_BOUNDS_MS,
     BUCKETS,
@@ -16,6 +16,7 @@ from llmswitch.store.rollup import (
     prune,
     roll_up,
 )
+from tests.store.conftest import OpenStore
 
 HOUR = 1_700_000_000 // 3600 * 3600
 
@@ -60,9 +61,9 @@ def test_percentile_lands_inside_the_bucket_of_the_true_value() -> None:
     assert percentile([0] * BUCKETS, 0.5) is None
 
 
-async def test_rollups_add_up_to_the_raw_rows_by_every_dimension() -> None:
+async def test_rollups_add_up_to_the_raw_rows_by_every_dimension(store: OpenStore) -> None:
     rows = [row(i) for i in range(90)]  # 90 minutes: two hours
-    async with open_db(":memory:") as db:
+    async with store() as db:
         await insert_rows(db, rows)
         await insert_rows(db, rows[:30])  # a re-written batch counts once
         total = await grouped(db, "all", HOUR, HOUR + 7200)
@@ -77,16 +78,16 @@ async def test_rollups_add_up_to_the_raw_rows_by_every_dimension() -> None:
     assert [g.totals.requests for g in by_hour] == [60, 30]
 
 
-async def test_errors_are_every_status_but_success() -> None:
+async def test_errors_are_every_status_but_success(store: OpenStore) -> None:
     rows = [row(0), row(1, status=502), row(2, status=499), row(3, status=400)]
-    async with open_db(":memory:") as db:
+    async with store() as db:
         await insert_rows(db, rows)
         by_status = {g.key: g.totals.errors for g in await grouped(db, "status", HOUR, HOUR + 3600)}
     assert by_status == {"200": 0, "502": 1, "499": 1, "400": 1}
 
 
-async def test_pruning_keeps_what_stats_read() -> None:
-    async with open_db(":memory:") as db:
+async def test_pruning_keeps_what_stats_read(store: OpenStore) -> None:
+    async with store() as db:
         await insert_rows(db, [row(i) for i in range(10)])
         deleted = await prune(db, HOUR + 3600 * 24)
         remaining = await db.fetchone("SELECT COUNT(*) FROM request_log")
@@ -96,8 +97,8 @@ async def test_pruning_keeps_what_stats_read() -> None:
     assert total[0].totals.requests == 10
 
 
-async def test_rows_from_before_rollups_existed_are_rolled_up_once() -> None:
-    async with open_db(":memory:") as db:
+async def test_rows_from_before_rollups_existed_are_rolled_up_once(store: OpenStore) -> None:
+    async with store() as db:
         async with db.transaction() as tx:
             for i in range(5):
                 await tx.execute(
@@ -116,19 +117,21 @@ async def test_rows_from_before_rollups_existed_are_rolled_up_once() -> None:
     assert by_model == {"old": 5}
 
 
-async def test_unknown_group_is_refused() -> None:
-    async with open_db(":memory:") as db:
+async def test_unknown_group_is_refused(store: OpenStore) -> None:
+    async with store() as db:
         with pytest.raises(ValueError, match="group_by"):
             await grouped(db, "password", HOUR, HOUR + 60)
 
 
-async def test_a_window_of_whole_days_and_partial_edges_counts_each_row_once() -> None:
+async def test_a_window_of_whole_days_and_partial_edges_counts_each_row_once(
+    store: OpenStore,
+) -> None:
     day0 = HOUR - HOUR % 86400
     # One request every 30 minutes for four days.
     rows = [row(i, ts=day0 + i * 1800.0, request_id=f"r{i}") for i in range(4 * 48)]
     since, until = day0 + 5 * 3600, day0 + 3 * 86400 + 7 * 3600
     expected = sum(1 for r in rows if since <= r.ts < until)
-    async with open_db(":memory:") as db:
+    async with store() as db:
         await insert_rows(db, rows)
         total = await grouped(db, "all", since, until)
         days = await grouped(db, "day", since, until)

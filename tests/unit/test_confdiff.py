@@ -103,3 +103,11 @@ def test_a_restart_only_change_applies_nothing() -> None:
     assert change.applied == ()
     assert change.needs_restart == ("server.grace_s: 30.0 -> 5.0",)
     assert not change.empty
+
+
+def test_a_new_store_url_needs_a_restart_and_is_reported_without_its_password() -> None:
+    old = config(store={"url": "postgresql://llm:old-secret@db1/llm"})
+    change = diff(old, config(store={"url": "postgresql://llm:new-secret@db2/llm"}))
+    assert change.needs_restart == (
+        "store.url: 'postgresql://***@db1/llm' -> 'postgresql://***@db2/llm'",
+    )

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from llmswitch.gateway import redact_url
+from llmswitch.urls import redact_url
 
 
 def test_userinfo_is_redacted() -> None:

@@ -28,7 +28,7 @@ from llmswitch.front.access import KeyRing
 from llmswitch.routing.select import ClientKey
 from llmswitch.runtime.mailbox import Request
 from llmswitch.runtime.watch import Watch
-from llmswitch.store.db import Connection
+from llmswitch.store.engine import Connection
 from llmswitch.store.keys import (
     KeyExists,
     StoredKey,
@@ -108,7 +108,7 @@ class KeysActor(StoredActor[KeysMsg]):
     name = "keys"
 
     def __init__(self, config: Config, view: Watch[KeyRing], tell: Tell = silent) -> None:
-        super().__init__(config.store.path)
+        super().__init__(config.store)
         self._config = config
         self._view = view
         self._tell = tell

@@ -3,9 +3,11 @@
 The single writer of ``request_log``. The request path appends each finished request's
 row to the :class:`~llmswitch.store.journal.Journal` (microseconds, and it survives a
 SIGKILL); every ``store.flush_interval_s``, on ``Flush`` and once more on stop, this
-actor moves closed journal segments into SQLite in one transaction each and deletes the
-segments. A crash of this actor, or of the whole process, leaves the segments for the
-next flush: no acknowledged row is lost.
+actor moves closed journal segments into the store (SQLite, or the fleet's PostgreSQL
+with ``store.url``) in one transaction each and deletes the segments. A crash of this
+actor, or of the whole process, leaves the segments for the next flush, and so does a
+store that cannot be reached (said in /health and /debug until a flush gets through):
+no acknowledged row is lost, and ``request_id`` keeps each row once.
 
 Budgets hold under concurrency because a metered call first ``Reserve``s its worst case
 against every budget that applies, in one step of this actor (nothing else runs between
@@ -61,7 +63,8 @@ from llmswitch.runtime.backoff import Backoff
 from llmswitch.runtime.clock import WallClock
 from llmswitch.runtime.mailbox import Inbox, Request
 from llmswitch.runtime.watch import Watch
-from llmswitch.store.db import Connection, open_db
+from llmswitch.store.connect import open_store
+from llmswitch.store.engine import Connection
 from llmswitch.store.errors import StoreError, StoreUnavailable
 from llmswitch.store.journal import Journal, read_segment
 from llmswitch.store.request_log import RequestRow, insert_new_rows, spend_by_scope
@@ -107,7 +110,7 @@ class BudgetView:
 
 @dataclass(eq=False)
 class Flush(Request[int]):
-    """Move everything journalled so far into SQLite now; replies with the new rows."""
+    """Move everything journalled so far into the store now; replies with the new rows."""
 
 
 class OverBudget(Exception):
@@ -155,6 +158,9 @@ class LedgerMemory:
     flushed: set[str] = field(default_factory=set)
     #: Runs of the actor so far in this process.
     runs: int = 0
+    #: Why the store cannot be written now (a PostgreSQL server gone, no descriptor
+    #: left), for /health and /debug; None while flushes succeed.
+    store_down: str | None = None
 
     def hold(self, keys: tuple[BudgetKey, ...], usd: float) -> int:
         self.last_hold += 1
@@ -233,15 +239,14 @@ class LedgerActor(Actor[LedgerMsg]):
         while True:
             try:
                 async with AsyncExitStack() as opening:
-                    self._db = await opening.enter_async_context(
-                        open_db(store.path, busy_timeout_s=store.busy_timeout_s)
-                    )
+                    self._db = await opening.enter_async_context(open_store(store))
                     await self._load_spend()
                     await stack.enter_async_context(opening.pop_all())
                     return
             except StoreUnavailable as exc:
                 self._db = None
                 self._flush_errors += 1
+                self._mem.store_down = str(exc)
                 wait = REOPEN.ceiling(attempt)
                 attempt += 1
                 log.warning("ledger: %s; opening the database again in %gs", exc, wait)
@@ -359,15 +364,19 @@ class LedgerActor(Actor[LedgerMsg]):
         async with self._lock:
             assert self._db is not None
             moved = 0
-            for segment in self._journal.rotate():
+            segments = self._journal.rotate()
+            if not segments and self._mem.store_down is not None:
+                await self._probe()
+            for segment in segments:
                 try:
                     new = await insert_new_rows(self._db, read_segment(segment))
                 except StoreError as exc:
-                    # Busy or short of descriptors: the rows are safe in the journal, and
-                    # the next flush tries again (see the module docstring).
+                    # Busy, short of descriptors, the server gone: the rows are safe in the
+                    # journal, and the next flush tries again (see the module docstring).
                     self._flush_errors += 1
-                    log.warning("ledger: %s; %s kept for the next flush", exc, segment.name)
+                    self._store_failed(exc, segment.name)
                     break
+                self._store_back()
                 segment.unlink()
                 for row in new:
                     scopes = self._count_row(row, startup)
@@ -379,6 +388,30 @@ class LedgerActor(Actor[LedgerMsg]):
                 self._flushes += 1
                 self._publish()
             return moved
+
+    async def _probe(self) -> None:
+        """Whether a store that was down is back, with nothing to write to tell."""
+        assert self._db is not None
+        try:
+            await self._db.fetchone("SELECT 1")
+        except StoreError as exc:
+            self._store_failed(exc, "nothing")
+        else:
+            self._store_back()
+
+    def _store_failed(self, exc: StoreError, segment: str) -> None:
+        """Say the first failure of an outage (not every flush's), and keep its reason."""
+        if not isinstance(exc, StoreUnavailable):
+            log.warning("ledger: %s; %s kept for the next flush", exc, segment)
+            return
+        if self._mem.store_down is None:
+            log.warning("ledger: store unreachable (%s); rows wait in the journal", exc)
+        self._mem.store_down = str(exc)
+
+    def _store_back(self) -> None:
+        if self._mem.store_down is not None:
+            log.warning("ledger: store reachable again; moving the journal's rows into it")
+        self._mem.store_down = None
 
     def _count_row(self, row: RequestRow, startup: bool) -> tuple[str, ...]:
         """A stored row's spend, unless this run's Settle counted it already; the scopes
@@ -458,6 +491,8 @@ class LedgerActor(Actor[LedgerMsg]):
             "flush_errors": self._flush_errors,
             "pruned_rows": self._pruned,
             "journal": str(self._journal.directory),
+            "store": self._config.store.where,
+            "store_down": self._mem.store_down,
             "spent_day_usd": round(view.spent_day_usd, 6),
             "spent_week_usd": round(view.spent_week_usd, 6),
             "spent_month_usd": round(view.spent_month_usd, 6),

@@ -34,7 +34,7 @@ from llmswitch.runtime.breaker import BreakerPolicy, BreakerState, CircuitBreake
 from llmswitch.runtime.closing import aclose_shielded
 from llmswitch.runtime.mailbox import Request
 from llmswitch.runtime.watch import Watch
-from llmswitch.store.db import open_db
+from llmswitch.store.connect import open_store
 from llmswitch.store.errors import StoreError
 from llmswitch.store.request_log import recent_outcomes
 
@@ -224,7 +224,7 @@ class PoolActor(Actor[PoolMsg]):
         self._model_breakers = {m.id: CircuitBreaker(self._policy) for m in config.models}
         self._in_flight = dict.fromkeys(self._breakers, 0)
         self._perf = Performance()
-        self._store_path = config.store.path
+        self._store = config.store
         self._seed_rows = SEED_ROWS_PER_MODEL * max(1, len(config.models))
         #: Backends a reload removed while leases on them were out: gone once those end.
         self._retiring: set[str] = set()
@@ -276,7 +276,7 @@ class PoolActor(Actor[PoolMsg]):
         that cannot be read only means starting cold."""
         try:
             with trio.fail_after(SEED_TIMEOUT_S):
-                async with open_db(self._store_path) as db:
+                async with open_store(self._store) as db:
                     rows = await recent_outcomes(db, self._seed_rows)
         except (StoreError, trio.TooSlowError, OSError, sqlite3.Error) as exc:
             log.warning("pool: performance not seeded from the ledger: %s", exc)

@@ -50,7 +50,7 @@ from llmswitch.routing.rules import Features, effective_rules
 from llmswitch.routing.select import Availability, Catalog, ClientKey, Decision, Refused
 from llmswitch.runtime.mailbox import ActorCrashed, CallTimeout, Mailbox, Request
 from llmswitch.runtime.watch import Watch
-from llmswitch.store.db import Connection
+from llmswitch.store.engine import Connection
 from llmswitch.store.settings import (
     delete_rule,
     delete_setting,
@@ -225,7 +225,7 @@ class RouterActor(StoredActor[RouterMsg]):
         self._tell = tell
         self._classifier = classifier
         self._classifier_up = classifier_up
-        super().__init__(catalog.config.store.path)
+        super().__init__(catalog.config.store)
         routing = catalog.config.routing
         self._affinity = AffinityTable(routing.affinity_ttl_s, routing.affinity_max)
         self._by_affinity: dict[str, int] = {}

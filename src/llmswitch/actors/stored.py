@@ -2,19 +2,26 @@
 
 Each opens its own store connection before it says started, loads what it mirrors, and
 polls a cheap version query so a change another process wrote is picked up within
-``poll_s``; a change it makes itself it reloads at once.
+``poll_s``; a change it makes itself it reloads at once. While the store cannot be
+reached, the last loaded state stays in force.
 """
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Hashable
 from typing import TypeVar
 
 import trio
 
+from llmswitch.config import StoreConfig
 from llmswitch.runtime.actor import Actor
 from llmswitch.runtime.mailbox import Inbox
-from llmswitch.store.db import Connection, open_db
+from llmswitch.store.connect import open_store
+from llmswitch.store.engine import Connection
+from llmswitch.store.errors import StoreUnavailable
+
+log = logging.getLogger(__name__)
 
 M = TypeVar("M")
 
@@ -22,8 +29,8 @@ M = TypeVar("M")
 class StoredActor(Actor[M]):
     poll_s = 2.0
 
-    def __init__(self, store_path: str) -> None:
-        self._store_path = store_path
+    def __init__(self, store: StoreConfig) -> None:
+        self._store = store
         self._db: Connection | None = None
         self._version: Hashable = None
 
@@ -50,7 +57,7 @@ class StoredActor(Actor[M]):
         *,
         task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED,
     ) -> None:
-        async with open_db(self._store_path) as db:
+        async with open_store(self._store) as db:
             self._db = db
             await self.reload()
             await super().run(inbox, task_status=task_status)
@@ -59,7 +66,19 @@ class StoredActor(Actor[M]):
         nursery.start_soon(self._poll)
 
     async def _poll(self) -> None:
+        """Reload on a change; a store that cannot be read now (its server gone) keeps
+        what was loaded, said once, rather than crash and restart into the same outage."""
+        unreadable = False
         while True:
             await trio.sleep(self.poll_s)
-            if await self.version(self.db) != self._version:
-                await self.reload()
+            try:
+                if await self.version(self.db) != self._version:
+                    await self.reload()
+            except StoreUnavailable as exc:
+                if not unreadable:
+                    log.warning(
+                        "%s: keeping what was loaded; store unreachable: %s", self.name, exc
+                    )
+                unreadable = True
+            else:
+                unreadable = False

@@ -20,7 +20,7 @@ from pydantic import ValidationError
 from llmswitch.cli.common import EXIT_CONFIG, SubParsers, config_command, fail, offline
 from llmswitch.cli.table import table
 from llmswitch.config import Config, KeyPolicy
-from llmswitch.store.db import open_db, open_existing
+from llmswitch.store.connect import open_existing_store, open_store
 from llmswitch.store.keys import KEY_NAME, KeyExists, create_key, load_keys, revoke_key
 
 PICKED_UP = "a running gateway picks it up within a few seconds"
@@ -70,7 +70,7 @@ def _create(config: Config, args: argparse.Namespace) -> int:
         return fail(problem)
 
     async def write() -> str:
-        async with open_db(config.store.path) as db:
+        async with open_store(config.store) as db:
             return await create_key(db, args.name, policy)
 
     try:
@@ -87,7 +87,7 @@ def _create(config: Config, args: argparse.Namespace) -> int:
 
 def _revoke(config: Config, name: str) -> int:
     async def delete() -> bool:
-        async with open_db(config.store.path) as db:
+        async with open_store(config.store) as db:
             return await revoke_key(db, name)
 
     if not trio.run(delete):
@@ -98,7 +98,7 @@ def _revoke(config: Config, name: str) -> int:
 
 def _list(config: Config, as_json: bool) -> int:
     async def read() -> list[tuple[str, str, str, str]]:
-        async with open_existing(config.store.path) as db:
+        async with open_existing_store(config.store) as db:
             stored = await load_keys(db) if db is not None else []
         rows = [(c.name, "config", "", _rights(c)) for c in config.clients]
         return rows + [

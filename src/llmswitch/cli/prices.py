@@ -27,7 +27,7 @@ from llmswitch.providers.catalogue import builtin
 from llmswitch.providers.common import UpstreamOverLimit
 from llmswitch.providers.pricelist import LITELLM_URL, Change, plan, wanted
 from llmswitch.store.catalogue import read_overlay, save_overlay
-from llmswitch.store.db import open_db
+from llmswitch.store.connect import open_store
 
 #: LiteLLM's list is ~3.5 MB (2026); a source past this is refused.
 MAX_LIST_BYTES = 32 * 1024 * 1024
@@ -106,7 +106,7 @@ def cmd_sync(config: Config, args: argparse.Namespace) -> int:
         items = read_source(args.source)
     except SourceError as exc:
         return fail(str(exc), EXIT_FAILED)
-    catalogue = builtin().with_overlay(read_overlay(config.store.path))
+    catalogue = builtin().with_overlay(read_overlay(config.store.path, config.store.url))
     changes, missing = plan(items, catalogue, wanted(catalogue, configured(config)))
     if args.json:
         report = {
@@ -123,14 +123,14 @@ def cmd_sync(config: Config, args: argparse.Namespace) -> int:
     if args.yes and changes:
         trio.run(_save, config, changes, shown(args.source))
         if not args.json:
-            print(f"stored in {config.store.path}; applied at the next start or reload")
+            print(f"stored in {config.store.where}; applied at the next start or reload")
     elif changes and not args.json:
         print("nothing written: run again with --yes to apply")
     return 0
 
 
 async def _save(config: Config, changes: list[Change], source: str) -> None:
-    async with open_db(config.store.path) as db:
+    async with open_store(config.store) as db:
         await save_overlay(db, {c.name: c.entry for c in changes}, source)
 
 

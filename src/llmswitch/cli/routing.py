@@ -36,7 +36,7 @@ from llmswitch.routing.brain import (
 from llmswitch.routing.profiles import UnknownProfile
 from llmswitch.routing.rules import effective_rules, features_of
 from llmswitch.routing.select import Availability, Catalog, Decision
-from llmswitch.store.db import open_db, open_existing
+from llmswitch.store.connect import open_existing_store, open_store
 from llmswitch.store.settings import delete_setting, get_setting, load_rules, set_setting
 
 OFFLINE_NOTE = (
@@ -77,7 +77,7 @@ async def read_stored(config: Config) -> Stored:
     """
     rules: list[RuleConfig] = []
     profile = raw = None
-    async with open_existing(config.store.path) as db:
+    async with open_existing_store(config.store) as db:
         if db is not None:
             rules = await load_rules(db)
             profile = await get_setting(db, "profile")
@@ -95,19 +95,19 @@ async def read_stored(config: Config) -> Stored:
 
 
 async def _write(config: Config, key: str, value: Any) -> None:
-    async with open_db(config.store.path) as db:
+    async with open_store(config.store) as db:
         await set_setting(db, key, value)
 
 
 async def _forget(config: Config, key: str) -> bool:
     """Drop a stored setting; False if none was stored (no database is created for it)."""
-    async with open_existing(config.store.path) as db:
+    async with open_existing_store(config.store) as db:
         return db is not None and await delete_setting(db, key)
 
 
 async def _update_override(config: Config, task: str, model: str | None) -> bool:
     """Store (or, with None, drop) the override of one task; False if there was none to drop."""
-    async with open_db(config.store.path) as db:
+    async with open_store(config.store) as db:
         raw = await get_setting(db, "overrides")
         overrides = {str(k): str(v) for k, v in raw.items()} if isinstance(raw, dict) else {}
         if model is None and task not in overrides:
@@ -285,7 +285,7 @@ def profile_origin(config: Config, stored: Stored) -> str:
     if stored.profile != stored.settings.profile:
         return "routing.profile in the config file"
     return (
-        f"stored in {config.store.path}, over routing.profile = {config.routing.profile!r}"
+        f"stored in {config.store.where}, over routing.profile = {config.routing.profile!r}"
         " in the config; `llmswitch profile --clear` goes back to it"
     )
 
@@ -310,7 +310,7 @@ def set_profile(config: Config, name: str, as_json: bool = False) -> int:
     if as_json:
         print_json({"active": name, "from": "stored"})
     else:
-        print(f"active profile: {name} (stored in {config.store.path}; {PICKED_UP})")
+        print(f"active profile: {name} (stored in {config.store.where}; {PICKED_UP})")
     return 0
 
 

@@ -11,7 +11,7 @@ import trio
 
 from llmswitch.cli.common import EXIT_CONFIG, EXIT_ENVIRONMENT, SubParsers, fail
 from llmswitch.cli.starter import STARTER
-from llmswitch.config import ConfigError, ServerConfig, load_config
+from llmswitch.config import ConfigError, ServerConfig, StoreConfig, load_config
 
 
 def port_number(text: str) -> int:
@@ -22,7 +22,7 @@ def port_number(text: str) -> int:
 
 
 def run_or_explain(
-    start: Callable[[], Awaitable[int]], server: ServerConfig, store_path: str
+    start: Callable[[], Awaitable[int]], server: ServerConfig, store: StoreConfig
 ) -> int:
     """Run a gateway; a start-up failure a person can fix is one line and exit 2 or 3."""
     from llmswitch.cli.startup import explain
@@ -30,7 +30,7 @@ def run_or_explain(
     try:
         return trio.run(start)
     except BaseException as exc:  # unwrapped below; anything unexplained is re-raised
-        failure = explain(exc, server, store_path)
+        failure = explain(exc, server, store)
         if failure is None:
             raise
         return fail(failure.message, failure.code)
@@ -54,7 +54,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         start = partial(run_fleet, config, args.config)
     else:
         start = partial(run_gateway, config, config_path=args.config)
-    return run_or_explain(start, config.server, config.store.path)
+    return run_or_explain(start, config.server, config.store)
 
 
 def cmd_init(args: argparse.Namespace) -> int:
@@ -74,7 +74,9 @@ def cmd_demo(args: argparse.Namespace) -> int:
     from llmswitch.cli.demo import run_demo
 
     server = ServerConfig(port=args.port)
-    return run_or_explain(partial(run_demo, args.port, args.store), server, args.store)
+    return run_or_explain(
+        partial(run_demo, args.port, args.store), server, StoreConfig(path=args.store)
+    )
 
 
 def register(sub: SubParsers) -> None:

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from llmswitch.cli.common import EXIT_CONFIG, EXIT_ENVIRONMENT
-from llmswitch.config import ServerConfig
+from llmswitch.config import ServerConfig, StoreConfig
 from llmswitch.main import StartRefused
 from llmswitch.store.errors import StoreError
 
@@ -48,7 +48,10 @@ def bind_problem(exc: OSError, server: ServerConfig) -> str | None:
     return None
 
 
-def store_problem(exc: StoreError, path: str) -> str:
+def store_problem(exc: StoreError, store: StoreConfig) -> str:
+    if store.url is not None:
+        return f"store unusable: {exc}; is the PostgreSQL server in [store] url up?"
+    path = store.path
     if Path(path).is_dir():
         return (
             f"store.path {path!r} is a directory; name a file in it,"
@@ -57,13 +60,13 @@ def store_problem(exc: StoreError, path: str) -> str:
     return f"store unusable: {exc}; set [store] path to a writable SQLite file"
 
 
-def explain(exc: BaseException, server: ServerConfig, store_path: str) -> StartFailure | None:
+def explain(exc: BaseException, server: ServerConfig, store: StoreConfig) -> StartFailure | None:
     """The first leaf a person can fix, explained; None when there is none (a bug)."""
     for leaf in leaves(exc):
         if isinstance(leaf, StartRefused):
             return StartFailure(str(leaf), EXIT_CONFIG)
         if isinstance(leaf, StoreError):
-            return StartFailure(store_problem(leaf, store_path), EXIT_ENVIRONMENT)
+            return StartFailure(store_problem(leaf, store), EXIT_ENVIRONMENT)
         if isinstance(leaf, OSError):
             problem = bind_problem(leaf, server)
             if problem is not None:

@@ -237,7 +237,8 @@ def create_app(gw: Gateway) -> QuartTrio:
         return json_response({"object": "list", "data": data})
 
     def ready() -> tuple[bool, dict[str, Any]]:
-        store = check_store(gw.config.store.path, gw.supervisor.child("ledger").state)
+        ledger = gw.supervisor.child("ledger").state
+        store = check_store(gw.config.store.path, ledger, gw.ledger_memory.store_down)
         views = gw.views
         return readiness(
             gw.config, views.health.value, views.budget.value, store, draining=gw.draining

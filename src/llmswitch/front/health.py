@@ -1,10 +1,12 @@
 """``/health/live``, ``/health/ready`` and ``/health``: is the process up, can it serve?
 
 Live only says the process answers. Ready says a request could be served now: the
-store is writable, the gateway is not draining, and at least one enabled model sits on
-a backend whose last probe succeeded. A backend is ``unknown`` until its first probe, so
-a fresh gateway is not ready until one has answered (a probe's 401 is "down: auth",
-never "ok"). ``/health`` is ready's answer with the detail an operator reads.
+store (for PostgreSQL, the journal beside ``store.path``) is writable, the gateway is not
+draining, and at least one enabled model sits on a backend whose last probe succeeded. A
+backend is ``unknown`` until its first probe, so a fresh gateway is not ready until one
+has answered (a probe's 401 is "down: auth", never "ok"). A store server that cannot be
+reached leaves the gateway ready (rows wait in the journal) and is said under ``store``.
+``/health`` is ready's answer with the detail an operator reads.
 """
 
 from __future__ import annotations
@@ -24,17 +26,21 @@ from llmswitch.config import Config
 class StoreCheck:
     ok: bool
     reason: str | None = None
+    #: Why the ledger's last flush did not reach the store (a PostgreSQL server gone).
+    #: Still ready: rows wait in the local journal and ship when it is back.
+    down: str | None = None
 
 
-def check_store(path: str, ledger_state: str) -> StoreCheck:
-    """Can the ledger write? Its actor runs and the database file (or its folder) is writable."""
+def check_store(path: str, ledger_state: str, down: str | None = None) -> StoreCheck:
+    """Can the ledger write? Its actor runs and the database file (or its folder, where
+    the journal is too) is writable; ``down`` is the ledger's word on the store itself."""
     if ledger_state != "running":
-        return StoreCheck(False, f"the ledger actor is {ledger_state}")
+        return StoreCheck(False, f"the ledger actor is {ledger_state}", down)
     target = Path(path)
     probe = target if target.exists() else target.parent
     if not os.access(probe, os.W_OK):
-        return StoreCheck(False, f"{probe} is not writable")
-    return StoreCheck(True)
+        return StoreCheck(False, f"{probe} is not writable", down)
+    return StoreCheck(True, down=down)
 
 
 def readiness(
@@ -73,7 +79,12 @@ def readiness(
             for n, s in states.items()
         },
         "models": {k: models[k] for k in ("up", "down", "unknown")},
-        "store": {"ok": store.ok, "reason": store.reason},
+        "store": {
+            "ok": store.ok,
+            "reason": store.reason,
+            "reachable": store.down is None,
+            "down": store.down,
+        },
         "budget": {
             "exceeded": budget.exceeded,
             "spent_day_usd": round(budget.spent_day_usd, 6),

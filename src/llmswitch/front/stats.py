@@ -19,7 +19,7 @@ from typing import Any
 
 from llmswitch.config import Config, ModelConfig
 from llmswitch.front.errors import GatewayError, bad_request
-from llmswitch.store.db import connect
+from llmswitch.store.connect import connect_store
 from llmswitch.store.errors import StoreError
 from llmswitch.store.rollup import ALL, DIMENSIONS, Group, Totals, grouped, percentile
 
@@ -137,7 +137,7 @@ async def stats(config: Config, args: Mapping[str, str]) -> dict[str, Any]:
         )
     since, until = window(args, time.time(), group_by)
     try:
-        conn = await connect(config.store.path, busy_timeout_s=config.store.busy_timeout_s)
+        conn = await connect_store(config.store)
         try:
             groups = await grouped(conn, group_by, since, until)
             total = await grouped(conn, ALL, since, until)

@@ -33,7 +33,7 @@ from llmswitch.front.errors import GatewayError, bad_request
 from llmswitch.front.events import EventHub
 from llmswitch.front.lockout import guessing_refusal
 from llmswitch.gateway import Gateway
-from llmswitch.store.db import connect
+from llmswitch.store.connect import connect_store
 from llmswitch.store.errors import StoreError
 from llmswitch.store.request_log import FILTERS, filtered_recent_rows
 
@@ -263,9 +263,7 @@ def register_ui(
         """The newest ledger rows, filtered; at most MAX_ROWS, from the SCAN_ROWS newest."""
         try:
             query = request_query(request.args)
-            conn = await connect(
-                gw.config.store.path, busy_timeout_s=gw.config.store.busy_timeout_s
-            )
+            conn = await connect_store(gw.config.store)
             try:
                 rows = await filtered_recent_rows(conn, query.limit, SCAN_ROWS, query.where)
             finally:

@@ -1,10 +1,13 @@
-"""SQLite access and the migration runner.
+"""The store: SQLite (embedded) or PostgreSQL (``store.url``), and the migration runner.
 
-``open_db`` gives a migrated :class:`Connection`; ``request_log`` holds the queries the
-budget ledger runs. Everything here is async and runs SQLite in worker threads.
+``open_store`` gives the configured engine's migrated :class:`Connection` (``open_db``
+a SQLite one); ``request_log`` holds the queries the budget ledger runs. Everything here
+is async and runs the engine's driver in worker threads.
 """
 
-from llmswitch.store.db import Connection, Transaction, connect, open_db
+from llmswitch.store.connect import connect_store, open_existing_store, open_store
+from llmswitch.store.db import SqliteConnection, connect, open_db
+from llmswitch.store.engine import Connection, Dialect, Transaction
 from llmswitch.store.errors import MigrationError, StoreBusyError, StoreError, StoreUnavailable
 from llmswitch.store.migrate import applied_versions, load_migrations, migrate
 from llmswitch.store.request_log import (
@@ -17,19 +20,24 @@ from llmswitch.store.request_log import (
 
 __all__ = [
     "Connection",
+    "Dialect",
     "MigrationError",
     "RequestRow",
+    "SqliteConnection",
     "StoreBusyError",
     "StoreError",
     "StoreUnavailable",
     "Transaction",
     "applied_versions",
     "connect",
+    "connect_store",
     "count_rows",
     "insert_rows",
     "load_migrations",
     "migrate",
     "open_db",
+    "open_existing_store",
+    "open_store",
     "recent_rows",
     "spend_since",
 ]

@@ -2,7 +2,7 @@
 
 sqlite-anyio runs each call (execute, fetchall, commit...) in a worker thread and
 serialises *calls* per connection, but not *transactions*: two tasks sharing one
-connection would write into each other's transaction. :class:`Connection` adds a lock
+connection would write into each other's transaction. :class:`SqliteConnection` adds a lock
 that is held for a whole read or a whole transaction.
 
 A shortage the OS recovers from (no file descriptor left, disk or memory full) raises
@@ -26,22 +26,19 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequen
 from contextlib import asynccontextmanager, contextmanager, suppress
 from importlib.resources.abc import Traversable
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TypeVar
 
 import anyio
 import anyio.lowlevel
 import sqlite_anyio
 
+from llmswitch.store.engine import SQLITE, Params, Row, SharedConnection, TransactionHandle
 from llmswitch.store.errors import StoreBusyError, StoreError, StoreUnavailable, is_transient
 from llmswitch.store.migrate import DEFAULT_PACKAGE, migrate
 
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
-
-SQLValue = str | int | float | bytes | None
-Params = Sequence[SQLValue]
-Row = tuple[Any, ...]
 
 MEMORY = ":memory:"
 DEFAULT_BUSY_TIMEOUT_S = 5.0
@@ -91,19 +88,8 @@ def _unusable_is_store_error(path: str) -> Iterator[None]:
         raise StoreError(f"{path}: not a usable SQLite database ({exc})") from exc
 
 
-class Transaction:
+class SqliteTransaction(TransactionHandle[sqlite_anyio.Connection]):
     """Statements inside one ``BEGIN IMMEDIATE`` transaction; only valid inside its block."""
-
-    def __init__(self, conn: sqlite_anyio.Connection) -> None:
-        self._conn: sqlite_anyio.Connection | None = conn
-
-    def _live(self) -> sqlite_anyio.Connection:
-        if self._conn is None:
-            raise StoreError("transaction already ended")
-        return self._conn
-
-    def _end(self) -> None:
-        self._conn = None
 
     async def execute(self, sql: str, params: Params = ()) -> int:
         """Run one statement; returns the number of rows it changed."""
@@ -121,17 +107,15 @@ class Transaction:
         cur = await self._live().execute(sql, params)
         return await cur.fetchall()
 
-    async def fetchone(self, sql: str, params: Params = ()) -> Row | None:
-        rows = await self.fetchall(sql, params)
-        return rows[0] if rows else None
 
-
-class Connection:
+class SqliteConnection(SharedConnection):
     """A SQLite connection shared by tasks: each read or transaction runs alone.
 
     Made by :func:`open_db`. Statements run in autocommit mode unless inside
     :meth:`transaction`, so no implicit transaction is ever left open.
     """
+
+    dialect = SQLITE
 
     def __init__(
         self,
@@ -140,11 +124,9 @@ class Connection:
         path: str,
         busy_timeout_s: float,
     ) -> None:
+        super().__init__(path)
         self._conn = conn
         self._raw = raw
-        self._lock = anyio.Lock()
-        self._closed = False
-        self.path = path
         self.busy_timeout_s = busy_timeout_s
 
     async def _retry_busy(self, what: str, op: Callable[[], Awaitable[T]]) -> T:
@@ -167,10 +149,6 @@ class Connection:
                     ) from exc
             await anyio.lowlevel.checkpoint()
 
-    def _check_open(self) -> None:
-        if self._closed:
-            raise StoreError(f"{self.path}: connection is closed")
-
     async def _fetchall(self, sql: str, params: Params) -> list[Row]:
         cur = await self._conn.execute(sql, params)
         return await cur.fetchall()
@@ -182,13 +160,8 @@ class Connection:
             with _shortage_is_unavailable(self.path):
                 return await self._retry_busy("read", lambda: self._fetchall(sql, params))
 
-    async def fetchone(self, sql: str, params: Params = ()) -> Row | None:
-        """First row of a read, or None; write the query so that it returns few rows."""
-        rows = await self.fetchall(sql, params)
-        return rows[0] if rows else None
-
     @asynccontextmanager
-    async def transaction(self) -> AsyncIterator[Transaction]:
+    async def transaction(self) -> AsyncIterator[SqliteTransaction]:
         """A write transaction: committed if the block ends normally, else rolled back.
 
         ``BEGIN IMMEDIATE`` takes the write lock up front: in WAL mode a deferred
@@ -199,7 +172,7 @@ class Connection:
         """
         async with self._lock:
             self._check_open()
-            tx = Transaction(self._conn)
+            tx = SqliteTransaction(self._conn)
             with _shortage_is_unavailable(self.path):
                 try:
                     await self._retry_busy("begin", lambda: self._conn.execute("BEGIN IMMEDIATE"))
@@ -215,13 +188,8 @@ class Connection:
                         await self._conn.rollback()  # shielded by sqlite-anyio
                     raise
 
-    async def close(self) -> None:
-        """Close the connection (shielded); waits for a running read or transaction."""
-        with anyio.CancelScope(shield=True):
-            async with self._lock:
-                if not self._closed:
-                    self._closed = True
-                    await self._conn.close()
+    async def _close_driver(self) -> None:
+        await self._conn.close()
 
 
 def _create_private(path: str) -> None:
@@ -262,7 +230,7 @@ def _connect_raw(path: str) -> sqlite3.Connection:
 
 async def connect(
     path: str | os.PathLike[str], *, busy_timeout_s: float = DEFAULT_BUSY_TIMEOUT_S
-) -> Connection:
+) -> SqliteConnection:
     """Open and configure a connection without running migrations; prefer :func:`open_db`."""
     if busy_timeout_s < 0:
         raise ValueError("busy_timeout_s must be >= 0")
@@ -270,7 +238,7 @@ async def connect(
     raw = await anyio.to_thread.run_sync(_connect_raw, spath)
     # The class is what sqlite_anyio.connect() builds too; building the sqlite3 connection
     # ourselves is the only way to pass isolation_level and the busy slice.
-    conn = Connection(sqlite_anyio.Connection(raw), raw, spath, busy_timeout_s)
+    conn = SqliteConnection(sqlite_anyio.Connection(raw), raw, spath, busy_timeout_s)
     try:
         with _unusable_is_store_error(spath):
             await _configure(conn)
@@ -280,7 +248,7 @@ async def connect(
     return conn
 
 
-async def _configure(conn: Connection) -> None:
+async def _configure(conn: SqliteConnection) -> None:
     """Per-connection PRAGMAs (busy slice set by connect); WAL persists in the file."""
     mode = await conn.fetchone("PRAGMA journal_mode = WAL")
     if conn.path != MEMORY and (mode is None or str(mode[0]).lower() != "wal"):
@@ -295,7 +263,7 @@ async def open_db(
     *,
     busy_timeout_s: float = DEFAULT_BUSY_TIMEOUT_S,
     migrations: str | Traversable | None = None,
-) -> AsyncIterator[Connection]:
+) -> AsyncIterator[SqliteConnection]:
     """Open the database (WAL, synchronous=NORMAL, foreign keys), migrate it, close on exit.
 
     ``path`` may be ``":memory:"``; missing parent directories are created.
@@ -315,7 +283,7 @@ async def open_db(
 @asynccontextmanager
 async def open_existing(
     path: str | os.PathLike[str], *, busy_timeout_s: float = DEFAULT_BUSY_TIMEOUT_S
-) -> AsyncIterator[Connection | None]:
+) -> AsyncIterator[SqliteConnection | None]:
     """:func:`open_db` for readers that must not create a database: None when the file
     is not there yet (nothing was ever stored)."""
     if os.fspath(path) != MEMORY and not await anyio.Path(path).exists():

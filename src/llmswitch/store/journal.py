@@ -6,7 +6,7 @@ path writes here synchronously and never waits for SQLite. The ledger moves rows
 closed journal segments into ``request_log`` in batched transactions and deletes a
 segment only once its rows are committed; a segment left behind by a crash is simply
 moved on the next start. Rows carry a unique ``request_id`` and are inserted with
-``INSERT OR IGNORE``, so moving a segment twice is harmless.
+``ON CONFLICT DO NOTHING``, so moving a segment twice is harmless.
 
 Out of file descriptors (or disk), nothing is lost: :meth:`Journal.rotate` keeps
 appending to the open segment, and :func:`read_segment` raises

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from pydantic import ValidationError
 
 from llmswitch.config import KeyPolicy
-from llmswitch.store.db import Connection
+from llmswitch.store.engine import Connection
 
 log = logging.getLogger(__name__)
 
@@ -85,5 +85,5 @@ async def load_keys(conn: Connection) -> list[StoredKey]:
 
 async def keys_version(conn: Connection) -> tuple[int, float]:
     """Moves on every create and revoke, by this process or another."""
-    row = await conn.fetchone("SELECT COUNT(*), TOTAL(created_at) FROM client_keys")
+    row = await conn.fetchone("SELECT COUNT(*), COALESCE(SUM(created_at), 0) FROM client_keys")
     return (int(row[0]), float(row[1])) if row else (0, 0.0)

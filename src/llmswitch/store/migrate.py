@@ -7,7 +7,11 @@ the write lock, so two processes opening the same new database do not apply it t
 
 A migration file must not contain its own ``BEGIN``/``COMMIT``/``ROLLBACK``: the runner
 wraps the file and its ``schema_migrations`` row in one transaction, so a failed
-migration leaves nothing behind.
+migration leaves nothing behind (PostgreSQL's DDL is transactional too).
+
+Files are written in SQLite's SQL; PostgreSQL runs each statement through
+:attr:`Dialect.ddl <llmswitch.store.engine.Dialect>` (its types for SQLite's), so one
+set of files migrates both engines.
 """
 
 from __future__ import annotations
@@ -23,10 +27,10 @@ from typing import TYPE_CHECKING
 
 import anyio
 
-from llmswitch.store.errors import MigrationError
+from llmswitch.store.errors import MigrationError, StatementError
 
 if TYPE_CHECKING:
-    from llmswitch.store.db import Connection
+    from llmswitch.store.engine import Connection
 
 log = logging.getLogger(__name__)
 
@@ -143,7 +147,7 @@ async def migrate(conn: Connection, source: str | Traversable = DEFAULT_PACKAGE)
     """
     migrations = await anyio.to_thread.run_sync(load_migrations, source)
     async with conn.transaction() as tx:
-        await tx.execute(_CREATE_TABLE)
+        await tx.execute(conn.dialect.ddl(_CREATE_TABLE))
     done = await applied_versions(conn)
 
     known = {m.version for m in migrations}
@@ -183,8 +187,8 @@ async def _apply(conn: Connection, migration: Migration) -> bool:
             return False
         for index, stmt in enumerate(migration.statements, start=1):
             try:
-                await tx.execute(stmt)
-            except sqlite3.Error as exc:
+                await tx.execute(conn.dialect.ddl(stmt))
+            except (sqlite3.Error, StatementError) as exc:
                 head = " ".join(_strip_comments(stmt).split())[:80]
                 raise MigrationError(
                     f"migration {migration.filename} failed at statement {index} ({head!r}): {exc}"

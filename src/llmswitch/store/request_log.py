@@ -9,10 +9,11 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass, fields
 
-from llmswitch.store.db import Connection, Row
+from llmswitch.store.engine import Connection, Row
 from llmswitch.store.rollup import roll_up
 
 log = logging.getLogger(__name__)
@@ -67,40 +68,40 @@ def _from_db(r: Row) -> RequestRow:
     return RequestRow(**values)
 
 
+def storable(row: RequestRow) -> bool:
+    """A row both engines store as it is: a finite time and cost (SQLite would store NaN
+    as NULL, which NOT NULL refuses; PostgreSQL would store it, and every sum would be
+    NaN)."""
+    return math.isfinite(row.ts) and math.isfinite(row.cost_usd)
+
+
+_INSERT = (
+    f"INSERT INTO request_log ({_COLUMN_LIST}) VALUES ({', '.join('?' * len(COLUMNS))})"
+    " ON CONFLICT (request_id) DO NOTHING"
+)
+
+
 async def insert_rows(conn: Connection, rows: Sequence[RequestRow]) -> None:
     """Write a batch and its rollups in one transaction; stored ``request_id``s are skipped.
 
-    ``INSERT OR IGNORE`` makes writing the same batch again (after a crash or a
-    cancellation during the commit) harmless. It also skips a row that breaks another
-    constraint (a NaN cost is stored as NULL in a NOT NULL column) rather than failing
-    the batch, which the ledger would retry forever; such rows are logged.
+    ``ON CONFLICT DO NOTHING`` makes writing the same batch again (after a crash or a
+    cancellation during the commit) harmless. A row no engine could store as it is (see
+    :func:`storable`) is logged and left out rather than failing the batch, which the
+    ledger would retry forever.
     """
-    if not rows:
-        return
-    params = [tuple(getattr(r, c) for c in COLUMNS) for r in rows]
-    async with conn.transaction() as tx:
-        inserted = await tx.executemany(
-            f"INSERT OR IGNORE INTO request_log ({_COLUMN_LIST})"
-            f" VALUES ({', '.join('?' * len(COLUMNS))})",
-            params,
+    kept = [r for r in rows if storable(r)]
+    if len(kept) < len(rows):
+        rejected = sorted(r.request_id for r in rows if not storable(r))
+        log.warning(
+            "request_log: %d row(s) rejected (time or cost not a finite number), not stored: %s",
+            len(rejected),
+            ", ".join(rejected[:20]),
         )
-        if inserted < len(rows):
-            # Fewer rows than given: duplicates (expected on a re-write) or rejected rows.
-            # A rejected row is absent from the table; one JSON parameter avoids SQLite's
-            # limit on the number of parameters.
-            ids = [r.request_id for r in rows]
-            present = await tx.fetchall(
-                "SELECT request_id FROM request_log"
-                " WHERE request_id IN (SELECT value FROM json_each(?))",
-                (json.dumps(ids),),
-            )
-            rejected = sorted(set(ids) - {str(p[0]) for p in present})
-            if rejected:
-                log.warning(
-                    "request_log: %d row(s) rejected by constraints, not stored: %s",
-                    len(rejected),
-                    ", ".join(rejected[:20]),
-                )
+    if not kept:
+        return
+    params = [tuple(getattr(r, c) for c in COLUMNS) for r in kept]
+    async with conn.transaction() as tx:
+        await tx.executemany(_INSERT, params)
         await roll_up(tx)
 
 
@@ -109,19 +110,20 @@ async def insert_new_rows(conn: Connection, rows: Sequence[RequestRow]) -> list[
     if not rows:
         return []
     present = await conn.fetchall(
-        "SELECT request_id FROM request_log WHERE request_id IN (SELECT value FROM json_each(?))",
+        "SELECT request_id FROM request_log"
+        f" WHERE request_id IN (SELECT value FROM {conn.dialect.json_values})",
         (json.dumps([r.request_id for r in rows]),),
     )
     stored = {str(p[0]) for p in present}
     new = [r for r in rows if r.request_id not in stored]
     await insert_rows(conn, new)
-    return new
+    return [r for r in new if storable(r)]
 
 
 async def spend_since(conn: Connection, since_ts: float) -> float:
     """Total ``cost_usd`` of rows with ``ts >= since_ts`` (0.0 when none)."""
     row = await conn.fetchone(
-        "SELECT TOTAL(cost_usd) FROM request_log WHERE ts >= ?",
+        "SELECT COALESCE(SUM(cost_usd), 0) FROM request_log WHERE ts >= ?",
         (since_ts,),
     )
     return float(row[0]) if row else 0.0
@@ -133,7 +135,7 @@ async def spend_by_scope(conn: Connection, since_ts: float) -> dict[str, float]:
     spend = {"all": await spend_since(conn, since_ts)}
     for column, prefix in (("client", "key:"), ("task", "task:")):
         rows = await conn.fetchall(
-            f"SELECT {column}, TOTAL(cost_usd) FROM request_log"
+            f"SELECT {column}, COALESCE(SUM(cost_usd), 0) FROM request_log"
             f" WHERE ts >= ? AND {column} IS NOT NULL GROUP BY {column}",
             (since_ts,),
         )
@@ -185,10 +187,10 @@ async def filtered_recent_rows(
     """
     if limit < 0 or scan < 0:
         raise ValueError("limit and scan must be >= 0")
-    clauses = " AND ".join(f"{FILTERS[name]} = ?" for name in where) or "1"
+    clauses = " AND ".join(f"{FILTERS[name]} = ?" for name in where) or "TRUE"
     rows = await conn.fetchall(
         f"SELECT {_COLUMN_LIST} FROM"
-        f" (SELECT * FROM request_log ORDER BY ts DESC, id DESC LIMIT ?)"
+        f" (SELECT * FROM request_log ORDER BY ts DESC, id DESC LIMIT ?) AS recent"
         f" WHERE {clauses} ORDER BY ts DESC, id DESC LIMIT ?",
         (scan, *where.values(), limit),
     )

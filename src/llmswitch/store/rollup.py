@@ -17,7 +17,7 @@ import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
-from llmswitch.store.db import Connection, Row, Transaction
+from llmswitch.store.engine import Connection, Row, Transaction
 
 #: Upper bounds (ms) of the latency buckets: 4 ms growing by half each step, to ~3.8 min;
 #: the last bucket is open. A percentile is interpolated inside its bucket, so it is
@@ -164,7 +164,7 @@ UPSERT = (
     f"INSERT INTO request_rollup (dim, span, start, key, {', '.join(_VALUES)})"
     f" VALUES (?, ?, ?, ?, {', '.join('?' * len(_VALUES))})"
     " ON CONFLICT (dim, span, start, key) DO UPDATE SET "
-    + ", ".join(f"{c} = {c} + excluded.{c}" for c in _VALUES)
+    + ", ".join(f"{c} = request_rollup.{c} + excluded.{c}" for c in _VALUES)
 )
 
 

@@ -17,7 +17,7 @@ from typing import Any, Final, Protocol
 from pydantic import ValidationError
 
 from llmswitch.config import RuleConfig
-from llmswitch.store.db import Connection, Params, Row, Transaction
+from llmswitch.store.engine import Connection, Params, Row, Transaction
 
 log = logging.getLogger(__name__)
 
@@ -30,7 +30,7 @@ SELECT MAX(t) FROM (
     SELECT MAX(updated_at) AS t FROM router_rules
     UNION ALL SELECT MAX(updated_at) FROM router_settings
     UNION ALL SELECT MAX(changed_at) FROM router_changes
-)
+) AS stamps
 """
 
 
