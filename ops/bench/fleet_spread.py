@@ -43,10 +43,10 @@ async def bench(url: str, n: int, burst: int) -> None:
     arrived: list[float] = []
     got = trio.Event()
 
-    def sink(entry: Entry) -> None:
-        nonlocal got
+    def sink(entry: Entry) -> bool:
         arrived.append((time.time() - entry.stamp) * 1000)
         got.set()
+        return True
 
     async with trio.open_nursery() as nursery:
         teller, hearer = Fleet(Link(url, prefix)), Fleet(Link(url, prefix))

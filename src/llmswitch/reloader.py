@@ -90,10 +90,12 @@ class Reloader:
             "last_refusal_at": refusal["at"] if refusal else None,
         }
 
-    def heard(self, entry: Entry) -> None:
-        """A peer reloaded its config: reload ours soon (from our own file)."""
+    def heard(self, entry: Entry) -> bool:
+        """A peer reloaded its config: reload ours soon (from our own file). One reload
+        waiting already covers this one too, so the entry always counts as taken."""
         with contextlib.suppress(trio.WouldBlock):
             self._peer_send.send_nowait(entry)
+        return True
 
     async def reload(self, *, spread: bool = True) -> ConfigDiff:
         """Read, check and apply the config file; ReloadRefused leaves the old one serving.

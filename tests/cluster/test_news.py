@@ -60,16 +60,25 @@ def test_an_entry_over_the_cap_is_not_sent() -> None:
 def test_a_stored_topic_applies_each_change_once_and_never_an_older_one() -> None:
     seen = Seen()
     assert seen.fresh(entry(stamp=2.0))
+    seen.note(entry(stamp=2.0))
     assert not seen.fresh(entry(stamp=2.0))  # the same change again (pub/sub, then a resync)
     assert not seen.fresh(entry(stamp=1.0))  # an older one arriving late
+    seen.note(entry(stamp=1.0))
     assert seen.fresh(entry(stamp=3.0))
     assert seen.fresh(entry(key="other", stamp=1.0))
+
+
+def test_a_change_not_applied_yet_is_still_news() -> None:
+    seen = Seen()
+    assert seen.fresh(entry(stamp=2.0))
+    assert seen.fresh(entry(stamp=2.0))  # dropped on the way: the next resync brings it
 
 
 def test_published_only_topics_are_always_news() -> None:
     seen = Seen()
     pin = entry(topic="affinity", stamp=1.0, model="m")
-    assert seen.fresh(pin) and seen.fresh(pin)
+    seen.note(pin)
+    assert seen.fresh(pin)
 
 
 def test_the_newest_entry_per_key_wins_a_revocation_included() -> None:

@@ -25,7 +25,12 @@ async def member(
     heard: list[Entry] = []
     link = Link(url, prefix)
     fleet = Fleet(link)
-    fleet.sinks = dict.fromkeys(("key", "setting", "breaker"), heard.append)  # type: ignore[arg-type]
+
+    def sink(entry: Entry) -> bool:
+        heard.append(entry)
+        return True
+
+    fleet.sinks = dict.fromkeys(("key", "setting", "breaker"), sink)
     await nursery.start(link.run)
     await nursery.start(fleet.run)
     try:

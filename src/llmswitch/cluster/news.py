@@ -114,21 +114,25 @@ class Seen:
     """The newest stamp applied per (topic, key) of the stored topics.
 
     An entry no newer than one already applied is stale: pub/sub and a resync may bring
-    the same change twice, or an old one after a newer.
+    the same change twice, or an old one after a newer. An entry is noted only once it
+    was applied (handed to its actor), so one dropped on the way comes back at the next
+    resync.
     """
 
     def __init__(self) -> None:
         self._stamps: dict[tuple[str, str], float] = {}
 
     def fresh(self, entry: Entry) -> bool:
-        """Whether ``entry`` is news; if so, it is remembered as applied."""
-        if not entry.stored:
-            return True
-        where = (entry.topic, entry.key)
-        if self._stamps.get(where, -math.inf) >= entry.stamp:
-            return False
-        self._stamps[where] = entry.stamp
-        return True
+        """Whether ``entry`` is news: newer than any applied for its key."""
+        return not entry.stored or self._stamps.get((entry.topic, entry.key), -math.inf) < (
+            entry.stamp
+        )
+
+    def note(self, entry: Entry) -> None:
+        """``entry`` was applied: nothing older for its key is news from now on."""
+        if entry.stored:
+            where = (entry.topic, entry.key)
+            self._stamps[where] = max(entry.stamp, self._stamps.get(where, -math.inf))
 
 
 def newest(entries: Iterable[Entry]) -> dict[str, Entry]:

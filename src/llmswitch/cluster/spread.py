@@ -3,14 +3,16 @@
 Out: an actor's :data:`~llmswitch.cluster.news.Tell` puts a stamped entry in a bounded
 outbox and returns at once (a full outbox drops and counts). The sender stores a stored
 topic's entry in its hash and publishes it, in one Lua step that keeps the newest stamp
-per key. While Redis is away, the newest entry per key waits in ``pending`` and goes out
-when it returns (the newest-stamp rule drops it if a peer changed that key since).
+per key, for every entry waiting (up to ``BATCH``) at once. While Redis is away, the
+newest entry per key waits in ``pending`` and goes out when it returns (the newest-stamp
+rule drops it if a peer changed that key since).
 
 In: every message on the fleet's channel is decoded, checked against :class:`Seen` (a
 change applied once, never an older one after a newer) and handed to the topic's sink,
-which casts it to the actor that owns that state (a full mailbox drops it: the next
-resync brings it back). A resync reads the stored hashes: when the link comes up, and
-every ``RESYNC_S`` as a safety net for messages pub/sub lost while reconnecting.
+which casts it to the actor that owns that state (a full mailbox drops it, and it is
+not noted as applied: the next resync brings it back). A resync reads the stored
+hashes: when the link comes up, and every ``RESYNC_S`` as a safety net for messages
+pub/sub lost while reconnecting.
 
 Presence: every ``BEAT_S`` the instance writes itself (id, address, started, last seen)
 into the peers hash and reads the others back for /debug and the dashboard.
@@ -50,22 +52,35 @@ log = logging.getLogger(__name__)
 CHANNEL: Final = "fleet"
 #: Entries waiting for the sender; past this, new ones are dropped and counted.
 OUTBOX: Final = 4096
+#: Entries stored and published by one script call at most.
+BATCH: Final = 64
 #: The stored hashes are read again this often, besides each time the link comes up.
 RESYNC_S: Final = 5.0
 
-# KEYS: the topic's hash, the channel. ARGV: field, stamp, entry, "1" to store it.
-# A stored entry no newer than the one in the hash is neither stored nor published.
+# KEYS: the channel, then each entry's hash. ARGV: four per entry: field, stamp, entry,
+# "1" to store it. A stored entry no newer than the one in its hash is neither stored nor
+# published. Returns how many were published.
 _PUT: Final = """
-if ARGV[4] == '1' then
-  local cur = redis.call('HGET', KEYS[1], ARGV[1])
-  if cur and tonumber(cjson.decode(cur)['s']) >= tonumber(ARGV[2]) then return 0 end
-  redis.call('HSET', KEYS[1], ARGV[1], ARGV[3])
+local published = 0
+for i = 2, #KEYS do
+  local a = (i - 2) * 4
+  local fresh = true
+  if ARGV[a + 4] == '1' then
+    local cur = redis.call('HGET', KEYS[i], ARGV[a + 1])
+    fresh = not cur or tonumber(cjson.decode(cur)['s']) < tonumber(ARGV[a + 2])
+    if fresh then redis.call('HSET', KEYS[i], ARGV[a + 1], ARGV[a + 3]) end
+  end
+  if fresh then
+    redis.call('PUBLISH', KEYS[1], ARGV[a + 3])
+    published = published + 1
+  end
 end
-redis.call('PUBLISH', KEYS[2], ARGV[3])
-return 1
+return published
 """
 
-Sink = Callable[[Entry], object]
+#: Hands a peer's entry to the actor that owns its state; False if it could not (a full
+#: mailbox), and then the next resync brings it again.
+Sink = Callable[[Entry], bool]
 #: What a subscription raises when Redis goes away (coredis's own task group wraps it).
 _LOST = (LinkDown, coredis.exceptions.RedisError, anyio.BrokenResourceError, OSError)
 
@@ -94,12 +109,14 @@ class Fleet:
         self.peers: list[dict[str, Any]] = []
         self._scope: trio.CancelScope | None = None
         self._done = trio.Event()
-        self.counts = {"told": 0, "dropped": 0, "sent": 0, "heard": 0, "stale": 0, "bad": 0}
+        self.counts = dict.fromkeys(
+            ("told", "dropped", "sent", "heard", "stale", "undelivered", "bad"), 0
+        )
 
     def tell(self, topic: Topic, key: str, data: Mapping[str, Any] | None) -> None:
         """Spread one change of ours (see :data:`~llmswitch.cluster.news.Tell`)."""
         entry = Entry(topic=topic, key=key, stamp=time.time(), origin=self.id, data=data)
-        self._seen.fresh(entry)  # a peer's older news of this key is stale from now on
+        self._seen.note(entry)  # a peer's older news of this key is stale from now on
         try:
             self._out_send.send_nowait(entry)
         except trio.WouldBlock:
@@ -133,26 +150,38 @@ class Fleet:
     # --- out --------------------------------------------------------------------------
 
     async def _send(self) -> None:
+        """Store and publish what our actors told, as many as are waiting in one call."""
         async for entry in self._out_recv:
+            batch = [entry]
+            while len(batch) < BATCH:
+                try:
+                    batch.append(self._out_recv.receive_nowait())
+                except trio.WouldBlock:
+                    break
             try:
-                await self._store(entry)
+                await self._store(batch)
             except LinkDown:
-                if entry.stored:
-                    self._pending[(entry.topic, entry.key)] = entry
+                for e in batch:
+                    if e.stored:
+                        self._pending[(e.topic, e.key)] = e
 
-    async def _store(self, entry: Entry) -> None:
-        await self.link.evalsha(
-            self._put,
-            [self.link.key(CHANNEL, entry.topic), self.link.key(CHANNEL)],
-            [entry.key, repr(entry.stamp), entry.encode(), "1" if entry.stored else "0"],
-        )
-        self.counts["sent"] += 1
+    async def _store(self, batch: list[Entry]) -> None:
+        keys = [self.link.key(CHANNEL)] + [self.link.key(CHANNEL, e.topic) for e in batch]
+        args = [
+            arg
+            for e in batch
+            for arg in (e.key, repr(e.stamp), e.encode(), "1" if e.stored else "0")
+        ]
+        await self.link.evalsha(self._put, keys, args)
+        self.counts["sent"] += len(batch)
 
     async def _flush_pending(self) -> None:
         while self._pending:
-            where, entry = next(iter(self._pending.items()))
-            await self._store(entry)
-            self._pending.pop(where, None)
+            batch = list(self._pending.values())[:BATCH]
+            await self._store(batch)
+            for e in batch:
+                if self._pending.get((e.topic, e.key)) is e:
+                    del self._pending[(e.topic, e.key)]
 
     # --- in ---------------------------------------------------------------------------
 
@@ -170,9 +199,13 @@ class Fleet:
             self.counts["stale"] += 1
             return
         sink = self.sinks.get(entry.topic)
-        if sink is not None:
+        if sink is None:
+            return
+        if sink(entry):
+            self._seen.note(entry)
             self.counts["heard"] += 1
-            sink(entry)
+        else:
+            self.counts["undelivered"] += 1
 
     async def _listen(self) -> None:
         while True:
