@@ -46,6 +46,11 @@ async def test_our_breaker_opening_and_closing_is_told_and_a_peers_is_taken(
     await box.call(Lease("b"))
     assert told[-1] == ("breaker", "backend:b", {"open": False})
 
+    # A peer's junk is logged and dropped; the pool carries on.
+    await box.cast(Heard(entry("breaker", "backend:b", {"open": True, "until": "soon"})))
+    assert await box.call(Lease("b"))
+    await box.cast(Outcome("b", "m", ok=None))
+
     # A peer's model breaker opened for 30 s: ours is open that long, and says nothing.
     before = len(told)
     until = time.time() + 30

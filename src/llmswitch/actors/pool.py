@@ -21,7 +21,15 @@ import httpx
 import trio
 
 from llmswitch.actors.reconfigure import Reconfigure
-from llmswitch.cluster.news import BreakerNews, Heard, Tell, breaker_change, breaker_key, silent
+from llmswitch.cluster.news import (
+    BadEntry,
+    BreakerNews,
+    Heard,
+    Tell,
+    breaker_change,
+    breaker_key,
+    silent,
+)
 from llmswitch.config import BackendConfig, Config
 from llmswitch.routing.performance import (
     SEED_ROWS_PER_MODEL,
@@ -292,7 +300,10 @@ class PoolActor(Actor[PoolMsg]):
             self._reconfigure(msg.config)
             msg.reply.set(None)
         elif isinstance(msg, Heard):
-            self._heard(BreakerNews.of(msg.entry.data), msg.entry.key)
+            try:
+                self._heard(BreakerNews.of(msg.entry.data), msg.entry.key)
+            except BadEntry as exc:  # a peer's junk must not crash-loop our pool
+                log.warning("fleet: ignoring breaker %r: %s", msg.entry.key, exc)
         else:
             self._record(msg)
         self._publish()
