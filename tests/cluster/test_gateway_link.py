@@ -7,6 +7,11 @@ from pathlib import Path
 
 import trio
 
+from llmswitch.actors.health import BackendHealth, HealthView
+from llmswitch.actors.ledger import BudgetView
+from llmswitch.cluster.link import LinkState
+from llmswitch.config import parse_config
+from llmswitch.front.health import StoreCheck, readiness
 from tests.cluster.redis_server import own_prefix
 from tests.e2e.harness import closed_port, start_stack
 
@@ -39,5 +44,30 @@ async def test_a_gateway_whose_redis_is_away_serves_degraded(
         assert reply.choices[0].message.content
         async with stack.http() as http:
             cluster = (await http.get("/debug")).json()["cluster"]
-    assert cluster["state"] == "degraded" and cluster["reason"]
+            health = (await http.get("/health/ready")).json()
+    assert cluster["state"] == "degraded" and cluster["status"].startswith("cluster degraded: ")
+    assert health["cluster"]["state"] == "degraded"
+    assert health["degraded"] == cluster["status"]
     stack.gw.stop_requested.set()
+
+
+def test_a_degraded_cluster_leaves_a_gateway_ready_and_says_why(tmp_path: Path) -> None:
+    config = parse_config(
+        {
+            "store": {"path": str(tmp_path / "l.db")},
+            "backends": [{"name": "b", "base_url": "http://127.0.0.1:9/v1"}],
+            "models": [{"id": "m", "backend": "b"}],
+        }
+    )
+    health = HealthView({"b": BackendHealth(checked=True, up=True)})
+    down = LinkState(up=False, reason="ConnectionError: refused")
+    ready, body = readiness(
+        config, health, BudgetView(), StoreCheck(True), draining=False, cluster=down
+    )
+    assert ready and body["status"] == "degraded"
+    assert body["degraded"] == "cluster degraded: ConnectionError: refused"
+    up = LinkState(up=True, reason="")
+    ready, body = readiness(
+        config, health, BudgetView(), StoreCheck(True), draining=False, cluster=up
+    )
+    assert ready and body["status"] == "ok" and body["cluster"]["state"] == "up"

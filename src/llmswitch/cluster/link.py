@@ -215,6 +215,7 @@ class Link:
             "instance": self.instance,
             "state": "up" if state.up else "degraded",
             "reason": state.reason,
+            "status": "cluster up" if state.up else f"cluster degraded: {state.reason}",
             "last_seen_s_ago": None if seen is None else round(trio.current_time() - seen, 1),
             "outages": state.outages,
         }

@@ -241,7 +241,12 @@ def create_app(gw: Gateway) -> QuartTrio:
         store = check_store(gw.config.store.path, ledger, gw.ledger_memory.store_down)
         views = gw.views
         return readiness(
-            gw.config, views.health.value, views.budget.value, store, draining=gw.draining
+            gw.config,
+            views.health.value,
+            views.budget.value,
+            store,
+            draining=gw.draining,
+            cluster=gw.link.state.value if gw.link else None,
         )
 
     @app.get("/health/live")

@@ -7,6 +7,11 @@ backend is ``unknown`` until its first probe, so a fresh gateway is not ready un
 has answered (a probe's 401 is "down: auth", never "ok"). A store server that cannot be
 reached leaves the gateway ready (rows wait in the journal) and is said under ``store``.
 ``/health`` is ready's answer with the detail an operator reads.
+
+A fleet whose Redis is away is still ready, with status "degraded" and the reason
+(``cluster degraded: ...``): it serves on local limits and its offline budget slice, and
+a load balancer that took every instance out over a Redis outage would stop the service
+that degraded mode keeps.
 """
 
 from __future__ import annotations
@@ -19,6 +24,7 @@ from typing import Any
 
 from llmswitch.actors.health import HealthView
 from llmswitch.actors.ledger import BudgetView
+from llmswitch.cluster.link import LinkState
 from llmswitch.config import Config
 
 
@@ -50,6 +56,7 @@ def readiness(
     store: StoreCheck,
     *,
     draining: bool,
+    cluster: LinkState | None = None,
 ) -> tuple[bool, dict[str, Any]]:
     """Whether the gateway can serve, and the body that says why (pure)."""
     states = {
@@ -91,6 +98,11 @@ def readiness(
             "spent_month_usd": round(budget.spent_month_usd, 6),
         },
     }
+    if cluster is not None:
+        body["cluster"] = {"state": "up" if cluster.up else "degraded", "reason": cluster.reason}
+        if not cluster.up:
+            body["degraded"] = f"cluster degraded: {cluster.reason}"
+            body["status"] = "degraded" if ready else body["status"]
     if reasons:
         body["reason"] = "; ".join(reasons)
     return ready, body

@@ -81,6 +81,11 @@
     return h("span", { class: "badge " + (kind || text) }, text);
   }
 
+  // A fleet's Redis link: up, or "cluster degraded" with why (budgets and limits local).
+  function clusterBadge(c) {
+    return c.state === "up" ? badge("up", "up") : badge("cluster degraded: " + c.reason, "down");
+  }
+
   function bar(label, ratio, detail) {
     const fillEl = h("div", { class: "fill" });
     const clamped = Math.max(0, Math.min(1, ratio));
@@ -210,7 +215,8 @@
           h("dt", {}, "Backends"), h("dd", {}, `${up} up, ${down} down, ${backends.length - up - down} unknown`),
           h("dt", {}, "Budget"), h("dd", {}, b.exceeded ? badge("exceeded", "down") : badge("ok", "up")),
           h("dt", {}, "Uptime"), h("dd", {}, num(state.uptime_s, " s")),
-          h("dt", {}, "Draining"), h("dd", {}, state.draining ? "yes" : "no")
+          h("dt", {}, "Draining"), h("dd", {}, state.draining ? "yes" : "no"),
+          ...(state.cluster ? [h("dt", {}, "Cluster"), h("dd", {}, clusterBadge(state.cluster))] : [])
         )
       );
     },
