@@ -12,7 +12,7 @@ import os
 import signal
 import sys
 import uuid
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -61,9 +61,16 @@ async def until(check: Callable[[], Any], what: str) -> None:
 
 @asynccontextmanager
 async def fleet(
-    sims: dict[str, RunningSim], tmp_path: Path, n: int, **config: Any
+    sims: dict[str, RunningSim],
+    tmp_path: Path,
+    n: int,
+    *,
+    redis_url: str = REDIS_URL,
+    cluster: Mapping[str, Any] = {},
+    **config: Any,
 ) -> AsyncIterator[list[Instance]]:
-    """``n`` gateway processes on one fresh Redis prefix, killed and cleaned up after."""
+    """``n`` gateway processes on one fresh Redis prefix, killed and cleaned up after
+    (a private ``redis_url``'s keys go with its server)."""
     prefix = f"llmswitch-test-{uuid.uuid4().hex[:12]}"
     instances: list[Instance] = []
     try:
@@ -72,7 +79,7 @@ async def fleet(
             cfg = stack_config(
                 sims,
                 tmp_path / f"ledger-{i}.db",
-                cluster={"redis_url": REDIS_URL, "prefix": prefix},
+                cluster={"redis_url": redis_url, "prefix": prefix, **cluster},
                 breaker={"consecutive_failures": 2, "cooldown_s": 60},
                 **config,
             )
@@ -90,10 +97,11 @@ async def fleet(
         yield instances
     finally:
         await stop_all(instances)
-        async with coredis.Redis.from_url(REDIS_URL, decode_responses=True) as redis:
-            keys = [k async for k in redis.scan_iter(match=f"{prefix}:*")]
-            if keys:
-                await redis.delete(keys)
+        if redis_url == REDIS_URL:
+            async with coredis.Redis.from_url(REDIS_URL, decode_responses=True) as redis:
+                keys = [k async for k in redis.scan_iter(match=f"{prefix}:*")]
+                if keys:
+                    await redis.delete(keys)
 
 
 async def stop_all(instances: list[Instance]) -> list[int | None]:
