@@ -9,7 +9,7 @@ import trio
 import trio.testing
 
 from llmswitch.actors.health import BackendHealth, HealthActor, HealthView, after_peer
-from llmswitch.actors.keys import merge_keys
+from llmswitch.actors.keys import key_data, local_changes, merge_keys
 from llmswitch.actors.pool import Grant, Lease, Outcome, PoolActor, PoolView
 from llmswitch.actors.router import PutRule, SetProfile, setting_change, setting_entry
 from llmswitch.cluster.news import Entry, Heard, Topic
@@ -121,3 +121,10 @@ async def test_a_backend_our_probe_finds_down_is_told_and_a_peers_verdict_is_tak
         while view.value.down:  # noqa: ASYNC110 (the actor publishes; no event to wait on)
             await trio.sleep(0.01)
     assert len(told) == 1  # what a peer said is not told again
+
+
+def test_what_our_store_gains_or_loses_is_told_and_nothing_else() -> None:
+    kept, made = key("kept", 1.0), key("made", 2.0)
+    changes = local_changes([kept, key("gone", 1.0)], [kept, made])
+    assert changes == [("made", key_data(made)), ("gone", None)]
+    assert "sha256" in key_data(made) and "key" not in key_data(made)

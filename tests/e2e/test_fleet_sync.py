@@ -37,6 +37,7 @@ SPREAD_S = 15
 class Instance:
     url: str
     proc: trio.Process
+    config: Path
 
     def http(self) -> httpx.AsyncClient:
         return httpx.AsyncClient(base_url=self.url, timeout=10)
@@ -90,7 +91,7 @@ async def fleet(
                 [sys.executable, "-m", "llmswitch", "serve", "--config", str(path)],
                 env=os.environ | {"PYTHONUNBUFFERED": "1"},
             )
-            instances.append(Instance(f"http://127.0.0.1:{port}", proc))
+            instances.append(Instance(f"http://127.0.0.1:{port}", proc, path))
         for inst in instances:
             await wait_until_serving(inst.url, inst.proc)
         await until(lambda: _all_see(instances), "every instance sees every other")
@@ -168,8 +169,8 @@ async def test_a_key_created_on_one_instance_works_on_another_until_revoked(
             assert made.status_code == 201, made.text
             key = made.json()["key"]
 
-        async def works_on_b() -> bool:
-            client = openai.AsyncOpenAI(base_url=b.url + "/v1", api_key=key, max_retries=0)
+        async def works(inst: Instance, key: str) -> bool:
+            client = openai.AsyncOpenAI(base_url=inst.url + "/v1", api_key=key, max_retries=0)
             try:
                 await client.chat.completions.create(
                     model="small", messages=[{"role": "user", "content": "hi"}]
@@ -178,10 +179,18 @@ async def test_a_key_created_on_one_instance_works_on_another_until_revoked(
                 return False
             return True
 
-        await until(works_on_b, "the key works on b")
+        await until(lambda: works(b, key), "the key works on b")
         async with a.http() as http:
             assert (await http.delete("/admin/keys/alice")).status_code == 200
-        await until(lambda: _not(works_on_b()), "the revoked key stops working on b")
+        await until(lambda: _not(works(b, key)), "the revoked key stops working on b")
+
+        # Revoked with the offline CLI in b's own store: it stops working on a too.
+        async with b.http() as http:
+            key = (await http.post("/admin/keys", json={"name": "bob"})).json()["key"]
+        await until(lambda: works(a, key), "b's key works on a")
+        cli = [sys.executable, "-m", "llmswitch", "keys", "revoke", "bob", "--config"]
+        assert (await trio.run_process([*cli, str(b.config)])).returncode == 0
+        await until(lambda: _not(works(a, key)), "the key revoked by the CLI stops on a")
 
 
 async def _not(value: Any) -> bool:

@@ -89,6 +89,18 @@ def merge_keys(local: list[StoredKey], fleet: Mapping[str, Entry]) -> list[Store
     return out
 
 
+def local_changes(
+    before: list[StoredKey], after: list[StoredKey]
+) -> list[tuple[str, dict[str, Any] | None]]:
+    """What our own store gained or lost between two reads, as the fleet is told it: a
+    key made here (the admin API, or the offline CLI while we run) or deleted here."""
+    old = {k.name: k for k in before}
+    new = {k.name: k for k in after}
+    made = [(n, key_data(k)) for n, k in new.items() if old.get(n) != k]
+    gone: list[tuple[str, dict[str, Any] | None]] = [(n, None) for n in old if n not in new]
+    return made + gone
+
+
 def _from_entry(name: str, entry: Entry) -> StoredKey | None:
     if entry.data is None:
         return None
@@ -116,12 +128,20 @@ class KeysActor(StoredActor[KeysMsg]):
         #: The fleet's newest entry per key name (a revocation included).
         self._fleet: dict[str, Entry] = {}
         self._stored: list[StoredKey] = []
+        self._loaded = False
 
     async def version(self, db: Connection) -> Hashable:
         return await keys_version(db)
 
     async def load(self, db: Connection) -> None:
-        self._local = await load_keys(db)
+        """Read our store; once running, what changed in it since is told to the fleet
+        (what was there at start is not: a peer may have revoked it meanwhile)."""
+        before, self._local = self._local, await load_keys(db)
+        if self._loaded:
+            for name, data in local_changes(before, self._local):
+                self._fleet.pop(name, None)
+                self._tell("key", name, data)
+        self._loaded = True
         self._merge()
 
     def _merge(self) -> None:
@@ -142,23 +162,24 @@ class KeysActor(StoredActor[KeysMsg]):
             if any(c.name == msg.name for c in self._config.clients):
                 msg.reply.fail(KeyExists(f"{msg.name!r} is a [[clients]] entry of the config"))
                 return
+            if any(k.name == msg.name for k in self._stored):
+                msg.reply.fail(KeyExists(f"a key named {msg.name!r} exists; revoke it first"))
+                return
             try:
                 key = await create_key(self.db, msg.name, msg.policy)
             except KeyExists as exc:
                 msg.reply.fail(exc)
                 return
-            await self.reload()
-            made = next(k for k in self._local if k.name == msg.name)
-            self._tell("key", msg.name, key_data(made))
+            await self.reload()  # tells the fleet
             msg.reply.set(key)
         else:
-            revoked = await revoke_key(self.db, msg.name)
-            revoked = revoked or any(k.name == msg.name for k in self._stored)
-            if revoked:
+            in_force = any(k.name == msg.name for k in self._stored)
+            if not await revoke_key(self.db, msg.name) and in_force:
+                # A peer's key, never in our store: tell its revocation ourselves.
                 self._fleet.pop(msg.name, None)
                 self._tell("key", msg.name, None)
-            await self.reload()
-            msg.reply.set(revoked)
+            await self.reload()  # tells the fleet of a key deleted from our store
+            msg.reply.set(in_force)
 
     def summary(self) -> Mapping[str, Any]:
         return {
