@@ -37,7 +37,7 @@ from typing import Any
 from llmswitch.cli.starter import STARTER
 from llmswitch.config import ModelConfig, parse_config
 from llmswitch.providers.openai import estimate_tokens, prompt_chars
-from llmswitch.routing.brain import RouteRequest, RoutingSettings, decide_now
+from llmswitch.routing.brain import RouteRequest, decide_now
 from llmswitch.routing.classify import COMPLEXITIES, QUALITY_FLOOR, classify
 from llmswitch.routing.classify_eval import (
     ANSWER_TOKENS,
@@ -56,7 +56,8 @@ from llmswitch.routing.classify_learned import (
     shipped_weights,
 )
 from llmswitch.routing.envelope import read_envelope
-from llmswitch.routing.rules import effective_rules, features_of
+from llmswitch.routing.live import merged
+from llmswitch.routing.rules import features_of
 from llmswitch.routing.select import Availability, Catalog, Decision
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -291,7 +292,7 @@ BENCH_CONFIG = parse_config(
 def decision(messages: list[dict[str, str]]) -> Decision:
     """The whole in-process decision: rules, classification, selection, fallback."""
     catalog = Catalog.build(BENCH_CONFIG)
-    settings = RoutingSettings("balanced", {}, effective_rules(None, ()))
+    settings = merged(BENCH_CONFIG)
     body = {"model": "auto", "messages": messages}
     req = RouteRequest("auto", features_of(body, {}, len(messages[0]["content"]) // 4))
     return decide_now(catalog, settings, req, Availability(), lambda: classify_request(messages))
@@ -304,7 +305,7 @@ def harness_decision(headers: Mapping[str, str], body: dict[str, Any]) -> Decisi
     envelope = read_envelope(body, headers)
     messages = envelope.body["messages"]
     catalog = Catalog.build(BENCH_CONFIG)
-    settings = RoutingSettings("balanced", {}, effective_rules(None, ()))
+    settings = merged(BENCH_CONFIG)
     req = RouteRequest("auto", features_of(body, headers, tokens, envelope))
     has_tools = bool(body.get("tools"))
     return decide_now(

@@ -33,6 +33,7 @@ from llmswitch.front.listen import Listener
 from llmswitch.front.lockout import Lockout
 from llmswitch.front.metrics import Metrics
 from llmswitch.reloader import Reloader
+from llmswitch.routing.live import merged
 from llmswitch.routing.select import Catalog
 from llmswitch.runtime.backoff import Backoff
 from llmswitch.runtime.clock import WallClock
@@ -64,6 +65,9 @@ class Gateway:
             else None
         )
         self.fleet_limits = FleetLimits(self.link) if self.link else None
+        #: The routing settings in force (the file's, with the stored ones on top), as the
+        #: router publishes them: the request path and the ledger read the budgets here.
+        self.settings = Watch(merged(config))
         self.views = Views(
             health=Watch(HealthView()),
             pool=Watch(PoolView()),
@@ -153,13 +157,16 @@ class Gateway:
             self.clock,
             memory=self.ledger_memory,
             fleet=self.fleet_budget,
+            settings=self.settings,
         )
 
     def _router(self) -> RouterActor:
         def classifier_up() -> bool:
             return self.supervisor.child("classifier").state == "running"
 
-        return RouterActor(self.catalog, self.views, self.classifier, classifier_up, self.tell)
+        return RouterActor(
+            self.catalog, self.views, self.classifier, classifier_up, self.tell, self.settings
+        )
 
     def _sinks(self) -> dict[Any, Sink]:
         """Where each topic a peer tells goes: the actor that owns that state."""

@@ -11,7 +11,14 @@ import trio.testing
 from llmswitch.actors.health import BackendHealth, HealthActor, HealthView, after_peer
 from llmswitch.actors.keys import key_data, local_changes, merge_keys
 from llmswitch.actors.pool import Grant, Lease, Outcome, PoolActor, PoolView
-from llmswitch.actors.router import PutRule, SetProfile, setting_change, setting_entry
+from llmswitch.actors.router import (
+    ClearSetting,
+    PutRule,
+    PutSetting,
+    SetProfile,
+    setting_change,
+    setting_entry,
+)
 from llmswitch.cluster.news import Entry, Heard, Topic
 from llmswitch.config import KeyPolicy, RuleConfig
 from llmswitch.runtime.mailbox import Mailbox
@@ -94,7 +101,14 @@ def test_keys_in_force_are_the_newest_per_name_of_the_store_and_the_fleet() -> N
 
 def test_a_settings_change_goes_out_and_comes_back_as_the_same_change() -> None:
     rule = RuleConfig(name="r", pattern="x", action="route", target="m")
-    for change in (SetProfile("eco"), PutRule(rule)):
+    changes = (
+        SetProfile("eco"),
+        PutRule(rule),
+        PutSetting("routing.block", ["m"]),
+        PutSetting("budget.daily_usd", None),  # no limit: not the same as cleared
+        ClearSetting("budget.daily_usd"),
+    )
+    for change in changes:
         key_, data = setting_entry(change, {})
         back = setting_change(entry("setting", key_, data))
         assert type(back) is type(change)

@@ -17,8 +17,9 @@ from llmswitch.routing.brain import (
     plan,
 )
 from llmswitch.routing.classify import classify
+from llmswitch.routing.live import merged
 from llmswitch.routing.profiles import UnknownProfile
-from llmswitch.routing.rules import effective_rules, features_of
+from llmswitch.routing.rules import features_of
 from llmswitch.routing.select import Availability, Catalog, Decision
 
 CONFIG = parse_config(
@@ -49,7 +50,7 @@ UP = Availability()
 
 
 def settings(*extra_rules: RuleConfig, profile: str = "balanced") -> RoutingSettings:
-    return RoutingSettings(profile, {}, effective_rules(None, extra_rules))
+    return merged(CONFIG, {"profile": profile}, extra_rules)
 
 
 def request(text: str, model: str = "auto", **headers: str) -> RouteRequest:

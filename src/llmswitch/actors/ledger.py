@@ -47,6 +47,7 @@ from llmswitch.actors.reconfigure import Reconfigure
 from llmswitch.cluster.budget import FleetBudget
 from llmswitch.cluster.money import refusal
 from llmswitch.config import BudgetConfig, Config
+from llmswitch.routing.brain import RoutingSettings
 from llmswitch.routing.budget import (
     ALL,
     PERIOD_START,
@@ -57,6 +58,7 @@ from llmswitch.routing.budget import (
     key_scope,
     task_scope,
 )
+from llmswitch.routing.live import merged
 from llmswitch.routing.select import ClientKey
 from llmswitch.runtime.actor import Actor
 from llmswitch.runtime.backoff import Backoff
@@ -193,13 +195,17 @@ class LedgerActor(Actor[LedgerMsg]):
         alerts: Alerts | None = None,
         memory: LedgerMemory | None = None,
         fleet: FleetBudget | None = None,
+        settings: Watch[RoutingSettings] | None = None,
     ) -> None:
         self._config = config
+        #: The budgets in force: the file's, with those stored at run time on top.
+        self._settings = settings or Watch(merged(config))
+        self._budget = self._settings.value.budget
         self.stop_timeout_s = config.server.grace_s + 5
         self._view = view
         self._journal = journal
         self._clock = clock
-        self._alerts = alerts or Alerts(config.budget)
+        self._alerts = alerts or Alerts(self._budget)
         self._db: Connection | None = None
         self._lock = trio.Lock()
         self._starts: dict[Period, float] = {}
@@ -213,7 +219,7 @@ class LedgerActor(Actor[LedgerMsg]):
         #: that meets them counts them again.
         self._recount = set(self._mem.settled)
         self._mem.settled.clear()
-        self._limits = configured_limits(config)
+        self._limits = configured_limits(config, self._budget)
         self._refused = 0
         self._pruned_at: float | None = None
         self._pruned = 0
@@ -255,6 +261,7 @@ class LedgerActor(Actor[LedgerMsg]):
     async def background(self, nursery: trio.Nursery) -> None:
         nursery.start_soon(self._flush_periodically)
         nursery.start_soon(self._alerts.run)
+        nursery.start_soon(self._follow_settings)
         if self._fleet is not None:
             nursery.start_soon(self._sync_periodically, self._fleet)
 
@@ -279,14 +286,26 @@ class LedgerActor(Actor[LedgerMsg]):
             if self._fleet is not None:
                 await self._fleet.settle(msg.hold, msg.request_id, counted, msg.ts, msg.scopes)
 
-    def _reconfigure(self, config: Config) -> None:
-        """Switch to the new budgets; spend and outstanding holds stay as they are, and the
-        next Reserve is checked against the new limits."""
-        learnt = {k: v for k, v in self._limits.items() if k not in configured_limits(self._config)}
-        self._config = config
-        self._limits = learnt | configured_limits(config)
-        self._alerts.retarget(config.budget)
+    def _reconfigure(self, config: Config, budget: BudgetConfig | None = None) -> None:
+        """Switch to the new budgets (``budget``: the global ones, when they changed at run
+        time); spend and outstanding holds stay as they are, and the next Reserve is
+        checked against the new limits."""
+        if budget is None:
+            budget = self._settings.value.budget
+        configured = configured_limits(self._config, self._budget)
+        learnt = {k: v for k, v in self._limits.items() if k not in configured}
+        self._config, self._budget = config, budget
+        self._limits = learnt | configured_limits(config, budget)
+        self._alerts.retarget(budget)
         self._publish()
+
+    async def _follow_settings(self) -> None:
+        """Take the global budgets stored at run time as the router publishes them."""
+        version = self._settings.version
+        while True:
+            settings, version = await self._settings.wait_newer(version)
+            if settings.budget != self._budget:
+                self._reconfigure(self._config, settings.budget)
 
     async def _reserve(self, msg: Reserve) -> None:
         now = self._clock.now()
@@ -463,7 +482,7 @@ class LedgerActor(Actor[LedgerMsg]):
     def _publish(self, ratios: bool = True) -> None:
         """The budget view; the per-budget ratios (one per key and task budget) are
         recomputed at each flush, not on every request's Settle."""
-        budget = self._config.budget
+        budget = self._budget
         used_ratio = self._view.value.used_ratio
         if ratios:
             used_ratio = {
@@ -505,12 +524,13 @@ class LedgerActor(Actor[LedgerMsg]):
         }
 
 
-def configured_limits(config: Config) -> dict[BudgetKey, float]:
-    """The budgets the config names (runtime keys' budgets are learnt from Reserve)."""
-    limits = {b.key: b.limit_usd for b in budgets_for(config.budget, None, None)}
+def configured_limits(config: Config, budget: BudgetConfig) -> dict[BudgetKey, float]:
+    """The budgets in force: the global ones of ``budget`` (the file's, or stored at run
+    time) and the config's keys' (runtime keys' budgets are learnt from Reserve)."""
+    limits = {b.key: b.limit_usd for b in budgets_for(budget, None, None)}
     for c in config.clients:
         for b in budgets_for(BudgetConfig(), ClientKey(c.name, c), None):
             limits[b.key] = b.limit_usd
-    for task, usd in config.budget.task_daily_usd.items():
+    for task, usd in budget.task_daily_usd.items():
         limits[(task_scope(task), "day")] = usd
     return limits

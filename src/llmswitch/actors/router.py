@@ -4,14 +4,18 @@ Tier 1 (rules) → tier 2 (classification, then selection under the profile) →
 (the fallback model). The decisions themselves are pure functions in
 :mod:`llmswitch.routing`; this actor gathers their inputs (the classification, from the
 classifier actor or inline while it is down; the health, pool, limits and budget views)
-and owns the run-time routing settings: rules edited at run time, the active profile
-and per-task overrides. Those persist in SQLite, so they survive restarts, and are
-re-read when the offline CLI changes them.
+and owns the run-time routing settings: rules edited at run time, the active profile,
+per-task overrides, and the config values that may be stored over the file's (allow and
+block lists, global budgets: :mod:`llmswitch.routing.live`). Those persist in SQLite, so
+they survive restarts, and are re-read when the offline CLI changes them. The settings
+in force are published on a watch: the request path and the ledger read the budgets
+there.
 
 In a fleet, a settings change made here is told to the peers (``profile``,
-``overrides``, ``rule:<name>``), and a peer's is written into our own store as if made
-here (so it outlives a restart without Redis), once it passes the same checks; a
-conversation's pin is told too, so its next turn keeps its model on any instance.
+``overrides``, ``rule:<name>``, a stored config value's key), and a peer's is written
+into our own store as if made here (so it outlives a restart without Redis), once it
+passes the same checks; a conversation's pin is told too, so its next turn keeps its
+model on any instance.
 """
 
 from __future__ import annotations
@@ -44,9 +48,10 @@ from llmswitch.routing.brain import (
     plan,
 )
 from llmswitch.routing.classify import Classification
+from llmswitch.routing.live import LIVE_KEYS, InvalidSetting, checked, merged, unknown_key
 from llmswitch.routing.patterns import MAX_RULES
 from llmswitch.routing.profiles import UnknownProfile
-from llmswitch.routing.rules import Features, effective_rules
+from llmswitch.routing.rules import Features
 from llmswitch.routing.select import Availability, Catalog, ClientKey, Decision, Refused
 from llmswitch.runtime.mailbox import ActorCrashed, CallTimeout, Mailbox, Request
 from llmswitch.runtime.watch import Watch
@@ -54,8 +59,8 @@ from llmswitch.store.engine import Connection
 from llmswitch.store.settings import (
     delete_rule,
     delete_setting,
-    get_setting,
     load_rules,
+    load_settings,
     save_rule,
     set_setting,
     settings_version,
@@ -109,6 +114,21 @@ class DeleteRule(Request[RoutingSettings]):
     name: str
 
 
+@dataclass(eq=False)
+class PutSetting(Request[RoutingSettings]):
+    """Store ``value`` over the config file's under ``key`` (one of ``LIVE_KEYS``)."""
+
+    key: str
+    value: Any
+
+
+@dataclass(eq=False)
+class ClearSetting(Request[RoutingSettings]):
+    """Drop the value stored under ``key``: the config file's is in force again."""
+
+    key: str
+
+
 @dataclass(frozen=True)
 class Pin:
     """A conversation's turn was served by ``model``: its next turns keep to it.
@@ -128,11 +148,13 @@ RouterMsg = (
     | SetOverride
     | PutRule
     | DeleteRule
+    | PutSetting
+    | ClearSetting
     | Reconfigure
     | Pin
     | Heard
 )
-SettingsChange = SetProfile | SetOverride | PutRule | DeleteRule
+SettingsChange = SetProfile | SetOverride | PutRule | DeleteRule | PutSetting | ClearSetting
 
 
 def setting_entry(msg: SettingsChange, overrides: Mapping[str, str]) -> tuple[str, Any]:
@@ -145,6 +167,10 @@ def setting_entry(msg: SettingsChange, overrides: Mapping[str, str]) -> tuple[st
         return "overrides", {"value": dict(overrides)}
     if isinstance(msg, PutRule):
         return f"rule:{msg.rule.name}", {"value": msg.rule.model_dump(mode="json")}
+    if isinstance(msg, PutSetting):
+        return msg.key, {"value": msg.value}
+    if isinstance(msg, ClearSetting):
+        return msg.key, None
     return f"rule:{msg.name}", None
 
 
@@ -159,6 +185,8 @@ def setting_change(entry: Entry) -> SettingsChange | None:
         return DeleteRule(key.removeprefix("rule:"))
     if key.startswith("rule:") and isinstance(value, dict):
         return PutRule(RuleConfig.model_validate(value | {"name": key.removeprefix("rule:")}))
+    if key in LIVE_KEYS:
+        return ClearSetting(key) if entry.data is None else PutSetting(key, value)
     return None
 
 
@@ -207,6 +235,13 @@ def invalid_change(
         and len(stored_rules) >= MAX_RULES
     ):
         return f"{MAX_RULES} rules are stored already; delete one first"
+    if isinstance(msg, ClearSetting):
+        return unknown_key(msg.key)
+    if isinstance(msg, PutSetting):
+        try:
+            checked(msg.key, msg.value, catalog)
+        except InvalidSetting as exc:
+            return str(exc)
     return None
 
 
@@ -220,9 +255,11 @@ class RouterActor(StoredActor[RouterMsg]):
         classifier: Mailbox[ClassifierMsg],
         classifier_up: Callable[[], bool],
         tell: Tell = silent,
+        published: Watch[RoutingSettings] | None = None,
     ) -> None:
         self._views = views
         self._tell = tell
+        self._published = published
         self._classifier = classifier
         self._classifier_up = classifier_up
         super().__init__(catalog.config.store)
@@ -230,11 +267,7 @@ class RouterActor(StoredActor[RouterMsg]):
         self._affinity = AffinityTable(routing.affinity_ttl_s, routing.affinity_max)
         self._by_affinity: dict[str, int] = {}
         self._adopt(catalog)
-        self._settings = RoutingSettings(
-            self._config.routing.profile,
-            dict(self._config.overrides),
-            effective_rules(self._config.rules, ()),
-        )
+        self._settings = merged(self._config)
         self._decisions = 0
         self._nursery: trio.Nursery | None = None
         self._classifying = trio.Semaphore(MAX_CLASSIFYING)
@@ -299,6 +332,11 @@ class RouterActor(StoredActor[RouterMsg]):
             await self._write(lambda db: set_setting(db, "overrides", overrides))
         elif isinstance(msg, PutRule):
             await self._write(lambda db: save_rule(db, msg.rule))
+        elif isinstance(msg, PutSetting):
+            value = checked(msg.key, msg.value, self._catalog)
+            await self._write(lambda db: set_setting(db, msg.key, value))
+        elif isinstance(msg, ClearSetting):
+            await self._write(lambda db: delete_setting(db, msg.key))
         else:
             await self._write(lambda db: delete_rule(db, msg.name))
         return overrides
@@ -341,17 +379,9 @@ class RouterActor(StoredActor[RouterMsg]):
 
     async def load(self, db: Connection) -> None:
         """The settings as stored (by this actor or the offline CLI), over the config's."""
-        stored = await load_rules(db)
-        profile = await get_setting(db, "profile")
-        overrides = await get_setting(db, "overrides")
-        if profile not in self._config.all_profiles:
-            profile = self._config.routing.profile
-        self._settings = RoutingSettings(
-            profile,
-            dict(self._config.overrides) | dict(overrides or {}),
-            effective_rules(self._config.rules, stored),
-            tuple(r.name for r in stored),
-        )
+        self._settings = merged(self._config, await load_settings(db), await load_rules(db))
+        if self._published is not None and self._published.value != self._settings:
+            self._published.publish(self._settings)
 
     async def _decide(self, msg: Decide) -> None:
         self._decisions += 1
@@ -426,6 +456,8 @@ class RouterActor(StoredActor[RouterMsg]):
             "profile": self._settings.profile,
             "overrides": dict(self._settings.overrides),
             "rules": [r.name for r in self._settings.rules if r.enabled],
+            "allow": list(self._settings.allow),
+            "block": list(self._settings.block),
             "models": len(self._config.models),
             "affinity": {
                 "conversations": len(self._affinity),

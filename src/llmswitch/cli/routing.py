@@ -33,11 +33,18 @@ from llmswitch.routing.brain import (
     finish,
     plan,
 )
+from llmswitch.routing.live import merged
 from llmswitch.routing.profiles import UnknownProfile
-from llmswitch.routing.rules import effective_rules, features_of
+from llmswitch.routing.rules import features_of
 from llmswitch.routing.select import Availability, Catalog, Decision
 from llmswitch.store.connect import open_existing_store, open_store
-from llmswitch.store.settings import delete_setting, get_setting, load_rules, set_setting
+from llmswitch.store.settings import (
+    delete_setting,
+    get_setting,
+    load_rules,
+    load_settings,
+    set_setting,
+)
 
 OFFLINE_NOTE = (
     "offline: backend health, circuit breakers, rate limits and budget are unknown here;\n"
@@ -76,22 +83,15 @@ async def read_stored(config: Config) -> Stored:
     Reading never creates the database: with none yet, nothing is stored.
     """
     rules: list[RuleConfig] = []
-    profile = raw = None
+    rows: dict[str, Any] = {}
     async with open_existing_store(config.store) as db:
         if db is not None:
             rules = await load_rules(db)
-            profile = await get_setting(db, "profile")
-            raw = await get_setting(db, "overrides")
+            rows = await load_settings(db)
+    profile, raw = rows.get("profile"), rows.get("overrides")
     stored_profile = profile if isinstance(profile, str) else None
     overrides = {str(k): str(v) for k, v in raw.items()} if isinstance(raw, dict) else {}
-    active = stored_profile if stored_profile in config.all_profiles else config.routing.profile
-    settings = RoutingSettings(
-        active,
-        dict(config.overrides) | overrides,
-        effective_rules(config.rules, rules),
-        tuple(r.name for r in rules),
-    )
-    return Stored(stored_profile, overrides, settings)
+    return Stored(stored_profile, overrides, merged(config, rows, rules))
 
 
 async def _write(config: Config, key: str, value: Any) -> None:

@@ -1,4 +1,5 @@
-"""Run-time routing settings over HTTP: the active profile, per-task overrides, rules.
+"""Run-time routing settings over HTTP: the active profile, per-task overrides, rules,
+and the config values that may be stored over the file's (allow/block, global budgets).
 
 Changes go through the router actor, which validates them, persists them in SQLite (so
 they survive restarts) and applies them to the next decision.
@@ -14,9 +15,11 @@ from quart import Response, request
 from quart_trio import QuartTrio
 
 from llmswitch.actors.router import (
+    ClearSetting,
     DeleteRule,
     GetSettings,
     PutRule,
+    PutSetting,
     SetOverride,
     SetProfile,
 )
@@ -26,6 +29,7 @@ from llmswitch.front.errors import GatewayError, bad_request
 from llmswitch.front.stats import stats
 from llmswitch.gateway import Gateway
 from llmswitch.routing.brain import RoutingSettings
+from llmswitch.routing.live import live_values, sources
 from llmswitch.runtime.mailbox import ActorCrashed, CallTimeout, Request
 
 CALL_TIMEOUT_S = 5.0
@@ -37,6 +41,8 @@ def settings_json(s: RoutingSettings) -> dict[str, Any]:
         "overrides": s.overrides,
         "rules": [r.model_dump(exclude_defaults=True) | {"name": r.name} for r in s.rules],
         "stored_rules": list(s.stored_rules),
+        "settings": live_values(s),
+        "sources": sources(s),
     }
 
 
@@ -100,6 +106,22 @@ def register_admin(
     @app.delete("/admin/routing/rules/<name>")
     async def delete_rule(name: str) -> Response:
         return await ask(DeleteRule(name))
+
+    @app.put("/admin/routing/settings/<key>")
+    async def put_setting(key: str) -> Response:
+        """Store ``{"value": ...}`` over the file's value of ``key`` (``routing.block``, ...)."""
+        try:
+            body = await json_object()
+        except GatewayError as err:
+            return fail(err)
+        if "value" not in body:
+            return fail(bad_request('expected {"value": ...}', param="value"))
+        return await ask(PutSetting(key, body["value"]))
+
+    @app.delete("/admin/routing/settings/<key>")
+    async def clear_setting(key: str) -> Response:
+        """Drop the stored value of ``key``: the file's is in force again."""
+        return await ask(ClearSetting(key))
 
     @app.get("/admin/stats")
     async def get_stats() -> Response:

@@ -463,11 +463,12 @@ async def _hold_budget(
 ) -> tuple[dict[str, Any], int | None]:
     """A metered call under any budget holds its worst case first (all budgets in one
     ledger step); its body then asks for no more output than was held for."""
-    budgets = budgets_for(gw.config.budget, ex.key, ex.task_type) if cand.metered else ()
+    config = gw.settings.value.budget  # the file's, with the budgets stored at run time
+    budgets = budgets_for(config, ex.key, ex.task_type) if cand.metered else ()
     if not budgets:
         return body, None
     asked = max((int(body[k]) for k in _LIMIT_KEYS if body.get(k)), default=0)
-    output = output_bound(cand.model, asked, gw.config.budget)
+    output = output_bound(cand.model, asked, config)
     if not asked:
         body = {**body, "max_tokens": output}
     usd = worst_case_usd(cand.model, body, output)

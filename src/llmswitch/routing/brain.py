@@ -12,7 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from llmswitch.config import Config, ModelConfig, RuleConfig
+from llmswitch.config import BudgetConfig, Config, ModelConfig, RuleConfig
 from llmswitch.routing.classify import Classification
 from llmswitch.routing.profiles import requested_profile
 from llmswitch.routing.rules import Features, first_match
@@ -48,12 +48,24 @@ class Rejected(Exception):
 
 @dataclass(frozen=True)
 class RoutingSettings:
-    """The run-time routing state: the active profile, overrides and rules in force."""
+    """The run-time routing state: the active profile, overrides, rules, allow and block
+    lists and global budgets in force (built by :func:`llmswitch.routing.live.merged`)."""
 
     profile: str
     overrides: dict[str, str]
     rules: tuple[RuleConfig, ...]
     stored_rules: tuple[str, ...] = ()
+    # Required, so no caller can leave the config's lists and budgets out by mistake.
+    allow: tuple[str, ...] = field(kw_only=True)
+    block: tuple[str, ...] = field(kw_only=True)
+    budget: BudgetConfig = field(kw_only=True)
+    #: The keys whose value in force is stored at run time rather than the file's.
+    stored: frozenset[str] = field(default=frozenset(), kw_only=True)
+
+    def policy(self, config: Config, profile: str, client: ClientKey | None) -> Policy:
+        return Policy.of(
+            config, profile, self.overrides, client, allow=self.allow, block=self.block
+        )
 
 
 @dataclass(frozen=True)
@@ -179,7 +191,7 @@ def _named(
     fallback = fallback_candidate(catalog)
     if cls is None and needs_classification([*chain, *([fallback] if fallback else [])]):
         return step
-    policy = Policy.of(catalog.config, step.profile, settings.overrides, req.client)
+    policy = settings.policy(catalog.config, step.profile, req.client)
     d = decide_explicit(
         catalog,
         named.model,
@@ -210,7 +222,7 @@ def finish(
         named = _named(catalog, settings, req, step, cls, avail)
         assert isinstance(named, Decision)
         return named
-    policy = Policy.of(catalog.config, step.profile, settings.overrides, req.client)
+    policy = settings.policy(catalog.config, step.profile, req.client)
     d = decide_auto(catalog, cls, avail, req.max_tokens, policy)
     d = with_fallback(catalog, replace(d, rule=step.rule, queue_s=step.queue_s), avail, policy)
     return _tagged(d, req)

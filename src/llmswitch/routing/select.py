@@ -86,7 +86,12 @@ class Policy:
         profile: str,
         overrides: dict[str, str],
         client: ClientKey | None = None,
+        *,
+        allow: tuple[str, ...] | None = None,
+        block: tuple[str, ...] | None = None,
     ) -> Policy:
+        """The policy for one request; ``allow`` and ``block`` replace the config's lists
+        (with the values stored at run time)."""
         r = config.routing
         metered = r.metered_cloud
         if client is not None and client.policy.metered_cloud is not None:
@@ -95,8 +100,8 @@ class Policy:
             profile_name=profile,
             profile=config.all_profiles[profile],
             metered_cloud=metered,
-            allow=r.allow,
-            block=r.block,
+            allow=r.allow if allow is None else allow,
+            block=r.block if block is None else block,
             overrides=overrides,
             allow_unpriced=r.allow_unpriced,
             client=client,

@@ -130,17 +130,33 @@ async def _delete_row(conn: Connection, table: str, column: str, key: str) -> bo
 # --- settings ------------------------------------------------------------------------------
 
 
+_BAD: Final = object()
+
+
+def _decoded(key: str, text: Any) -> Any:
+    """The row's JSON value, or ``_BAD`` (logged) if it is not valid JSON."""
+    try:
+        return json.loads(text)
+    except (TypeError, ValueError) as exc:
+        log.warning("router_settings: ignoring %r, not valid JSON: %s", key, exc)
+        return _BAD
+
+
 async def get_setting(conn: Connection, key: str) -> Any | None:
     """The JSON-decoded value stored under ``key``; None if unset (or stored as null, or
     no longer valid JSON, which is logged)."""
     row = await conn.fetchone("SELECT value FROM router_settings WHERE key = ?", (key,))
-    if row is None:
-        return None
-    try:
-        return json.loads(row[0])
-    except (TypeError, ValueError) as exc:
-        log.warning("router_settings: ignoring %r, not valid JSON: %s", key, exc)
-        return None
+    value = _BAD if row is None else _decoded(key, row[0])
+    return None if value is _BAD else value
+
+
+async def load_settings(conn: Connection) -> dict[str, Any]:
+    """Every stored setting, JSON-decoded, by key. A row stored as null is kept (a budget
+    of null means "no limit", unlike no row); one no longer valid JSON is logged and
+    left out."""
+    rows = await conn.fetchall("SELECT key, value FROM router_settings ORDER BY key")
+    decoded = {str(key): _decoded(str(key), text) for key, text in rows}
+    return {key: value for key, value in decoded.items() if value is not _BAD}
 
 
 async def set_setting(conn: Connection, key: str, value: Any) -> None:
