@@ -266,6 +266,58 @@ def test_override_refusals(cfg: str, capsys: pytest.CaptureFixture[str]) -> None
     assert stored(cfg, "overrides") is None
 
 
+# --- setting ----------------------------------------------------------------------------------
+
+
+def test_setting_stores_block_and_budgets_over_the_file_and_clears_back(
+    cfg: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, out, _ = run(capsys, "setting", "routing.block", "small", "--config", cfg)
+    assert (code, out.split("(")[0].strip()) == (0, "routing.block: tiny")  # stored as the id
+    assert stored(cfg, "routing.block") == ["tiny"]
+    _, d = run_json(capsys, "route", "hello!", "--config", cfg)
+    assert d["model"] != "tiny" and "blocked by routing.block" in str(d["excluded"])
+    run(capsys, "setting", "budget.daily_usd", "2.5", "--config", cfg)
+    run(capsys, "setting", "budget.task_daily_usd", "code=1", "math=0.5", "--config", cfg)
+    run(capsys, "setting", "budget.monthly_usd", "--none", "--config", cfg)
+    code, out, _ = run(capsys, "setting", "--config", cfg)
+    rows = {line.split()[0]: line.split()[1:] for line in out.splitlines()[1:]}
+    assert rows["routing.block"] == ["tiny", "stored"]
+    assert rows["routing.allow"] == ["(none)", "file"]
+    assert rows["budget.daily_usd"] == ["2.5", "stored"]
+    assert rows["budget.monthly_usd"] == ["no", "limit", "stored"]
+    assert rows["budget.task_daily_usd"] == ["code=1,", "math=0.5", "stored"]
+
+    code, out, _ = run(capsys, "setting", "routing.block", "--clear", "--config", cfg)
+    assert code == 0 and "cleared" in out and stored(cfg, "routing.block") is None
+    code, d = run_json(capsys, "setting", "budget.daily_usd", "--clear", "--config", cfg)
+    assert d["settings"]["budget.daily_usd"] is None
+    assert d["sources"]["budget.daily_usd"] == "file"
+    assert d["sources"]["budget.monthly_usd"] == "stored"
+
+
+@pytest.mark.parametrize(
+    ("argv", "says"),
+    [
+        (["routing.allow", "gpt-9"], "no model named 'gpt-9'"),
+        (["budget.daily_usd", "-1"], "must be a finite number >= 0"),
+        (["budget.daily_usd", "nan"], "must be a finite number >= 0"),
+        (["budget.daily_usd", "lots"], "'lots' is not a number"),
+        (["budget.task_daily_usd", "poetry=1"], "unknown task type 'poetry'"),
+        (["budget.task_daily_usd", "code"], "expected TASK=USD pairs"),
+        (["budget.hourly_usd", "1"], "unknown setting 'budget.hourly_usd'"),
+    ],
+)
+def test_setting_refuses_bad_values_and_stores_nothing(
+    cfg: str, capsys: pytest.CaptureFixture[str], argv: list[str], says: str
+) -> None:
+    code, _, err = run(capsys, "setting", *argv, "--config", cfg)
+    assert code == 1 and says in err
+    assert stored(cfg, argv[0]) is None
+    code, _, _ = run(capsys, "setting", "budget.daily_usd", "--config", cfg)
+    assert code == 2  # neither a value, --none nor --clear
+
+
 # --- models ------------------------------------------------------------------------------------
 
 

@@ -1,10 +1,11 @@
-"""The offline routing commands: ``route``, ``profile`` and ``override``.
+"""The offline routing commands: ``route``, ``profile``, ``override`` and ``setting``.
 
 They need no running gateway: they read the config file and the SQLite store the gateway
-uses (``store.path``). ``profile set`` and ``override`` write the same settings rows the
-router actor reads, so a change survives restarts, and a running gateway picks it up on
-its next poll. ``route`` runs the same brain as ``/v1/route`` with the heuristic
-classifier, but knows nothing of backend health, breakers, rate limits or spend.
+uses (``store.path``). ``profile set``, ``override`` and ``setting`` write the same
+settings rows the router actor reads, so a change survives restarts, and a running
+gateway picks it up on its next poll. ``route`` runs the same brain as ``/v1/route``
+with the heuristic classifier, but knows nothing of backend health, breakers, rate
+limits or spend.
 
 Each command returns the process exit code: 0, or 1 when a request or a change is refused.
 """
@@ -33,7 +34,17 @@ from llmswitch.routing.brain import (
     finish,
     plan,
 )
-from llmswitch.routing.live import merged
+from llmswitch.routing.live import (
+    LIVE_KEYS,
+    MODEL_LISTS,
+    TASK_BUDGETS,
+    InvalidSetting,
+    checked,
+    live_values,
+    merged,
+    sources,
+    unknown_key,
+)
 from llmswitch.routing.profiles import UnknownProfile
 from llmswitch.routing.rules import features_of
 from llmswitch.routing.select import Availability, Catalog, Decision
@@ -368,6 +379,83 @@ def clear_overrides(config: Config, as_json: bool = False) -> int:
     return 0
 
 
+# --- setting: allow/block and budgets ---------------------------------------------------------
+
+
+def setting_value(key: str, words: list[str], none: bool) -> Any:
+    """What the words on the command line stand for under ``key`` (before it is checked):
+    model names, one USD amount, or TASK=USD pairs; ``none`` is the empty list, the empty
+    table or no limit."""
+    if key in MODEL_LISTS:
+        return [] if none else words
+    if key == TASK_BUDGETS:
+        if none:
+            return {}
+        pairs = [w.partition("=") for w in words]
+        if not pairs or any(not sep for _, sep, _ in pairs):
+            raise InvalidSetting(f"{key}: expected TASK=USD pairs, e.g. code=2.5")
+        return {task: _number(f"{key}.{task}", usd) for task, _, usd in pairs}
+    if none:
+        return None
+    if len(words) != 1:
+        raise InvalidSetting(f"{key}: expected one amount in USD (or --none for no limit)")
+    return _number(key, words[0])
+
+
+def _number(where: str, word: str) -> float:
+    try:
+        return float(word)
+    except ValueError:
+        raise InvalidSetting(f"{where}: {word!r} is not a number") from None
+
+
+def _shown(value: Any) -> str:
+    if value is None:
+        return "no limit"
+    if isinstance(value, list):
+        return ", ".join(value) or "(none)"
+    if isinstance(value, dict):
+        return ", ".join(f"{k}={v:g}" for k, v in value.items()) or "(none)"
+    return f"{value:g}"
+
+
+def show_settings(config: Config, as_json: bool = False) -> int:
+    stored = trio.run(read_stored, config)
+    values, where = live_values(stored.settings), sources(stored.settings, LIVE_KEYS)
+    if as_json:
+        print_json({"settings": values, "sources": where})
+        return 0
+    rows = [(key, _shown(values[key]), where[key]) for key in LIVE_KEYS]
+    print(table(["SETTING", "VALUE", "FROM"], rows))
+    return 0
+
+
+def change_setting(
+    config: Config, key: str, words: list[str], *, none: bool = False, as_json: bool = False
+) -> int:
+    """Store a value over the file's (checked as the admin API checks it)."""
+    try:
+        value = checked(key, setting_value(key, words, none), Catalog.build(config))
+    except InvalidSetting as exc:
+        return refuse(str(exc), as_json, "invalid_setting")
+    trio.run(_write, config, key, value)
+    if as_json:
+        return show_settings(config, as_json=True)
+    print(f"{key}: {_shown(value)} (stored; {PICKED_UP})")
+    return 0
+
+
+def clear_setting(config: Config, key: str, as_json: bool = False) -> int:
+    """Drop the stored value: the config file's is in force again."""
+    cleared = trio.run(_forget, config, key)
+    if as_json:
+        return show_settings(config, as_json=True)
+    file_value = live_values(merged(config))[key]
+    done = f"cleared ({PICKED_UP})" if cleared else "nothing stored"
+    print(f"{key}: {done}; the config file's: {_shown(file_value)}")
+    return 0
+
+
 # --- the commands --------------------------------------------------------------------------
 
 
@@ -413,6 +501,25 @@ def cmd_override(config: Config, args: argparse.Namespace) -> int:
     return change_override(config, args.task, args.model, args.json)
 
 
+@offline
+def cmd_setting(config: Config, args: argparse.Namespace) -> int:
+    usage = "llmswitch: usage: llmswitch setting [KEY VALUE... | KEY --none | KEY --clear]"
+    if args.key is None and not (args.clear or args.none):
+        return show_settings(config, args.json)
+    if args.key is None or (args.clear and (args.values or args.none)):
+        print(usage, file=sys.stderr)
+        return 2
+    problem = unknown_key(args.key)
+    if problem is not None:
+        return refuse(problem, args.json, "invalid_setting")
+    if args.clear:
+        return clear_setting(config, args.key, args.json)
+    if not args.values and not args.none:
+        print(usage, file=sys.stderr)
+        return 2
+    return change_setting(config, args.key, args.values, none=args.none, as_json=args.json)
+
+
 def register(sub: SubParsers) -> None:
     route_p = config_command(sub, "route", "which model would serve a prompt, and why (offline)")
     route_p.add_argument("prompt")
@@ -439,3 +546,18 @@ def register(sub: SubParsers) -> None:
     override.add_argument("--clear", action="store_true", help="remove the stored override")
     override.add_argument("--clear-all", action="store_true", help="remove every stored override")
     override.set_defaults(func=cmd_override)
+
+    setting = config_command(
+        sub, "setting", "show, store or clear allow/block and budgets over the config file's"
+    )
+    setting.add_argument("key", nargs="?", help=", ".join(LIVE_KEYS))
+    setting.add_argument(
+        "values", nargs="*", help="model names; one USD amount; TASK=USD pairs for task budgets"
+    )
+    setting.add_argument(
+        "--none", action="store_true", help="store an empty list, or no limit for a budget"
+    )
+    setting.add_argument(
+        "--clear", action="store_true", help="drop the stored value: the file's again"
+    )
+    setting.set_defaults(func=cmd_setting)
