@@ -7,9 +7,17 @@ schema per test inside it (cheap, and every test starts empty).
 
 from __future__ import annotations
 
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import tempfile
+import time
 import uuid
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
+from pathlib import Path
 
 import psycopg
 
@@ -35,3 +43,74 @@ def fresh_schema(database_url: str) -> str:
     with psycopg.connect(database_url, autocommit=True, connect_timeout=5) as conn:
         conn.execute(f'CREATE SCHEMA "{schema}"')
     return f"{database_url}?options=-csearch_path%3D{schema}"
+
+
+#: Debian's PostgreSQL 15 (the postgresql package); its programs run as the postgres user.
+PG_BIN = Path("/usr/lib/postgresql/15/bin")
+
+
+class PrivateServer:
+    """A PostgreSQL server of the test's own on a free loopback port, to kill and restart
+    (never the system one). ``url`` reaches its ``postgres`` database (trust auth)."""
+
+    def __init__(self, root: Path, port: int) -> None:
+        self.root = root
+        self.data = root / "data"
+        self.port = port
+        self.url = f"postgresql://postgres@127.0.0.1:{port}/postgres"
+
+    def _as_postgres(self, *args: str | Path, timeout: float = 60) -> None:
+        subprocess.run(
+            ["runuser", "-u", "postgres", "--", *map(str, args)],
+            check=True,
+            capture_output=True,
+            timeout=timeout,
+        )
+
+    def init(self) -> None:
+        self._as_postgres(
+            PG_BIN / "initdb", "-D", self.data, "-A", "trust", "-U", "postgres", "--no-sync"
+        )
+
+    def start(self) -> None:
+        """Start (after a kill: crash recovery) and wait until it accepts connections; a
+        killed server's last backends may hold its shared memory for a moment."""
+        options = f"-p {self.port} -k {self.root} -c listen_addresses=127.0.0.1 -c fsync=off"
+        for attempt in range(20):
+            try:
+                self._as_postgres(
+                    PG_BIN / "pg_ctl", "-D", self.data, "-o", options,
+                    "-l", self.root / "log", "-w", "-t", "30", "start",
+                )  # fmt: skip
+                return
+            except subprocess.CalledProcessError:
+                if attempt == 19:
+                    raise
+                time.sleep(0.25)
+
+    def kill(self) -> None:
+        """SIGKILL the postmaster (its backends notice and exit)."""
+        pid = int((self.data / "postmaster.pid").read_text().split()[0])
+        os.kill(pid, signal.SIGKILL)
+
+    def stop(self) -> None:
+        with suppress(subprocess.SubprocessError):
+            self._as_postgres(PG_BIN / "pg_ctl", "-D", self.data, "-m", "immediate", "stop")
+
+
+@contextmanager
+def private_server() -> Iterator[PrivateServer]:
+    """A fresh server in a private folder (owned by postgres), stopped and removed on exit."""
+    root = Path(tempfile.mkdtemp(prefix="llmswitch-pg-"))
+    shutil.chown(root, "postgres", "postgres")
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = int(s.getsockname()[1])
+    server = PrivateServer(root, port)
+    try:
+        server.init()
+        server.start()
+        yield server
+    finally:
+        server.stop()
+        shutil.rmtree(root, ignore_errors=True)

@@ -55,6 +55,9 @@ class Gateway:
         self.adopt(config)
         #: Which of ``server.workers`` processes this is (0 for a lone process).
         self.worker = worker
+        #: What this process's ledger rows say served them (one log for a fleet); named
+        #: once the port is bound (:func:`~llmswitch.store.request_log.instance_name`).
+        self.instance: str | None = None
         self.clients = clients
         #: The Redis link of a fleet (``cluster.redis_url``); None for one process alone.
         self.link = Link.of(config.cluster)

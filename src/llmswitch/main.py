@@ -26,7 +26,9 @@ import logging
 import os
 import resource
 import signal
+import socket
 from functools import partial
+from urllib.parse import urlsplit
 
 import trio
 from hypercorn.config import Config as HypercornConfig
@@ -43,6 +45,7 @@ from llmswitch.gateway import Gateway
 from llmswitch.selfcheck import start_warnings
 from llmswitch.store.connect import open_store
 from llmswitch.store.keys import load_keys
+from llmswitch.store.request_log import instance_name
 
 log = logging.getLogger(__name__)
 
@@ -176,6 +179,10 @@ async def run_gateway(
                 )
             )
             log.info("llmswitch listening on %s", binds[0])
+            port = urlsplit(binds[0]).port or config.server.port
+            gw.instance = instance_name(
+                socket.gethostname(), port, gw.worker, config.server.workers
+            )
             if gw.fleet is not None:
                 gw.fleet.address = binds[0]
             task_status.started((gw, binds[0]))

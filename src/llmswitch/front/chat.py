@@ -132,7 +132,7 @@ class Exchange:
             return 0.0
         return self.served_by.model.cost_usd(self.usage.prompt_tokens, self.usage.completion_tokens)
 
-    def row(self) -> RequestRow:
+    def row(self, instance: str | None) -> RequestRow:
         cand, cls, usage = self.served_by, None, self.usage or Usage(0, 0, True)
         if self.decision is not None and self.decision.classification is not None:
             cls = self.decision.classification.complexity
@@ -162,6 +162,7 @@ class Exchange:
             output_cap=self.output_cap,
             task=self.task_type,
             affinity=self.decision.affinity if self.decision else None,
+            instance=instance,
         )
 
     def router_headers(self) -> dict[str, str]:
@@ -188,7 +189,7 @@ class Exchange:
 async def record(gw: Gateway, ex: Exchange) -> None:
     """End the exchange: its one ledger row, and its spend settled against the budgets."""
     ex.recorded = True
-    row = ex.row()
+    row = ex.row(gw.instance)
     await gw.record(row, in_flight=ex.counted)
     if ex.hold is not None or row.cost_usd:
         await _settle_hold(gw, ex, row.cost_usd)

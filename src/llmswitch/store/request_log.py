@@ -50,6 +50,8 @@ class RequestRow:
     task: str | None = None
     #: What conversation affinity did to the decision (routing.affinity).
     affinity: str | None = None
+    #: The fleet member that served it (:func:`instance_name`).
+    instance: str | None = None
 
     def as_dict(self) -> dict[str, object]:
         """Column name to value; a tenth of ``dataclasses.asdict``'s cost on the hot path."""
@@ -79,6 +81,12 @@ _INSERT = (
     f"INSERT INTO request_log ({_COLUMN_LIST}) VALUES ({', '.join('?' * len(COLUMNS))})"
     " ON CONFLICT (request_id) DO NOTHING"
 )
+
+
+def instance_name(host: str, port: int, worker: int, workers: int) -> str:
+    """How a row names the process that served it: ``host:port``, and ``/worker`` when
+    ``server.workers`` processes share the port."""
+    return f"{host}:{port}" + (f"/{worker}" if workers > 1 else "")
 
 
 async def insert_rows(conn: Connection, rows: Sequence[RequestRow]) -> None:
@@ -174,7 +182,13 @@ async def recent_outcomes(
 
 
 #: Filterable columns of :func:`filtered_recent_rows`, by query name.
-FILTERS = {"client": "client", "model": "chosen_model", "status": "status", "harness": "harness"}
+FILTERS = {
+    "client": "client",
+    "model": "chosen_model",
+    "status": "status",
+    "harness": "harness",
+    "instance": "instance",
+}
 
 
 async def filtered_recent_rows(

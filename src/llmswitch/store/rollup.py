@@ -35,6 +35,7 @@ DIMENSIONS: dict[str, str] = {
     "tier": "tier",
     "harness": "harness",
     "status": "status",
+    "instance": "instance",
 }
 #: The dimension every request belongs to once: totals, and the per-hour/day series.
 ALL = "all"
