@@ -266,10 +266,15 @@ def llmswitch_config(
     *,
     max_in_flight: int | None = None,
     max_connections: int | None = None,
+    workers: int = 1,
+    redis: tuple[str, str] | None = None,
 ) -> Path:
-    """One simulated backend serving MODEL; limits raised only when asked."""
+    """One simulated backend serving MODEL; limits raised only when asked. ``redis``:
+    (URL, prefix) of a fleet's shared state; ``workers`` processes (needs ``redis``)."""
     server_extra = f"max_in_flight = {max_in_flight}\n" if max_in_flight else ""
+    server_extra += f"workers = {workers}\n" if workers > 1 else ""
     backend_extra = f"max_connections = {max_connections}\n" if max_connections else ""
+    cluster = f'[cluster]\nredis_url = "{redis[0]}"\nprefix = "{redis[1]}"\n' if redis else ""
     path = workdir / "llmswitch.toml"
     path.write_text(
         f"""\
@@ -289,7 +294,7 @@ locality = "local"
 [[models]]
 id = "{MODEL}"
 backend = "sim"
-""",
+{cluster}""",
         encoding="utf-8",
     )
     return path
