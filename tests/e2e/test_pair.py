@@ -26,8 +26,12 @@ import openai
 import pytest
 import trio
 
+from llmswitch.config import StoreConfig
 from llmswitch.sim.knobs import ModelKnobs
 from llmswitch.sim.server import RunningSim
+from llmswitch.store import open_store
+from llmswitch.store.journal import read_segment
+from llmswitch.store.request_log import recent_rows
 from tests.e2e.harness import (
     closed_port,
     fleet_config,
@@ -57,17 +61,19 @@ class Pair:
 
 @asynccontextmanager
 async def running_pair(
-    sims: dict[str, RunningSim], tmp_path: Path, **sections: Any
+    sims: dict[str, RunningSim], tmp_path: Path, store_url: str | None = None, **sections: Any
 ) -> AsyncIterator[Pair]:
-    """Instances a and b, one fleet in Redis, each with its own store (two hosts' worth);
-    ``sections`` go into both configs."""
+    """Instances a and b, one fleet in Redis, each with its own SQLite store (two hosts'
+    worth), or both on PostgreSQL at ``store_url``; ``sections`` go into both configs."""
     prefix, ports = fleet_prefix(), [closed_port(), closed_port()]
     async with AsyncExitStack() as stack:
         procs = []
         for name, port in zip("ab", ports, strict=True):
             config = tmp_path / f"{name}.toml"
             db = tmp_path / f"{name}.db"
-            write_config(config, fleet_config(sims, port, db, prefix, **sections))
+            store = {"path": str(db), "flush_interval_s": 0.05}
+            store |= {"url": store_url} if store_url else {}
+            write_config(config, fleet_config(sims, port, db, prefix, store=store, **sections))
             procs.append(await stack.enter_async_context(serving_process(config)))
         pair = Pair([f"http://127.0.0.1:{port}" for port in ports], procs)
         for url, proc in zip(pair.urls, procs, strict=True):
@@ -134,8 +140,8 @@ async def load_and_kill(
     return outcomes
 
 
-async def test_one_of_a_pair_killed_under_load_costs_no_request_and_no_limit(
-    nursery: trio.Nursery, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+async def test_one_of_a_pair_killed_under_load_costs_no_request_limit_or_row(
+    nursery: trio.Nursery, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, pg_url: str
 ) -> None:
     monkeypatch.setenv("LOAD_KEY", "sk-load-pair-test")  # the instances inherit them
     monkeypatch.setenv("IDE_KEY", "sk-ide-pair-test")
@@ -144,7 +150,7 @@ async def test_one_of_a_pair_killed_under_load_costs_no_request_and_no_limit(
         {"name": "ide", "key_env": "IDE_KEY", "rpm": RPM},
     ]
     sims = await start_sims(nursery, ModelKnobs(ttft_s=0.05))
-    async with running_pair(sims, tmp_path, clients=keys) as pair:
+    async with running_pair(sims, tmp_path, pg_url, clients=keys) as pair:
         first, second = (client(url, "sk-load-pair-test") for url in pair.urls)
         ide_a, ide_b = (client(url, "sk-ide-pair-test") for url in pair.urls)
         began = trio.current_time()
@@ -187,6 +193,22 @@ async def test_one_of_a_pair_killed_under_load_costs_no_request_and_no_limit(
         assert (await debug(pair.urls[1]))["cluster"]["state"] == "up"
         for c in (first, second, ide_a, ide_b):
             await c.close()
+        pair.procs[1].send_signal(signal.SIGTERM)  # b drains: its rows go to PostgreSQL
+        with trio.fail_after(30):
+            assert await pair.procs[1].wait() == 0
+
+    # Every answer the clients got has its row: in the pair's one request log, or still
+    # in a's journal (a SIGKILLed instance ships it when it starts again).
+    answered = 4 + len(outcomes) + len(statuses)
+    async with open_store(StoreConfig(url=pg_url)) as pg:
+        logged = {row.request_id for row in await recent_rows(pg, 100_000)}
+    kept = await trio.to_thread.run_sync(journalled, tmp_path / "a.db.journal")
+    assert len(logged | kept) >= answered
+
+
+def journalled(directory: Path) -> set[str]:
+    """The request ids of the rows still in a journal directory."""
+    return {row.request_id for p in directory.glob("*.jsonl") for row in read_segment(p)}
 
 
 # -- nginx and HAProxy in front, with the shipped snippets -------------------------------
