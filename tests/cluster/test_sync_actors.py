@@ -9,7 +9,7 @@ import trio
 import trio.testing
 
 from llmswitch.actors.health import BackendHealth, HealthActor, HealthView, after_peer
-from llmswitch.actors.keys import key_data, local_changes, merge_keys
+from llmswitch.actors.keys import key_data, merge_keys, stored_data
 from llmswitch.actors.pool import Grant, Lease, Outcome, PoolActor, PoolView
 from llmswitch.actors.router import (
     ClearSetting,
@@ -17,9 +17,9 @@ from llmswitch.actors.router import (
     PutSetting,
     SetProfile,
     setting_change,
-    setting_entry,
+    stored_settings,
 )
-from llmswitch.cluster.news import Entry, Heard, Topic
+from llmswitch.cluster.news import Entry, Heard, Topic, changes
 from llmswitch.config import KeyPolicy, RuleConfig
 from llmswitch.runtime.mailbox import Mailbox
 from llmswitch.runtime.watch import Watch
@@ -99,20 +99,23 @@ def test_keys_in_force_are_the_newest_per_name_of_the_store_and_the_fleet() -> N
     assert merged["recreated"].digest == b"\x01" * 32  # made here after the revocation
 
 
-def test_a_settings_change_goes_out_and_comes_back_as_the_same_change() -> None:
+def test_a_stored_setting_goes_out_and_comes_back_as_the_change_that_stores_it() -> None:
     rule = RuleConfig(name="r", pattern="x", action="route", target="m")
-    changes = (
-        SetProfile("eco"),
-        PutRule(rule),
-        PutSetting("routing.block", ["m"]),
-        PutSetting("budget.daily_usd", None),  # no limit: not the same as cleared
-        ClearSetting("budget.daily_usd"),
-    )
-    for change in changes:
-        key_, data = setting_entry(change, {})
-        back = setting_change(entry("setting", key_, data))
-        assert type(back) is type(change)
-        assert vars(back) | {"reply": None} == vars(change) | {"reply": None}
+    stored = {"profile": "eco", "routing.block": ["m"], "budget.daily_usd": None}
+    told = changes({}, stored_settings(stored, [rule]))
+    back = {k: setting_change(entry("setting", k, d)) for k, d in told}
+    expected = {
+        "profile": SetProfile("eco"),
+        "routing.block": PutSetting("routing.block", ["m"]),
+        "budget.daily_usd": PutSetting("budget.daily_usd", None),  # no limit, not cleared
+        "rule:r": PutRule(rule),
+    }
+    assert back.keys() == expected.keys()
+    for k, change in expected.items():
+        assert type(back[k]) is type(change)
+        assert vars(back[k]) | {"reply": None} == vars(change) | {"reply": None}
+    cleared = changes(stored_settings({"budget.daily_usd": 5.0}, []), {})
+    assert setting_change(entry("setting", *cleared[0])).__class__ is ClearSetting
     assert setting_change(entry("setting", "weather", {"value": 1})) is None
 
 
@@ -139,6 +142,6 @@ async def test_a_backend_our_probe_finds_down_is_told_and_a_peers_verdict_is_tak
 
 def test_what_our_store_gains_or_loses_is_told_and_nothing_else() -> None:
     kept, made = key("kept", 1.0), key("made", 2.0)
-    changes = local_changes([kept, key("gone", 1.0)], [kept, made])
-    assert changes == [("made", key_data(made)), ("gone", None)]
+    told = changes(stored_data([kept, key("gone", 1.0)]), stored_data([kept, made]))
+    assert told == [("made", key_data(made)), ("gone", None)]
     assert "sha256" in key_data(made) and "key" not in key_data(made)

@@ -214,6 +214,15 @@ async def test_settings_changed_on_one_of_three_apply_on_all_and_a_killed_peer_s
 
         for inst in (b, c):
             await until(lambda inst=inst: settled(inst), "the settings reach every instance")
+        # Set with the offline CLI in c's own store: c tells the others after its poll.
+        cli = [sys.executable, "-m", "llmswitch", "profile", "set", "premium", "--config"]
+        assert (await trio.run_process([*cli, str(c.config)])).returncode == 0
+
+        async def premium(inst: Instance) -> bool:
+            async with inst.http() as http:
+                return bool((await http.get("/admin/routing")).json()["profile"] == "premium")
+
+        await until(lambda: premium(a), "the CLI's profile reaches a")
 
         gone_id = next(p["id"] for p in (await c.debug())["fleet"]["peers"] if p["self"])
         c.proc.send_signal(signal.SIGKILL)

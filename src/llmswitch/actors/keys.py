@@ -22,7 +22,7 @@ from pydantic import ValidationError
 
 from llmswitch.actors.reconfigure import Reconfigure
 from llmswitch.actors.stored import StoredActor
-from llmswitch.cluster.news import Entry, Heard, Tell, silent
+from llmswitch.cluster.news import Entry, Heard, Tell, changes, silent
 from llmswitch.config import Config, KeyPolicy
 from llmswitch.front.access import KeyRing
 from llmswitch.routing.select import ClientKey
@@ -89,16 +89,9 @@ def merge_keys(local: list[StoredKey], fleet: Mapping[str, Entry]) -> list[Store
     return out
 
 
-def local_changes(
-    before: list[StoredKey], after: list[StoredKey]
-) -> list[tuple[str, dict[str, Any] | None]]:
-    """What our own store gained or lost between two reads, as the fleet is told it: a
-    key made here (the admin API, or the offline CLI while we run) or deleted here."""
-    old = {k.name: k for k in before}
-    new = {k.name: k for k in after}
-    made = [(n, key_data(k)) for n, k in new.items() if old.get(n) != k]
-    gone: list[tuple[str, dict[str, Any] | None]] = [(n, None) for n in old if n not in new]
-    return made + gone
+def stored_data(keys: list[StoredKey]) -> dict[str, dict[str, Any]]:
+    """Our store's keys as the fleet is told them, by name."""
+    return {k.name: key_data(k) for k in keys}
 
 
 def _from_entry(name: str, entry: Entry) -> StoredKey | None:
@@ -138,7 +131,7 @@ class KeysActor(StoredActor[KeysMsg]):
         (what was there at start is not: a peer may have revoked it meanwhile)."""
         before, self._local = self._local, await load_keys(db)
         if self._loaded:
-            for name, data in local_changes(before, self._local):
+            for name, data in changes(stored_data(before), stored_data(self._local)):
                 self._fleet.pop(name, None)
                 self._tell("key", name, data)
         self._loaded = True

@@ -34,7 +34,7 @@ from llmswitch.actors.limits import LimitsView
 from llmswitch.actors.pool import PoolView
 from llmswitch.actors.reconfigure import Reconfigure
 from llmswitch.actors.stored import StoredActor
-from llmswitch.cluster.news import Entry, Heard, Tell, silent
+from llmswitch.cluster.news import Entry, Heard, Tell, changes, silent
 from llmswitch.config import TASK_TYPES, RuleConfig
 from llmswitch.routing.affinity import AffinityTable, affinity_key, keep
 from llmswitch.routing.brain import (
@@ -157,21 +157,14 @@ RouterMsg = (
 SettingsChange = SetProfile | SetOverride | PutRule | DeleteRule | PutSetting | ClearSetting
 
 
-def setting_entry(msg: SettingsChange, overrides: Mapping[str, str]) -> tuple[str, Any]:
-    """What the fleet is told of a change: the setting's key and its data (None: deleted).
-
-    Overrides go as the whole table in force (``overrides``), as they are stored."""
-    if isinstance(msg, SetProfile):
-        return "profile", {"value": msg.profile}
-    if isinstance(msg, SetOverride):
-        return "overrides", {"value": dict(overrides)}
-    if isinstance(msg, PutRule):
-        return f"rule:{msg.rule.name}", {"value": msg.rule.model_dump(mode="json")}
-    if isinstance(msg, PutSetting):
-        return msg.key, {"value": msg.value}
-    if isinstance(msg, ClearSetting):
-        return msg.key, None
-    return f"rule:{msg.name}", None
+def stored_settings(
+    settings: Mapping[str, Any], rules: Sequence[RuleConfig]
+) -> dict[str, dict[str, Any]]:
+    """Our store's settings as the fleet is told them, each as ``{"value": ...}``:
+    ``profile``, ``overrides`` (the whole table), the live config keys and
+    ``rule:<name>``; unset ones absent (a stored null is ``{"value": None}``)."""
+    out = {key: {"value": value} for key, value in settings.items()}
+    return out | {f"rule:{r.name}": {"value": r.model_dump(mode="json")} for r in rules}
 
 
 def setting_change(entry: Entry) -> SettingsChange | None:
@@ -273,6 +266,10 @@ class RouterActor(StoredActor[RouterMsg]):
         self._classifying = trio.Semaphore(MAX_CLASSIFYING)
         self._by_tier: dict[str, int] = {}
         self._fallback_classifications = 0
+        #: Our store's settings as last read, to tell the fleet what changed.
+        self._stored_settings: dict[str, dict[str, Any]] = {}
+        self._loaded = False
+        self._quiet = False
 
     def _adopt(self, catalog: Catalog) -> None:
         """Route over ``catalog`` from the next decision on (at start and on a reload);
@@ -315,12 +312,11 @@ class RouterActor(StoredActor[RouterMsg]):
         if problem is not None:
             msg.reply.fail(ValueError(problem))
             return
-        overrides = await self._apply(msg)
-        self._tell("setting", *setting_entry(msg, overrides))
+        await self._apply(msg)  # its reload tells the fleet
         msg.reply.set(self._settings)
 
-    async def _apply(self, msg: SettingsChange) -> dict[str, str]:
-        """Store a valid change and reload; the overrides table it leaves in the store."""
+    async def _apply(self, msg: SettingsChange) -> None:
+        """Store a valid change and reload."""
         overrides = dict(self._settings.overrides)
         if isinstance(msg, SetProfile):
             await self._write(lambda db: set_setting(db, "profile", msg.profile))
@@ -339,36 +335,43 @@ class RouterActor(StoredActor[RouterMsg]):
             await self._write(lambda db: delete_setting(db, msg.key))
         else:
             await self._write(lambda db: delete_rule(db, msg.name))
-        return overrides
 
     async def _heard(self, entry: Entry) -> None:
-        """A peer's pin, or a peer's settings change, taken as if made here."""
+        """A peer's pin, or a peer's settings change, taken as if made here (and, being
+        the peer's, not told again)."""
         if entry.topic == "affinity":
             model = (entry.data or {}).get("model")
             if isinstance(model, str):
                 self._affinity.pin(entry.key, model, trio.current_time())
             return
-        if entry.key == "overrides":
-            await self._heard_overrides((entry.data or {}).get("value"))
+        self._quiet = True
+        try:
+            await self._heard_setting(entry)
+        finally:
+            self._quiet = False
+
+    async def _heard_setting(self, entry: Entry) -> None:
+        key = entry.key
+        if key in ("profile", "overrides") and entry.data is None:
+            await self._write(lambda db: delete_setting(db, key))
+            return
+        if key == "overrides":
+            table = (entry.data or {}).get("value")
+            if isinstance(table, dict):
+                names = self._catalog.by_name
+                kept = {t: m for t, m in table.items() if t in TASK_TYPES and m in names}
+                await self._write(lambda db: set_setting(db, "overrides", kept))
             return
         try:
             change = setting_change(entry)
         except ValueError as exc:  # pydantic's ValidationError too
-            log.warning("fleet: ignoring setting %r: %s", entry.key, exc)
+            log.warning("fleet: ignoring setting %r: %s", key, exc)
             return
         problem = change and invalid_change(self._catalog, change, self._settings.stored_rules)
         if change is None or problem:
-            log.warning("fleet: ignoring setting %r: %s", entry.key, problem or "unknown")
+            log.warning("fleet: ignoring setting %r: %s", key, problem or "unknown")
             return
         await self._apply(change)
-
-    async def _heard_overrides(self, table: Any) -> None:
-        names = self._catalog.by_name
-        if not isinstance(table, dict):
-            await self._write(lambda db: delete_setting(db, "overrides"))
-            return
-        kept = {t: m for t, m in table.items() if t in TASK_TYPES and m in names}
-        await self._write(lambda db: set_setting(db, "overrides", kept))
 
     async def _write(self, change: Callable[[Connection], Any]) -> None:
         await change(self.db)
@@ -378,8 +381,18 @@ class RouterActor(StoredActor[RouterMsg]):
         return await settings_version(db)
 
     async def load(self, db: Connection) -> None:
-        """The settings as stored (by this actor or the offline CLI), over the config's."""
-        self._settings = merged(self._config, await load_settings(db), await load_rules(db))
+        """The settings as stored (by this actor or the offline CLI), over the config's.
+
+        Once running, what changed in the store since the last read is told to the fleet,
+        unless it is a peer's change being taken (``_quiet``)."""
+        settings, rules = await load_settings(db), await load_rules(db)
+        before = self._stored_settings
+        self._stored_settings = stored_settings(settings, rules)
+        if self._loaded and not self._quiet:
+            for key, data in changes(before, self._stored_settings):
+                self._tell("setting", key, data)
+        self._loaded = True
+        self._settings = merged(self._config, settings, rules)
         if self._published is not None and self._published.value != self._settings:
             self._published.publish(self._settings)
 

@@ -135,6 +135,17 @@ class Seen:
             self._stamps[where] = max(entry.stamp, self._stamps.get(where, -math.inf))
 
 
+def changes(
+    before: Mapping[str, Mapping[str, Any]], after: Mapping[str, Mapping[str, Any]]
+) -> list[tuple[str, Mapping[str, Any] | None]]:
+    """What to tell of stored rows that went from ``before`` to ``after`` (key → data):
+    each key added or changed with its data, then each key removed with None."""
+    changed: list[tuple[str, Mapping[str, Any] | None]] = [
+        (k, v) for k, v in after.items() if before.get(k) != v
+    ]
+    return changed + [(k, None) for k in before if k not in after]
+
+
 def newest(entries: Iterable[Entry]) -> dict[str, Entry]:
     """Per key, the entry with the latest stamp (ties: the later one in ``entries``)."""
     out: dict[str, Entry] = {}
