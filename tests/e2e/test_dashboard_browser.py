@@ -158,6 +158,45 @@ def click_through(
     open_view(page, "overview")
     expect(page.locator("#budgets")).to_contain_text("of $5.00")
     shot(page, "overview-budget-reloaded")
+    steer_block_and_budget(page, stack, "small" if after != "small" else "medium")
+
+
+def steer_block_and_budget(page: Page, stack: Stack, blocked: str) -> None:
+    """Block a model and lower the daily budget from the page, by keyboard: the next
+    request to that model is refused and the ledger's budget moves; then back to the file."""
+    open_view(page, "settings")
+    msg = page.locator("#settings-msg")
+    page.focus(f"#block-{blocked}")
+    page.keyboard.press("Space")
+    page.focus("#save-block")
+    page.keyboard.press("Enter")
+    expect(msg).to_have_text("routing.block: done")
+    expect(page.locator("#from-routing-block")).to_have_text("stored")
+    expect(page.locator(f"#block-{blocked}")).to_be_checked()
+    with httpx.Client(base_url=stack.url, timeout=30) as http:
+        refused = http.post("/v1/chat/completions", json={"model": blocked, "messages": HI})
+    assert refused.status_code == 403 and refused.json()["error"]["code"] == "model_blocked"
+
+    page.fill("#budget-daily", "0.5")
+    page.keyboard.press("Enter")  # submits the budget's form
+    expect(msg).to_have_text("budget.daily_usd: done")
+    expect(page.locator("#from-budget-daily_usd")).to_have_text("stored")
+    shot(page, "settings-block-and-budget")
+    open_view(page, "overview")
+    expect(page.locator("#budgets")).to_contain_text("of $0.50")
+
+    open_view(page, "settings")
+    page.click("#clear-budget-daily")
+    expect(msg).to_have_text("budget.daily_usd back to the file: done")
+    page.click("#clear-block")
+    expect(msg).to_have_text("routing.block back to the file: done")
+    expect(page.locator("#from-routing-block")).to_have_text("file")
+    expect(page.locator("#budget-daily")).to_have_value("5")
+    with httpx.Client(base_url=stack.url, timeout=30) as http:
+        again = http.post("/v1/chat/completions", json={"model": blocked, "messages": HI})
+    assert again.status_code == 200
+    open_view(page, "overview")
+    expect(page.locator("#budgets")).to_contain_text("of $5.00")
 
 
 HI = [{"role": "user", "content": "hi"}]

@@ -98,15 +98,13 @@ def request_query(args: Mapping[str, str]) -> RequestQuery:
 
 
 def boot_data(config: Config, token: bool) -> dict[str, Any]:
-    """What the page needs from the config: names to choose from and read-only settings."""
+    """What the page needs from the config: names to choose from (the settings in force
+    come from /admin/routing)."""
     return {
         "views": [v for v, _ in VIEWS],
         "profiles": sorted(config.all_profiles),
         "tasks": list(TASK_TYPES),
         "models": [m.id for m in config.models if m.enabled],
-        "allow": list(config.routing.allow),
-        "block": list(config.routing.block),
-        "budget": config.budget.model_dump(mode="json", exclude={"webhook_url"}),
         "token": token,
     }
 

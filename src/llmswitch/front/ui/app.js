@@ -36,10 +36,10 @@
 
   async function api(method, path, body) {
     const opts = { method, headers: { Accept: "application/json" }, credentials: "same-origin" };
-    if (body !== undefined) {
-      opts.headers["Content-Type"] = "application/json";
-      opts.body = JSON.stringify(body);
-    }
+    // Every write says JSON, a DELETE without a body too: the gateway refuses a write
+    // from a page (it has an Origin) in a type no CORS preflight guards.
+    if (method !== "GET") opts.headers["Content-Type"] = "application/json";
+    if (body !== undefined) opts.body = JSON.stringify(body);
     const r = await fetch(path, opts);
     const text = await r.text();
     let data = null;
@@ -451,20 +451,18 @@
     init(body) {
       this.msg = h("p", { role: "status", class: "msg", id: "settings-msg" });
       this.routing = h("div", { class: "card wide" });
+      this.live = h("div", { class: "card wide", id: "live-settings" });
       this.keys = h("div", { class: "card wide" });
-      const ro = (label, items) => [h("dt", {}, label), h("dd", {}, items.length ? items.join(", ") : "(none)")];
-      const budget = Object.entries(boot.budget).flatMap(([k, v]) => [h("dt", {}, k), h("dd", {}, JSON.stringify(v))]);
       const reload = h("button", { type: "button", id: "reload-config" }, "Reload the config file");
       reload.addEventListener("click", () => this.reload());
       this.fixed = h("div", { class: "card wide" },
-        h("h3", {}, "Allow, block and budgets"),
+        h("h3", {}, "Config file"),
         h("p", { class: "note" },
-          "From the config file: edit it, then reload. Budgets, allow/block, backends, models, " +
-          "rules, profiles and keys apply without a restart; the page shows the file's values " +
-          "as they were when it was opened."),
-        h("p", {}, reload),
-        h("dl", {}, ro("Allowed models", boot.allow), ro("Blocked models", boot.block), budget));
-      body.append(this.msg, this.routing, this.keys, this.fixed);
+          "Backends, models, rules, profiles and keys come from the config file: edit it, then " +
+          "reload. A value saved on this page stays on top of the file's until you take it " +
+          "back to the file."),
+        h("p", {}, reload));
+      body.append(this.msg, this.routing, this.live, this.keys, this.fixed);
     },
     update() {},
     say(text) {
@@ -533,6 +531,61 @@
       this.keyTable = h("div");
       put(this.keys, h("h3", {}, "Client keys"), keyForm, shown, this.keyTable);
       this.renderKeys(keys);
+      this.renderLive(routing);
+    },
+    // Allow/block and budgets: stored over the file's (PUT), or back to the file (DELETE).
+    renderLive(routing) {
+      const val = routing.settings, src = routing.sources;
+      const store = (key, value) =>
+        this.act(key, () => api("PUT", "/admin/routing/settings/" + key, { value }));
+      const from = (key) => h("span", { class: "badge", id: "from-" + key.replace(/\W/g, "-") }, src[key]);
+      const back = (key, id) => h("button", {
+        type: "button", id: "clear-" + id, disabled: src[key] !== "stored",
+        onclick: () => this.act(key + " back to the file", () => api("DELETE", "/admin/routing/settings/" + key)),
+      }, "Back to the file");
+      const form = (id, submit, ...kids) => {
+        const f = h("form", { id: id + "-form" }, kids);
+        f.addEventListener("submit", (e) => {
+          e.preventDefault();
+          submit();
+        });
+        return f;
+      };
+      const list = (key, id, label) => {
+        const boxes = [...new Set([...boot.models, ...val[key]])].map((m) =>
+          h("input", { type: "checkbox", id: id + "-" + m, value: m, checked: val[key].includes(m) }));
+        return form(id, () => store(key, boxes.filter((b) => b.checked).map((b) => b.value)),
+          h("fieldset", {}, h("legend", {}, label + " ", from(key)),
+            h("div", { class: "row" }, boxes.map((b) => h("label", { for: b.id }, b, " " + b.value))),
+            h("div", { class: "row" }, h("button", { type: "submit", id: "save-" + id }, "Save"), back(key, id))));
+      };
+      const usdInput = (id, value, label) => h("input", {
+        type: "number", id, min: "0", step: "any", inputmode: "decimal", placeholder: "no limit",
+        value: value === null || value === undefined ? "" : value, "aria-label": label,
+      });
+      const amount = (key, id, label) => {
+        const input = usdInput(id, val[key], label);
+        return form(id, () => store(key, input.value === "" ? null : Number(input.value)),
+          h("div", { class: "row" }, h("label", { for: id }, label + " (USD) "), input, from(key),
+            h("button", { type: "submit", id: "save-" + id }, "Save"), back(key, id)));
+      };
+      const tasks = boot.tasks.map((t) => usdInput("task-budget-" + t, val["budget.task_daily_usd"][t], "Daily USD for " + t));
+      const taskForm = form("task-budgets", () => store("budget.task_daily_usd", Object.fromEntries(
+        tasks.filter((i) => i.value !== "").map((i) => [i.id.slice("task-budget-".length), Number(i.value)]))),
+        table("Daily budget per task type", ["Task", "USD"], boot.tasks.map((t, i) => [t, tasks[i]])),
+        h("div", { class: "row" }, from("budget.task_daily_usd"),
+          h("button", { type: "submit", id: "save-task-budgets" }, "Save task budgets"),
+          back("budget.task_daily_usd", "task-budgets")));
+      put(this.live,
+        h("h3", {}, "Allow, block and budgets"),
+        h("p", { class: "note" }, "Applied from the next request on; an empty budget means no limit. " +
+          "Per-key budgets belong to the keys."),
+        list("routing.allow", "allow", "Allowed models (none ticked: every model)"),
+        list("routing.block", "block", "Blocked models"),
+        amount("budget.daily_usd", "budget-daily", "Daily budget"),
+        amount("budget.weekly_usd", "budget-weekly", "Weekly budget"),
+        amount("budget.monthly_usd", "budget-monthly", "Monthly budget"),
+        taskForm);
     },
     async refreshKeys() {
       this.renderKeys(await api("GET", "/admin/keys"));
