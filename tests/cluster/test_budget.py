@@ -73,8 +73,8 @@ async def test_a_hold_expires_and_settle_counts_a_request_once() -> None:
             assert await fb.reserve(2, (DAY,), 0.9, now, ttl_s=60) is not None
             await trio.sleep(0.5)  # hold 1 expired in Redis (its instance "died")
             assert await fb.reserve(2, (DAY,), 0.9, now, ttl_s=60) is None
-            await fb.settle(2, "r2", 0.25, now, ("all",))
-            await fb.settle(None, "r2", 0.25, now, ("all",))  # a retry: counted already
+            fb.settle(2, "r2", 0.25, now, ("all",))
+            fb.settle(None, "r2", 0.25, now, ("all",))  # a retry: counted already
             spent = await fb.sync([DAY], now)
             assert spent == {DAY.key: pytest.approx(0.25)}
             assert fb.seen[DAY.key].held == 0.0
@@ -86,14 +86,14 @@ async def test_offline_spend_is_added_once_when_redis_returns(tmp_path: Path) ->
         async with fleet(server.url, "t", 1, fraction=0.5) as (fb,):
             with trio.fail_after(30):
                 now = time.time()
-                await fb.settle(None, "before", 0.4, now, ("all",))
+                fb.settle(None, "before", 0.4, now, ("all",))
                 assert await fb.sync([DAY], now) == {DAY.key: pytest.approx(0.4)}
                 await server.kill()
                 # Degraded: half of the 0.6 left may be spent, and no more.
                 assert await fb.reserve(1, (DAY,), 0.2, now, 60) is None
                 assert not fb.link.up
                 assert await fb.reserve(2, (DAY,), 0.2, now, 60) is not None
-                await fb.settle(1, "offline", 0.15, now, ("all",))
+                fb.settle(1, "offline", 0.15, now, ("all",))
                 assert await fb.sync([DAY], now) is None
                 assert fb.snapshot()["to_reconcile"] == 1
                 await server.start()

@@ -3,6 +3,8 @@ and each other's cooldowns; with Redis away each falls back to its own buckets."
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from typing import Any
 
 import trio
@@ -47,6 +49,16 @@ class Instance:
         return await self.mailbox.call(Acquire(scopes, tokens), timeout=5)
 
 
+@asynccontextmanager
+async def pair(nursery: trio.Nursery) -> AsyncIterator[tuple[Instance, Instance]]:
+    """Two started instances on a fresh prefix of the system Redis."""
+    async with own_prefix() as prefix:
+        a, b = Instance(SYSTEM_REDIS, prefix, config()), Instance(SYSTEM_REDIS, prefix, config())
+        await a.start(nursery)
+        await b.start(nursery)
+        yield a, b
+
+
 async def test_three_instances_share_one_rpm_limit(nursery: trio.Nursery) -> None:
     async with own_prefix() as prefix:
         fleet = [Instance(SYSTEM_REDIS, prefix, config(rpm=12)) for _ in range(3)]
@@ -72,10 +84,7 @@ async def test_three_instances_share_one_rpm_limit(nursery: trio.Nursery) -> Non
 async def test_a_cooldown_learnt_by_one_instance_reaches_the_others(
     nursery: trio.Nursery,
 ) -> None:
-    async with own_prefix() as prefix:
-        a, b = Instance(SYSTEM_REDIS, prefix, config()), Instance(SYSTEM_REDIS, prefix, config())
-        await a.start(nursery)
-        await b.start(nursery)
+    async with pair(nursery) as (a, b):
         with trio.fail_after(20):
             await a.mailbox.cast(Report(("b", "model:m"), 429, retry_after_s=60))
             while "b" not in b.view.value.limited(trio.current_time()):
@@ -92,3 +101,20 @@ async def test_with_redis_away_an_instance_uses_its_own_buckets(nursery: trio.Nu
         assert await lost.acquire("b") > 0
         await lost.mailbox.cast(Report(("b", "model:m"), 200, tokens=5))
         assert lost.actor.summary()["degraded_steps"] >= 3
+
+
+async def test_tokens_used_on_one_instance_are_charged_to_the_shared_bucket(
+    nursery: trio.Nursery,
+) -> None:
+    async with pair(nursery) as (a, b):
+        with trio.fail_after(20):
+            assert await b.acquire("model:m", tokens=10) == 0.0  # tpm 1000: room
+            await a.mailbox.cast(Report(("b", "model:m"), 200, tokens=1000))
+            # Charged in a batch: b is refused long before its own takes (10 a try) could
+            # have used up the 1000 tokens.
+            for _ in range(40):
+                if await b.acquire("model:m", tokens=10) > 0:
+                    break
+                await trio.sleep(0.05)
+            else:
+                raise AssertionError("b never saw the tokens a used")

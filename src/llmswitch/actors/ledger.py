@@ -264,6 +264,7 @@ class LedgerActor(Actor[LedgerMsg]):
         nursery.start_soon(self._follow_settings)
         if self._fleet is not None:
             nursery.start_soon(self._sync_periodically, self._fleet)
+            nursery.start_soon(self._fleet.send_settlements)
 
     async def handle(self, msg: LedgerMsg) -> None:
         if isinstance(msg, Flush):
@@ -284,7 +285,7 @@ class LedgerActor(Actor[LedgerMsg]):
                 self._count(msg.ts, msg.usd, msg.scopes)
                 self._publish(ratios=False)
             if self._fleet is not None:
-                await self._fleet.settle(msg.hold, msg.request_id, counted, msg.ts, msg.scopes)
+                self._fleet.settle(msg.hold, msg.request_id, counted, msg.ts, msg.scopes)
 
     def _reconfigure(self, config: Config, budget: BudgetConfig | None = None) -> None:
         """Switch to the new budgets (``budget``: the global ones, when they changed at run
@@ -355,6 +356,8 @@ class LedgerActor(Actor[LedgerMsg]):
     async def on_stop(self) -> None:
         if self._db is not None:
             await self._flush()
+        if self._fleet is not None:
+            await self._fleet.flush_outbox()
         if self._journal.holds_rows():
             log.warning(
                 "ledger: rows stay in %s; the next start moves them into the store",
@@ -400,7 +403,7 @@ class LedgerActor(Actor[LedgerMsg]):
                 for row in new:
                     scopes = self._count_row(row, startup)
                     if scopes and self._fleet is not None:
-                        await self._fleet.settle(None, row.request_id, row.cost_usd, row.ts, scopes)
+                        self._fleet.settle(None, row.request_id, row.cost_usd, row.ts, scopes)
                 moved += len(new)
             if moved:
                 self._written += moved

@@ -36,6 +36,8 @@ T = TypeVar("T")
 DEFAULT_COOLDOWN_S = 5.0
 #: How often a fleet's limits actor reads the cooldowns the other instances learnt.
 SYNC_INTERVAL_S = 1.0
+#: How often a fleet's limits actor charges the tokens used since in Redis.
+CHARGE_BATCH_S = 0.05
 MAX_COOLDOWN_S = 300.0
 RATELIMIT_HEADERS = (
     "x-ratelimit-remaining-requests",
@@ -145,12 +147,31 @@ class LimitsActor(Actor[LimitsMsg]):
         self._view = view
         self._throttled = 0
         self._fleet = fleet
+        #: Tokens used, by bucket, not yet charged in Redis (see _send_charges).
+        self._charges: dict[str, tuple[TokenBucket, float]] = {}
         #: Acquires and reports served by local buckets while Redis was away.
         self._degraded = 0
 
     async def background(self, nursery: trio.Nursery) -> None:
         if self._fleet is not None:
             nursery.start_soon(self._sync_cooldowns, self._fleet)
+            nursery.start_soon(self._send_charges)
+
+    async def _send_charges(self) -> None:
+        """Tokens used, summed by bucket and charged in Redis in one script a batch (a
+        bucket that is short a few ms later only errs on the safe side)."""
+        while True:
+            await trio.sleep(CHARGE_BATCH_S)
+            if not self._charges:
+                continue
+            charges, self._charges = self._charges, {}
+            await self._charge(charges)
+
+    async def _charge(self, charges: Mapping[str, tuple[TokenBucket, float]]) -> None:
+        specs = _specs((name, bucket, amount) for name, (bucket, amount) in charges.items())
+        if await self._in_fleet(lambda f: f.charge(specs)) is None:
+            for bucket, amount in charges.values():
+                bucket.charge(amount)
 
     async def _sync_cooldowns(self, fleet: FleetLimits) -> None:
         while True:
@@ -193,8 +214,11 @@ class LimitsActor(Actor[LimitsMsg]):
             for scope in msg.scopes
             if msg.tokens and scope in self._tpm
         ]
-        if used and await self._in_fleet(lambda f: f.charge(_specs(used))) is None:
-            for _, bucket, amount in used:
+        for name, bucket, amount in used:
+            if self._fleet is not None and self._fleet.link.up:
+                _, before = self._charges.get(name, (bucket, 0.0))
+                self._charges[name] = (bucket, before + amount)
+            else:
                 bucket.charge(amount)
         wait = cooldown_from_headers(msg.headers)
         if msg.status == 429:

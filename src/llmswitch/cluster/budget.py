@@ -9,9 +9,11 @@ calls it; the rules it applies are the pure functions of :mod:`llmswitch.cluster
   holds, checks ``spent + held + usd <= limit`` for each, and takes the hold in all or
   none. Holds expire (``hold_ttl_s``, longer than any call may last), so the holds of
   an instance that died never block a budget for ever.
-* ``settle``: one script releases the hold and adds the real cost to every period's
-  counter of every scope, at most once per request id (a marker key), so a retry or a
-  reconciliation never counts a request twice.
+* ``settle``: queued, and sent in batches (``SETTLE_BATCH_S``; one script a batch, not a
+  round trip a request): each releases its hold and adds its real cost to every
+  period's counter of every scope, at most once per request id (a marker key), so a
+  retry or a reconciliation never counts a request twice. A hold released a few ms
+  late only errs on the safe side.
 * Redis away: holds and costs are counted here, within the offline allowance; once
   Redis answers again, :meth:`FleetBudget.sync` adds each cost (through ``settle``, so
   exactly once) and reads every budget's standing afresh.
@@ -19,9 +21,11 @@ calls it; the rules it applies are the pure functions of :mod:`llmswitch.cluster
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
+
+import trio
 
 from llmswitch.cluster.link import Link, LinkDown
 from llmswitch.cluster.money import (
@@ -40,6 +44,9 @@ from llmswitch.routing.budget import PERIODS, Budget
 #: How long Redis remembers that a request's cost was counted; a reconciliation after
 #: a longer outage could count a request whose first settle answer was lost twice.
 COUNTED_TTL_S = 7 * 86400
+#: How long settlements gather before they go to Redis in one script; and at most how many.
+SETTLE_BATCH_S = 0.01
+SETTLE_BATCH = 256
 
 # KEYS: per budget, its spend counter, holds by expiry and holds' amounts.
 # ARGV: usd (negative: only read), hold id, hold TTL in ms, then per budget limit and TTL.
@@ -78,23 +85,31 @@ end
 return out
 """
 
-# KEYS: the request's counted marker, the hold's (holds, amounts) pairs, spend counters.
-# ARGV: hold id ('' for none), number of pairs, usd, marker TTL, then each counter's TTL.
+# Settlements, one after the other. ARGV: the marker TTL, then per settlement its hold id
+# ('' for none), number of hold key pairs n, usd, number of counters m, the m counter TTLs.
+# KEYS: per settlement its counted marker, its n (holds, amounts) pairs, its m counters.
+# Replies how many costs were counted (a marker already there: counted before).
 SETTLE = """
-local n = tonumber(ARGV[2])
-if ARGV[1] ~= '' then
-  for i = 0, n - 1 do
-    redis.call('ZREM', KEYS[2 + 2 * i], ARGV[1])
-    redis.call('HDEL', KEYS[3 + 2 * i], ARGV[1])
+local k, a, counted = 1, 2, 0
+while a <= #ARGV do
+  local id, n, usd, m = ARGV[a], tonumber(ARGV[a + 1]), ARGV[a + 2], tonumber(ARGV[a + 3])
+  if id ~= '' then
+    for i = 0, n - 1 do
+      redis.call('ZREM', KEYS[k + 1 + 2 * i], id)
+      redis.call('HDEL', KEYS[k + 2 + 2 * i], id)
+    end
   end
+  if m > 0 and redis.call('SET', KEYS[k], '1', 'NX', 'EX', ARGV[1]) then
+    for j = 1, m do
+      redis.call('INCRBYFLOAT', KEYS[k + 2 * n + j], usd)
+      redis.call('EXPIRE', KEYS[k + 2 * n + j], ARGV[a + 3 + j])
+    end
+    counted = counted + 1
+  end
+  k = k + 1 + 2 * n + m
+  a = a + 4 + m
 end
-if tonumber(ARGV[3]) <= 0 then return 0 end
-if not redis.call('SET', KEYS[1], '1', 'NX', 'EX', ARGV[4]) then return 0 end
-for j = 2 + 2 * n, #KEYS do
-  redis.call('INCRBYFLOAT', KEYS[j], ARGV[3])
-  redis.call('EXPIRE', KEYS[j], ARGV[5 + j - 2 - 2 * n])
-end
-return 1
+return counted
 """
 
 
@@ -106,6 +121,14 @@ class FleetHold:
     usd: float
     ts: float
     redis_id: str | None
+
+
+@dataclass(frozen=True)
+class Settlement:
+    """A hold to release in Redis (if any) and a cost to count there once."""
+
+    hold: FleetHold | None
+    spend: OfflineSpend
 
 
 class FleetBudget:
@@ -121,6 +144,9 @@ class FleetBudget:
         self.holds: dict[int, FleetHold] = {}
         #: Holds whose caller left (Reply's undo, which cannot wait): released at next sync.
         self.abandoned: list[int] = []
+        #: Settlements waiting for the next batch to Redis.
+        self.outbox: list[Settlement] = []
+        self._queued = trio.Event()
         self.refused_offline = 0
         self.reconciled = 0
 
@@ -167,36 +193,62 @@ class FleetBudget:
             args += [repr(budget.limit_usd), counter_ttl_s(budget.period)]
         return [str(v) for v in await self.link.evalsha(self._reserve, keys, args)]
 
-    async def settle(
+    def settle(
         self, hold: int | None, request_id: str, usd: float, ts: float, scopes: tuple[str, ...]
     ) -> None:
-        """Release ``hold`` and count ``usd`` once for ``request_id``; offline while away."""
+        """Release ``hold`` and count ``usd`` once for ``request_id``: queued for Redis (see
+        :meth:`send_settlements`), or owed to it while it is away."""
         taken = self.holds.pop(hold, None) if hold is not None else None
         if taken is not None and taken.redis_id is None:
             self.offline.add(self.offline.held, (b.key for b in taken.budgets), -taken.usd)
         in_redis = taken if taken is not None and taken.redis_id is not None else None
         spend = OfflineSpend(request_id, usd, ts, scopes)
         if self.link.up:
-            try:
-                await self._settle_in_redis(in_redis, spend)
-                return
-            except LinkDown:
-                pass  # a hold left in Redis expires by itself
-        if usd > 0:
-            self.offline.pending.append(spend)
-            self.offline.add(self.offline.spent, _scope_keys(scopes), usd)
+            self.outbox.append(Settlement(in_redis, spend))
+            self._queued.set()
+        else:
+            self._owe(spend)  # a hold left in Redis expires by itself
 
-    async def _settle_in_redis(self, hold: FleetHold | None, spend: OfflineSpend) -> None:
-        pairs = [
-            self.link.key(k)
-            for b in (hold.budgets if hold else ())
-            for k in budget_keys(b.scope, b.period, hold.ts if hold else spend.ts)[1:]
-        ]
-        counters = spend_keys(spend.scopes, spend.ts) if spend.usd > 0 else []
-        keys = [self.link.key("counted", spend.request_id), *pairs]
-        keys += [self.link.key(k) for k, _ in counters]
-        args: list[Any] = [hold.redis_id if hold and hold.redis_id else "", len(pairs) // 2]
-        args += [repr(spend.usd), COUNTED_TTL_S, *(ttl for _, ttl in counters)]
+    def _owe(self, spend: OfflineSpend) -> None:
+        if spend.usd > 0:
+            self.offline.pending.append(spend)
+            self.offline.add(self.offline.spent, _scope_keys(spend.scopes), spend.usd)
+
+    async def send_settlements(self) -> None:
+        """Send what :meth:`settle` queued, in batches, until cancelled."""
+        while True:
+            await self._queued.wait()
+            self._queued = trio.Event()
+            await trio.sleep(SETTLE_BATCH_S)
+            await self.flush_outbox()
+
+    async def flush_outbox(self) -> None:
+        """Send every queued settlement now; while Redis is away they are owed instead."""
+        while self.outbox:
+            batch = self.outbox[:SETTLE_BATCH]
+            try:
+                await self._settle_in_redis(batch)
+            except LinkDown:
+                for settlement in self.outbox:
+                    self._owe(settlement.spend)
+                self.outbox.clear()
+                return
+            del self.outbox[: len(batch)]
+
+    async def _settle_in_redis(self, batch: Sequence[Settlement]) -> None:
+        keys: list[str] = []
+        args: list[Any] = [COUNTED_TTL_S]
+        for hold, spend in ((s.hold, s.spend) for s in batch):
+            pairs = [
+                self.link.key(k)
+                for b in (hold.budgets if hold else ())
+                for k in budget_keys(b.scope, b.period, hold.ts if hold else spend.ts)[1:]
+            ]
+            counters = spend_keys(spend.scopes, spend.ts) if spend.usd > 0 else []
+            keys += [self.link.key("counted", spend.request_id), *pairs]
+            keys += [self.link.key(k) for k, _ in counters]
+            args += [hold.redis_id if hold and hold.redis_id else "", len(pairs) // 2]
+            args += [repr(spend.usd), len(counters), *(ttl for _, ttl in counters)]
         await self.link.evalsha(self._settle, keys, args)
 
     def abandon(self, hold: int) -> None:
@@ -211,14 +263,15 @@ class FleetBudget:
             return None
         try:
             while self.abandoned:
-                await self.settle(self.abandoned[0], "", 0.0, ts, ())
-                self.abandoned.pop(0)
+                self.settle(self.abandoned.pop(0), "", 0.0, ts, ())
+            await self.flush_outbox()
             while self.offline.pending:
-                spend = self.offline.pending[0]
-                await self._settle_in_redis(None, spend)
-                self.offline.pending.pop(0)
-                self.offline.add(self.offline.spent, _scope_keys(spend.scopes), -spend.usd)
-                self.reconciled += 1
+                owed = self.offline.pending[:SETTLE_BATCH]
+                await self._settle_in_redis([Settlement(None, spend) for spend in owed])
+                del self.offline.pending[: len(owed)]
+                for spend in owed:
+                    self.offline.add(self.offline.spent, _scope_keys(spend.scopes), -spend.usd)
+                self.reconciled += len(owed)
             looked = tuple(budgets)
             reply = await self._run_reserve(looked, -1.0, ts, "", 0)
         except LinkDown:
@@ -242,6 +295,7 @@ class FleetBudget:
                 f"{s}/{p}": round(v, 6) for (s, p), v in self.offline.held.items() if v
             },
             "to_reconcile": len(self.offline.pending),
+            "to_send": len(self.outbox),
             "reconciled": self.reconciled,
             "refused_offline": self.refused_offline,
             "holds": len(self.holds),
