@@ -206,11 +206,17 @@ async def test_settings_changed_on_one_of_three_apply_on_all_and_a_killed_peer_s
             assert answer.status_code == 200, answer.text
             rule = {"pattern": "fleet-test", "action": "route", "target": "coder"}
             assert (await http.put("/admin/routing/rules/fleet", json=rule)).status_code == 200
+            for key, value in (("routing.block", ["big"]), ("budget.daily_usd", 0.25)):
+                put = await http.put(f"/admin/routing/settings/{key}", json={"value": value})
+                assert put.status_code == 200, put.text
 
         async def settled(inst: Instance) -> bool:
             async with inst.http() as http:
                 s = (await http.get("/admin/routing")).json()
-            return bool(s["profile"] == "eco" and "fleet" in s["stored_rules"])
+            live = (s["settings"]["routing.block"], s["settings"]["budget.daily_usd"])
+            return bool(
+                s["profile"] == "eco" and "fleet" in s["stored_rules"] and live == (["big"], 0.25)
+            )
 
         for inst in (b, c):
             await until(lambda inst=inst: settled(inst), "the settings reach every instance")
