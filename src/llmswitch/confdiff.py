@@ -32,6 +32,8 @@ RESTART_KEYS: dict[str, tuple[str, ...]] = {
     ),
     "store": ("path", "url", "busy_timeout_s"),
     "log": ("format",),
+    # The Redis link, its key prefix and the offline slice are set up once, at start.
+    "cluster": ("redis_url", "prefix", "offline_budget_fraction"),
 }
 #: The sections that are lists of named entries, with the field that names each entry.
 NAMED_LISTS = {"backends": "name", "models": "id", "clients": "name"}

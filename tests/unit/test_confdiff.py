@@ -111,3 +111,14 @@ def test_a_new_store_url_needs_a_restart_and_is_reported_without_its_password() 
     assert change.needs_restart == (
         "store.url: 'postgresql://***@db1/llm' -> 'postgresql://***@db2/llm'",
     )
+
+
+def test_the_cluster_settings_need_a_restart_and_the_redis_password_is_not_shown() -> None:
+    old = config(cluster={"redis_url": "redis://:old-secret@r1:6379/0"})
+    new = config(cluster={"redis_url": "redis://:new-secret@r2:6379/0", "prefix": "b"})
+    change = diff(old, new)
+    assert change.needs_restart == (
+        "cluster.redis_url: 'redis://***@r1:6379/0' -> 'redis://***@r2:6379/0'",
+        "cluster.prefix: 'llmswitch' -> 'b'",
+    )
+    assert applicable(old, new).cluster == old.cluster
