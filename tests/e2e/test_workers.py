@@ -20,13 +20,16 @@ import httpx
 import openai
 import pytest
 import trio
+import trio.testing
 
 from llmswitch.config import Config, parse_config
+from llmswitch.gateway import Gateway
+from llmswitch.main import run_gateway
 from llmswitch.runtime.backoff import Backoff
 from llmswitch.runtime.restarts import RestartPolicy
 from llmswitch.sim.knobs import ModelKnobs
 from llmswitch.store.db import open_db
-from llmswitch.store.journal import read_segment
+from llmswitch.store.journal import journal_dir, read_segment
 from llmswitch.store.request_log import count_rows
 from llmswitch.workers import Fleet, hold_port
 from tests.e2e.harness import (
@@ -35,6 +38,7 @@ from tests.e2e.harness import (
     fleet_config,
     fleet_prefix,
     serving_process,
+    stack_config,
     start_sims,
     write_config,
 )
@@ -182,3 +186,39 @@ def test_the_port_is_held_for_workers_and_refused_when_taken() -> None:
         with pytest.raises(OSError) as refused:
             hold_port("127.0.0.1", held.getsockname()[1])  # another fleet, same user
         assert refused.value.errno == errno.EADDRINUSE
+
+
+async def test_a_worker_follows_its_parents_orders_and_drains_when_the_pipe_ends(
+    nursery: trio.Nursery, tmp_path: Path
+) -> None:
+    """A worker in this process: its orders come down a memory stream, not a pipe."""
+    sims = await start_sims(nursery)
+    db, path = tmp_path / "ledger.db", tmp_path / "llmswitch.toml"
+    config = stack_config(sims, db)
+    write_config(path, config)
+    parent, orders = trio.testing.memory_stream_one_way_pair()
+    codes: list[int] = []
+    ended = trio.Event()
+
+    async def worker(task_status: trio.TaskStatus[tuple[Gateway, str]]) -> None:
+        code = await run_gateway(
+            config, config_path=str(path), worker=1, orders=orders, task_status=task_status
+        )
+        codes.append(code)
+        ended.set()
+
+    gw, _ = await nursery.start(worker)
+    assert gw.worker == 1 and gw.journal.directory == journal_dir(str(db), 1)
+
+    write_config(path, stack_config(sims, db, budget={"daily_usd": 5.0}))
+    await parent.send_all(b"rel")  # an order may arrive in pieces
+    await parent.send_all(b"oad\n")
+    with trio.fail_after(10):
+        while gw.reloader.generation < 2:  # noqa: ASYNC110 (a counter, not an event)
+            await trio.sleep(0.05)
+    assert gw.config.budget.daily_usd == 5.0
+
+    await parent.aclose()  # the parent is gone: the worker drains and ends
+    with trio.fail_after(30):
+        await ended.wait()
+    assert codes == [0] and gw.draining
