@@ -132,25 +132,6 @@ async def breaker(inst: Instance, backend: str) -> str:
     return state
 
 
-async def test_a_breaker_opened_by_one_instance_is_open_on_the_others(
-    nursery: trio.Nursery, tmp_path: Path
-) -> None:
-    sims = await start_sims(nursery)
-    async with fleet(sims, tmp_path, 2) as (a, b):
-        # Only "a" sends work to the LAN backend, which now fails every request.
-        sims["lan"].sim.set_knobs("coder", error_status=500)
-        async with a.http() as http:
-            body = {"model": "coder", "messages": [{"role": "user", "content": "hi"}]}
-
-            async def a_opened() -> bool:
-                await http.post("/v1/chat/completions", json=body)
-                return await breaker(a, "lan") == "open"
-
-            await until(a_opened, "a's breaker opens")
-        await until(lambda: _is(breaker(b, "lan"), "open"), "b's breaker opens")
-        assert (await breaker(b, "local")) == "closed"
-
-
 async def _is(value: Any, expected: Any) -> bool:
     return bool(await value == expected)
 
@@ -197,10 +178,25 @@ async def _not(value: Any) -> bool:
     return not await value
 
 
-async def test_settings_changed_on_one_of_three_apply_on_all_and_a_killed_peer_shows_gone(
+async def test_three_instances_share_a_breaker_and_settings_and_see_a_killed_peer_gone(
     nursery: trio.Nursery, tmp_path: Path
 ) -> None:
-    async with fleet(await start_sims(nursery), tmp_path, 3) as (a, b, c):
+    sims = await start_sims(nursery)
+    async with fleet(sims, tmp_path, 3) as (a, b, c):
+        # Only "a" sends work to the LAN backend, which now fails every request.
+        sims["lan"].sim.set_knobs("coder", error_status=500)
+        async with a.http() as http:
+            body = {"model": "coder", "messages": [{"role": "user", "content": "hi"}]}
+
+            async def a_opened() -> bool:
+                await http.post("/v1/chat/completions", json=body)
+                return await breaker(a, "lan") == "open"
+
+            await until(a_opened, "a's breaker opens")
+        for inst in (b, c):
+            await until(lambda inst=inst: _is(breaker(inst, "lan"), "open"), "breakers open")
+        assert (await breaker(b, "local")) == "closed"
+
         async with a.http() as http:
             answer = await http.put("/admin/routing/profile", json={"profile": "eco"})
             assert answer.status_code == 200, answer.text
