@@ -28,6 +28,7 @@ from llmswitch.actors.ledger import (
 )
 from llmswitch.config import parse_config
 from llmswitch.routing.budget import Budget, day_start, month_start
+from llmswitch.routing.live import merged
 from llmswitch.runtime.clock import WallClock
 from llmswitch.runtime.mailbox import Mailbox
 from llmswitch.runtime.supervisor import ChildSpec, Supervisor
@@ -36,6 +37,30 @@ from llmswitch.store.db import open_db
 from llmswitch.store.journal import Journal, journal_dir, read_segment
 from llmswitch.store.request_log import RequestRow, count_rows
 from tests.store.shortage import Shortage
+
+
+async def test_budgets_stored_at_run_time_are_the_ledgers_limits_until_cleared(
+    tmp_path: Path,
+) -> None:
+    ledger = Ledger(tmp_path / "l.db", daily_usd=1.0)
+
+    async def view_where(ok: Any) -> BudgetView:
+        with trio.fail_after(10):
+            while not ok(ledger.view.value):
+                await ledger.view.wait_newer(ledger.view.version)
+        return ledger.view.value
+
+    async with trio.open_nursery() as nursery:
+        await nursery.start(ledger.supervisor.run)
+        await ledger.mailbox.cast(Settle(None, "r1", 0.3, time.time()))
+        await view_where(lambda v: v.spent_day_usd == pytest.approx(0.3))
+        ledger.settings.publish(merged(ledger.config, {"budget.daily_usd": 0.2}))
+        lowered = await view_where(lambda v: v.daily_usd == 0.2)
+        assert lowered.exceeded and lowered.used_ratio[("day", "all")] == pytest.approx(1.5)
+        ledger.settings.publish(merged(ledger.config))  # cleared: the file's again
+        back = await view_where(lambda v: v.daily_usd == 1.0)
+        assert not back.exceeded and back.used_ratio[("day", "all")] == pytest.approx(0.3)
+        await ledger.supervisor.stop()
 
 
 def row(n: int, cost: float = 0.0) -> RequestRow:
@@ -49,13 +74,22 @@ class Ledger:
             {"store": {"path": str(db), "flush_interval_s": 3600}, "budget": budget}
         )
         self.view: Watch[BudgetView] = Watch(BudgetView())
+        #: The routing settings in force, as the router would publish them.
+        self.settings = Watch(merged(self.config))
         self.journal = Journal(journal_dir(str(db)))
         self.mailbox: Mailbox[LedgerMsg] = Mailbox("ledger", 64)
         self.memory = LedgerMemory()
         self.supervisor = Supervisor([ChildSpec("ledger", self.actor, self.mailbox)])
 
     def actor(self) -> LedgerActor:
-        return LedgerActor(self.config, self.view, self.journal, WallClock(), memory=self.memory)
+        return LedgerActor(
+            self.config,
+            self.view,
+            self.journal,
+            WallClock(),
+            memory=self.memory,
+            settings=self.settings,
+        )
 
     async def rows_on_disk(self) -> int:
         async with open_db(self.config.store.path) as db:
