@@ -53,6 +53,7 @@ async def test_status_shows_a_down_backend_with_a_hint_and_the_budgets(
     local = next(line for line in out.splitlines() if line.startswith("local "))
     assert " up " in local and "closed" in local
     assert "state      ready" in out
+    assert "store      ok" in out
     assert "global/day" in out and "5" in out
     assert "ledger" in out and "router" in out  # the actors table
 

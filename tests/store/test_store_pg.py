@@ -4,12 +4,21 @@ values SQLite takes and PostgreSQL would not, and a password kept out of every m
 from __future__ import annotations
 
 import logging
+from pathlib import Path
 
 import psycopg
 import pytest
 import trio
 
-from llmswitch.store import RequestRow, StoreError, StoreUnavailable, count_rows, insert_rows
+from llmswitch.store import (
+    MigrationError,
+    RequestRow,
+    StoreError,
+    StoreUnavailable,
+    applied_versions,
+    count_rows,
+    insert_rows,
+)
 from llmswitch.store.catalogue import read_overlay
 from llmswitch.store.engine import postgres_ddl
 from llmswitch.store.errors import StatementError, is_transient_sqlstate
@@ -148,3 +157,27 @@ async def test_a_closed_connection_refuses_work(pg_url: str) -> None:
     await db.close()
     with pytest.raises(StoreError, match="closed"):
         await db.fetchall("SELECT 1")
+
+
+async def test_a_failed_migration_names_its_file_and_leaves_nothing(
+    pg_url: str, tmp_path: Path
+) -> None:
+    mig = tmp_path / "mig"
+    mig.mkdir()
+    (mig / "001_first.sql").write_text("CREATE TABLE a (x INTEGER PRIMARY KEY, t REAL);")
+    (mig / "002_broken.sql").write_text(
+        "CREATE TABLE c (z TEXT);\nINSERT INTO no_such_table VALUES (1);\n"
+    )
+    with trio.fail_after(30):
+        with pytest.raises(MigrationError, match=r"002_broken\.sql.*statement 2.*no_such_table"):
+            async with open_pg(pg_url, busy_timeout_s=5, migrations=mig):
+                pass
+        (mig / "002_broken.sql").unlink()
+        async with open_pg(pg_url, busy_timeout_s=5, migrations=mig) as db:
+            assert await applied_versions(db) == {1: "first"}
+            tables = await db.fetchall(
+                "SELECT table_name, column_name, data_type FROM information_schema.columns"
+                " WHERE table_schema = current_schema() AND table_name IN ('a', 'c')"
+                " ORDER BY table_name, ordinal_position"
+            )
+    assert tables == [("a", "x", "bigint"), ("a", "t", "double precision")]  # no c

@@ -57,6 +57,14 @@ def _cooldowns(debug: dict[str, Any]) -> list[list[Cell]]:
     return []
 
 
+def store_line(store: dict[str, Any]) -> str:
+    """The store as /health says it: writable, or not and why, and whether its server
+    (PostgreSQL) answers; while it does not, rows wait in the journal."""
+    if store.get("down"):
+        return f"unreachable, rows wait in the journal: {store['down']}"
+    return "ok" if store.get("ok", True) else f"not writable: {store.get('reason')}"
+
+
 def render_status(config: Config, url: str, health: dict[str, Any], debug: dict[str, Any]) -> str:
     models = health.get("models", {})
     state = "ready" if health.get("ready") else f"not ready: {health.get('reason', '?')}"
@@ -64,6 +72,7 @@ def render_status(config: Config, url: str, health: dict[str, Any], debug: dict[
         [
             ("gateway", url),
             ("state", state),
+            ("store", store_line(health.get("store", {}))),
             ("uptime_s", debug.get("uptime_s")),
             ("in flight", debug.get("in_flight")),
             (
