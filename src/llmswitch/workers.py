@@ -48,6 +48,8 @@ from llmswitch.runtime.restarts import (
 
 log = logging.getLogger(__name__)
 
+#: The exit code on file for a worker that could not be started (as a shell says it).
+EXIT_NOT_STARTED = 127
 #: Signals a worker leaves to its parent (see the module docstring).
 PARENT_SIGNALS = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)
 
@@ -145,24 +147,16 @@ class Fleet:
     async def _keep(self, slot: WorkerSlot, port: int) -> None:
         """Run worker ``slot`` until a stop, restarting it when it dies before one."""
         while True:
-            process = await trio.lowlevel.open_process(
-                self._command(slot.id, port), stdin=subprocess.PIPE
-            )
-            slot.process = process
-            log.info("worker %d started (pid %d)", slot.id, process.pid)
-            for _ in range(self.stops):  # stops ordered while it was starting
-                await _tell(process, ORDER_STOP)
-            code = await process.wait()
-            slot.process = None
+            code, ended = await self._run_once(slot, port)
             if self._stopping.is_set():
                 slot.exit_code = code
-                log.info("worker %d ended (%s)", slot.id, describe_exit(code))
+                log.info("worker %d ended (%s)", slot.id, ended)
                 return
             slot.crashes = recent_crashes(slot.crashes, trio.current_time(), self.policy.window_s)
             if gives_up(slot.crashes, self.policy):
                 self.gave_up = (
                     f"worker {slot.id} died {len(slot.crashes)} times within "
-                    f"{self.policy.window_s:g}s; last: {describe_exit(code)}"
+                    f"{self.policy.window_s:g}s; last: {ended}"
                 )
                 slot.exit_code = code
                 await self.stop("gave up")
@@ -170,16 +164,29 @@ class Fleet:
             slot.restarts += 1
             delay = restart_delay(slot.crashes, self.policy)
             log.error(
-                "worker %d died (%s); restart %d in %.1fs",
-                slot.id,
-                describe_exit(code),
-                slot.restarts,
-                delay,
+                "worker %d died (%s); restart %d in %.1fs", slot.id, ended, slot.restarts, delay
             )
             with trio.move_on_after(delay):
                 await self._stopping.wait()
             if self._stopping.is_set():
                 return
+
+    async def _run_once(self, slot: WorkerSlot, port: int) -> tuple[int, str]:
+        """One life of worker ``slot``: its exit code and how it ended. A worker that
+        cannot even be started (out of processes or descriptors) died at once."""
+        try:
+            process = await trio.lowlevel.open_process(
+                self._command(slot.id, port), stdin=subprocess.PIPE
+            )
+        except OSError as exc:
+            return EXIT_NOT_STARTED, f"not started: {exc.strerror or exc}"
+        slot.process = process
+        log.info("worker %d started (pid %d)", slot.id, process.pid)
+        for _ in range(self.stops):  # stops ordered while it was starting
+            await _tell(process, ORDER_STOP)
+        code = await process.wait()
+        slot.process = None
+        return code, describe_exit(code)
 
 
 async def _tell(process: trio.Process, order: bytes) -> None:

@@ -156,9 +156,16 @@ def two_workers(sims_db: Path) -> Config:
     )
 
 
-async def test_the_parent_gives_up_on_a_worker_that_keeps_dying(tmp_path: Path) -> None:
+DYING = {
+    "exits": stand_in("raise SystemExit(1)"),
+    "cannot start": lambda worker, port: ["/nonexistent/llmswitch"],
+}
+
+
+@pytest.mark.parametrize("how", sorted(DYING))
+async def test_the_parent_gives_up_on_a_worker_that_keeps_dying(tmp_path: Path, how: str) -> None:
     quick = RestartPolicy(max_restarts=2, window_s=600, backoff=Backoff(base_s=0.01, cap_s=0.01))
-    fleet = Fleet(two_workers(tmp_path / "x.db"), stand_in("raise SystemExit(1)"), quick)
+    fleet = Fleet(two_workers(tmp_path / "x.db"), DYING[how], quick)
     with trio.fail_after(30):
         code = await fleet.run(port=0)
     assert code == 3
