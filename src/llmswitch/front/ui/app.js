@@ -351,6 +351,7 @@
         field("model", "Model"),
         field("status", "Status", { inputmode: "numeric", pattern: "[0-9]{3}" }),
         field("harness", "Harness"),
+        field("instance", "Instance"),
         h("label", {}, "Rows", h("select", { name: "limit" }, ["50", "100", "500"].map((n) => h("option", { value: n, selected: n === "100" }, n)))),
         h("button", { type: "submit" }, "Filter")
       );
@@ -380,7 +381,7 @@
               (r.requested_model || "") + " → " + (r.chosen_model || "–"),
               r.backend || "–",
               badge(String(r.status), r.status < 400 ? "up" : "down"),
-              [r.tier && "tier " + r.tier, r.rule && "rule " + r.rule, r.profile && "profile " + r.profile, r.task && "task " + r.task, r.classification]
+              [r.tier && "tier " + r.tier, r.rule && "rule " + r.rule, r.profile && "profile " + r.profile, r.task && "task " + r.task, r.classification, r.instance && "on " + r.instance]
                 .filter(Boolean).join(" · "),
               h("span", { class: "reason" }, r.reason || r.error || ""),
               num(r.latency_ms, " ms"),
