@@ -8,9 +8,16 @@ from typing import Any
 import trio
 import trio.testing
 
-from llmswitch.actors.health import BackendHealth, HealthActor, HealthView, after_peer
+from llmswitch.actors.health import (
+    BackendHealth,
+    HealthActor,
+    HealthView,
+    after_peer,
+    after_probe,
+)
 from llmswitch.actors.keys import key_data, merge_keys, stored_data
 from llmswitch.actors.pool import Grant, Lease, Outcome, PoolActor, PoolView
+from llmswitch.actors.reconfigure import Reconfigure
 from llmswitch.actors.router import (
     ClearSetting,
     PutRule,
@@ -71,9 +78,18 @@ async def test_our_breaker_opening_and_closing_is_told_and_a_peers_is_taken(
 
 def test_a_peers_health_verdict_counts_as_our_own_probe() -> None:
     down = after_peer(BackendHealth(), up=False, error="HTTP 500", failures_to_down=3)
-    assert (down.up, down.consecutive_failures, down.last_error) == (False, 3, "peer: HTTP 500")
+    assert (down.up, down.consecutive_failures, down.by_peer) == (False, 3, True)
     up = after_peer(down, up=True, error=None, failures_to_down=3)
-    assert (up.up, up.consecutive_failures, up.checked) == (True, 0, True)
+    assert (up.up, up.consecutive_failures, up.checked, up.by_peer) == (True, 0, True, False)
+
+
+def test_a_peers_up_does_not_lift_a_down_of_our_own_probes() -> None:
+    ours = BackendHealth()
+    for _ in range(3):
+        ours = after_probe(ours, "ConnectError", 1.0, failures_to_down=3)
+    assert not ours.up and not ours.by_peer
+    assert after_peer(ours, up=True, error=None, failures_to_down=3) == ours
+    assert after_probe(ours, None, 1.0, failures_to_down=3).up
 
 
 def key(name: str, created: float) -> StoredKey:
@@ -119,7 +135,7 @@ def test_a_stored_setting_goes_out_and_comes_back_as_the_change_that_stores_it()
     assert setting_change(entry("setting", "weather", {"value": 1})) is None
 
 
-async def test_a_backend_our_probe_finds_down_is_told_and_a_peers_verdict_is_taken(
+async def test_a_backend_our_probe_finds_down_is_told_and_stays_down_on_a_peers_up(
     nursery: trio.Nursery,
 ) -> None:
     told: list[tuple[str, str, Any]] = []
@@ -134,10 +150,9 @@ async def test_a_backend_our_probe_finds_down_is_told_and_a_peers_verdict_is_tak
             await trio.sleep(0.01)
     assert told[0][:2] == ("health", "b") and told[0][2]["up"] is False
     await box.cast(Heard(entry("health", "b", {"up": True, "error": None})))
-    with trio.fail_after(10):
-        while view.value.down:  # noqa: ASYNC110 (the actor publishes; no event to wait on)
-            await trio.sleep(0.01)
-    assert len(told) == 1  # what a peer said is not told again
+    await box.call(Reconfigure(cfg), timeout=10)  # the Heard before it has been handled
+    assert view.value.down == {"b"}  # our own probe's word stands until our next probe
+    assert len(told) == 1
 
 
 def test_what_our_store_gains_or_loses_is_told_and_nothing_else() -> None:

@@ -45,6 +45,8 @@ class BackendHealth:
     last_latency_ms: float | None = None
     last_error: str | None = None
     checked: bool = False
+    #: Down on a peer's word, not our own probes' (see :func:`after_peer`).
+    by_peer: bool = False
 
     @property
     def state(self) -> str:
@@ -81,21 +83,28 @@ def after_probe(
         consecutive_failures=failures,
         last_error=error,
         checked=True,
+        by_peer=False,
     )
 
 
 def after_peer(
     prev: BackendHealth, up: bool, error: str | None, failures_to_down: int
 ) -> BackendHealth:
-    """The health of a backend after a peer's verdict: as if our own probe had said so."""
+    """The health of a backend after a peer's verdict: as if our own probe had said so,
+    except that a peer's "up" does not lift a "down" of our own probes (a backend one
+    instance reaches and another does not stays down for the second, instead of the two
+    telling each other up and down in turn); our next good probe lifts it."""
     if up:
-        return replace(prev, up=True, consecutive_failures=0, checked=True)
+        if not prev.up and not prev.by_peer:
+            return prev
+        return replace(prev, up=True, consecutive_failures=0, checked=True, by_peer=False)
     return replace(
         prev,
         up=False,
         consecutive_failures=max(prev.consecutive_failures, failures_to_down),
         last_error=f"peer: {error}",
         checked=True,
+        by_peer=True,
     )
 
 
