@@ -11,6 +11,7 @@ from llmswitch.routing.budget import budgets_for
 from llmswitch.routing.live import (
     LIVE_KEYS,
     InvalidSetting,
+    budget_in_force,
     checked,
     live_values,
     merged,
@@ -98,3 +99,11 @@ def test_every_key_round_trips_through_its_check() -> None:
     assert list(values) == list(LIVE_KEYS)
     for key, value in values.items():
         assert checked(key, value, CATALOG) == value
+
+
+def test_budgets_in_force_over_a_newer_file_keep_only_the_stored_values() -> None:
+    settings = merged(CONFIG, {"budget.weekly_usd": 9.0})  # merged over the old file
+    newer = CONFIG.budget.model_copy(update={"daily_usd": 7.0})
+    in_force = budget_in_force(newer, settings)
+    assert (in_force.daily_usd, in_force.weekly_usd) == (7.0, 9.0)
+    assert budget_in_force(newer, merged(CONFIG)) is newer  # nothing stored: the file's

@@ -58,7 +58,7 @@ from llmswitch.routing.budget import (
     key_scope,
     task_scope,
 )
-from llmswitch.routing.live import merged
+from llmswitch.routing.live import budget_in_force, merged
 from llmswitch.routing.select import ClientKey
 from llmswitch.runtime.actor import Actor
 from llmswitch.runtime.backoff import Backoff
@@ -200,7 +200,7 @@ class LedgerActor(Actor[LedgerMsg]):
         self._config = config
         #: The budgets in force: the file's, with those stored at run time on top.
         self._settings = settings or Watch(merged(config))
-        self._budget = self._settings.value.budget
+        self._budget = budget_in_force(config.budget, self._settings.value)
         self.stop_timeout_s = config.server.grace_s + 5
         self._view = view
         self._journal = journal
@@ -287,12 +287,11 @@ class LedgerActor(Actor[LedgerMsg]):
             if self._fleet is not None:
                 self._fleet.settle(msg.hold, msg.request_id, counted, msg.ts, msg.scopes)
 
-    def _reconfigure(self, config: Config, budget: BudgetConfig | None = None) -> None:
-        """Switch to the new budgets (``budget``: the global ones, when they changed at run
-        time); spend and outstanding holds stay as they are, and the next Reserve is
-        checked against the new limits."""
-        if budget is None:
-            budget = self._settings.value.budget
+    def _reconfigure(self, config: Config) -> None:
+        """Switch to the new budgets (a reloaded file's, or those stored at run time);
+        spend and outstanding holds stay as they are, and the next Reserve is checked
+        against the new limits."""
+        budget = budget_in_force(config.budget, self._settings.value)
         configured = configured_limits(self._config, self._budget)
         learnt = {k: v for k, v in self._limits.items() if k not in configured}
         self._config, self._budget = config, budget
@@ -305,8 +304,8 @@ class LedgerActor(Actor[LedgerMsg]):
         version = self._settings.version
         while True:
             settings, version = await self._settings.wait_newer(version)
-            if settings.budget != self._budget:
-                self._reconfigure(self._config, settings.budget)
+            if budget_in_force(self._config.budget, settings) != self._budget:
+                self._reconfigure(self._config)
 
     async def _reserve(self, msg: Reserve) -> None:
         now = self._clock.now()

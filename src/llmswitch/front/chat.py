@@ -47,6 +47,7 @@ from llmswitch.routing.affinity import affinity_key
 from llmswitch.routing.brain import Rejected, Signals, UnknownModel
 from llmswitch.routing.budget import budgets_for, output_bound, scopes_of, worst_case_usd
 from llmswitch.routing.envelope import read_envelope
+from llmswitch.routing.live import budget_in_force
 from llmswitch.routing.profiles import UnknownProfile
 from llmswitch.routing.rules import features_of
 from llmswitch.routing.select import (
@@ -464,7 +465,7 @@ async def _hold_budget(
 ) -> tuple[dict[str, Any], int | None]:
     """A metered call under any budget holds its worst case first (all budgets in one
     ledger step); its body then asks for no more output than was held for."""
-    config = gw.settings.value.budget  # the file's, with the budgets stored at run time
+    config = budget_in_force(gw.config.budget, gw.settings.value)
     budgets = budgets_for(config, ex.key, ex.task_type) if cand.metered else ()
     if not budgets:
         return body, None

@@ -140,10 +140,7 @@ def merged(
         profile = config.routing.profile
     raw = rows.get("overrides")
     overrides = {str(k): str(v) for k, v in raw.items()} if isinstance(raw, dict) else {}
-    r, b = config.routing, config.budget
-    budget = b.model_copy(update={k.removeprefix("budget."): live[k] for k in BUDGETS if k in live})
-    if TASK_BUDGETS in live:
-        budget = budget.model_copy(update={"task_daily_usd": live[TASK_BUDGETS]})
+    r = config.routing
     return RoutingSettings(
         profile,
         dict(config.overrides) | overrides,
@@ -151,9 +148,23 @@ def merged(
         tuple(rule.name for rule in rules),
         allow=tuple(live.get("routing.allow", r.allow)),
         block=tuple(live.get("routing.block", r.block)),
-        budget=budget,
+        budget=_overlaid(config.budget, live),
         stored=frozenset(stored),
     )
+
+
+def _overlaid(file: BudgetConfig, stored: Mapping[str, Any]) -> BudgetConfig:
+    """The file's budgets with the stored ones (by key) on top."""
+    update = {k.removeprefix("budget."): v for k, v in stored.items() if k.startswith("budget.")}
+    return file.model_copy(update=update) if update else file
+
+
+def budget_in_force(file: BudgetConfig, settings: RoutingSettings) -> BudgetConfig:
+    """The budgets in force over ``file``, the config's ``[budget]`` in force now: the
+    values ``settings`` says are stored, on top of it. Right even while ``settings`` was
+    merged over an older file (a reload the router has not taken yet)."""
+    values = live_values(settings)
+    return _overlaid(file, {k: values[k] for k in settings.stored if k.startswith("budget.")})
 
 
 def live_values(settings: RoutingSettings) -> dict[str, Any]:
