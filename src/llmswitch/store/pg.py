@@ -50,6 +50,11 @@ T = TypeVar("T")
 #: libpq's connect_timeout (whole seconds, at least 2): how long a start or a reconnect
 #: waits for an unreachable server; the worker thread cannot be cancelled sooner.
 CONNECT_TIMEOUT_S = 3
+#: libpq's tcp_user_timeout (ms) and keepalives: a server that stops answering without
+#: closing the connection (a host down, a network cut) fails a statement within ~15 s
+#: instead of TCP's ~15 min; the worker thread cannot be cancelled, and the ledger's lock
+#: (and a shutdown) would wait for it.
+DEAD_PEER_MS = 15_000
 #: Key of the advisory lock every write transaction holds (any constant; per database).
 WRITER_LOCK = 0x6C6C6D73  # "llms"
 
@@ -161,6 +166,11 @@ class PgConnection(SharedConnection):
             autocommit=True,
             connect_timeout=CONNECT_TIMEOUT_S,
             application_name="llmswitch",
+            tcp_user_timeout=DEAD_PEER_MS,
+            keepalives=1,
+            keepalives_idle=10,
+            keepalives_interval=2,
+            keepalives_count=3,
         )
         # How long a transaction waits for the writer lock (SQLite's busy timeout).
         raw.execute(
