@@ -14,6 +14,7 @@ from llmswitch.cluster.news import Entry
 from llmswitch.cluster.spread import Fleet
 from tests.cluster.redis_server import SYSTEM_REDIS, own_prefix, redis_server
 from tests.e2e.harness import start_stack
+from tests.e2e.test_affinity import CODE, SIMPLE, Conversation
 from tests.e2e.test_reload import edit
 
 
@@ -105,4 +106,21 @@ async def test_a_reload_on_one_gateway_makes_its_peers_reload_their_own_files(
         assert b.gw.config.health.interval_s == 30
         assert a.gw.reloader.generation == 2  # b's reload, not told again, changed nothing here
         for stack in stacks:
+            stack.gw.stop_requested.set()
+
+
+async def test_a_conversation_keeps_its_model_on_whichever_gateway_serves_its_next_turn(
+    nursery: trio.Nursery, tmp_path: Path
+) -> None:
+    async with own_prefix() as prefix:
+        cluster = {"redis_url": SYSTEM_REDIS, "prefix": prefix}
+        a, b = [await start_stack(nursery, tmp_path / name, cluster=cluster) for name in ("a", "b")]
+        await until(lambda: len(b.gw.fleet.peers) == 2 if b.gw.fleet else False)
+        first, second = Conversation(a, "conv-fleet"), Conversation(b, "conv-fleet")
+        assert await first.turn(CODE) == ("medium", "new")
+        second.messages = list(first.messages)
+        # The pin travels on its own: wait for it rather than for a fixed time.
+        await until(lambda: b.gw.fleet is not None and b.gw.fleet.counts["heard"] >= 1)
+        assert await second.turn(SIMPLE) == ("medium", "kept")
+        for stack in (a, b):
             stack.gw.stop_requested.set()
