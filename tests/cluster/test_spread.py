@@ -124,3 +124,9 @@ async def test_a_conversation_keeps_its_model_on_whichever_gateway_serves_its_ne
         assert await second.turn(SIMPLE) == ("medium", "kept")
         for stack in (a, b):
             stack.gw.stop_requested.set()
+
+
+def test_an_entry_too_big_to_send_is_counted_and_never_sent() -> None:
+    fleet = Fleet(Link(SYSTEM_REDIS, "unused"))
+    fleet.tell("setting", "rule:huge", {"value": "x" * 70_000})
+    assert (fleet.counts["bad"], fleet.counts["told"]) == (1, 0)

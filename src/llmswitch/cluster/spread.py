@@ -102,8 +102,9 @@ class Fleet:
         #: Where clients reach this instance; set once the gateway listens.
         self.address = ""
         self.sinks: dict[Topic, Sink] = {}
-        self._out_send, self._out_recv = trio.open_memory_channel[Entry](OUTBOX)
-        self._pending: dict[tuple[str, str], Entry] = {}
+        # Entries with their wire text, encoded (and size-checked) when told.
+        self._out_send, self._out_recv = trio.open_memory_channel[tuple[Entry, str]](OUTBOX)
+        self._pending: dict[tuple[str, str], tuple[Entry, str]] = {}
         self._seen = Seen()
         self._put = link.script(_PUT)
         self.peers: list[dict[str, Any]] = []
@@ -116,9 +117,15 @@ class Fleet:
     def tell(self, topic: Topic, key: str, data: Mapping[str, Any] | None) -> None:
         """Spread one change of ours (see :data:`~llmswitch.cluster.news.Tell`)."""
         entry = Entry(topic=topic, key=key, stamp=time.time(), origin=self.id, data=data)
+        try:
+            text = entry.encode()
+        except BadEntry as exc:
+            self.counts["bad"] += 1
+            log.warning("fleet: not telling %s", exc)
+            return
         self._seen.note(entry)  # a peer's older news of this key is stale from now on
         try:
-            self._out_send.send_nowait(entry)
+            self._out_send.send_nowait((entry, text))
         except trio.WouldBlock:
             self.counts["dropped"] += 1
             return
@@ -151,8 +158,8 @@ class Fleet:
 
     async def _send(self) -> None:
         """Store and publish what our actors told, as many as are waiting in one call."""
-        async for entry in self._out_recv:
-            batch = [entry]
+        async for told in self._out_recv:
+            batch = [told]
             while len(batch) < BATCH:
                 try:
                     batch.append(self._out_recv.receive_nowait())
@@ -161,16 +168,16 @@ class Fleet:
             try:
                 await self._store(batch)
             except LinkDown:
-                for e in batch:
-                    if e.stored:
-                        self._pending[(e.topic, e.key)] = e
+                for entry, text in batch:
+                    if entry.stored:
+                        self._pending[(entry.topic, entry.key)] = (entry, text)
 
-    async def _store(self, batch: list[Entry]) -> None:
-        keys = [self.link.key(CHANNEL)] + [self.link.key(CHANNEL, e.topic) for e in batch]
+    async def _store(self, batch: list[tuple[Entry, str]]) -> None:
+        keys = [self.link.key(CHANNEL)] + [self.link.key(CHANNEL, e.topic) for e, _ in batch]
         args = [
             arg
-            for e in batch
-            for arg in (e.key, repr(e.stamp), e.encode(), "1" if e.stored else "0")
+            for e, text in batch
+            for arg in (e.key, repr(e.stamp), text, "1" if e.stored else "0")
         ]
         await self.link.evalsha(self._put, keys, args)
         self.counts["sent"] += len(batch)
@@ -179,9 +186,10 @@ class Fleet:
         while self._pending:
             batch = list(self._pending.values())[:BATCH]
             await self._store(batch)
-            for e in batch:
-                if self._pending.get((e.topic, e.key)) is e:
-                    del self._pending[(e.topic, e.key)]
+            for told in batch:
+                where = (told[0].topic, told[0].key)
+                if self._pending.get(where) is told:
+                    del self._pending[where]
 
     # --- in ---------------------------------------------------------------------------
 
