@@ -81,8 +81,15 @@ return published
 #: Hands a peer's entry to the actor that owns its state; False if it could not (a full
 #: mailbox), and then the next resync brings it again.
 Sink = Callable[[Entry], bool]
-#: What a subscription raises when Redis goes away (coredis's own task group wraps it).
-_LOST = (LinkDown, coredis.exceptions.RedisError, anyio.BrokenResourceError, OSError)
+#: What a subscription raises when Redis goes away (coredis's own task group wraps it),
+#: or when the link's client closes under it (a second signal cancels everything at once).
+_LOST = (
+    LinkDown,
+    coredis.exceptions.RedisError,
+    anyio.BrokenResourceError,
+    anyio.ClosedResourceError,
+    OSError,
+)
 
 
 def _first(group: BaseExceptionGroup[BaseException]) -> BaseException:
