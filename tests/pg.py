@@ -114,3 +114,21 @@ def private_server() -> Iterator[PrivateServer]:
     finally:
         server.stop()
         shutil.rmtree(root, ignore_errors=True)
+
+
+def emptied(url: str) -> str:
+    """``url`` with every table of its schema emptied as a fresh migration leaves it
+    (cheaper than migrating a new schema for each test)."""
+    with psycopg.connect(url, autocommit=True, connect_timeout=5) as conn:
+        tables = [
+            str(r[0])
+            for r in conn.execute(
+                "SELECT table_name FROM information_schema.tables"
+                " WHERE table_schema = current_schema() AND table_name <> 'schema_migrations'"
+            )
+        ]
+        for table in tables:  # DELETE: far cheaper than TRUNCATE on tables this small
+            conn.execute(f"DELETE FROM {table}")
+        if "request_rollup_state" in tables:  # the row migration 060 inserts
+            conn.execute("INSERT INTO request_rollup_state (id, rolled_up_id) VALUES (1, 0)")
+    return url

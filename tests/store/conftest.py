@@ -11,10 +11,16 @@ import pytest
 from llmswitch.config import StoreConfig
 from llmswitch.store import Connection, open_store
 from llmswitch.store.engine import Params
-from tests.pg import fresh_schema
+from tests.pg import emptied, fresh_schema
 
 #: Opens (and migrates) the test's database; each call is a new connection to it.
 OpenStore = Callable[[], AbstractAsyncContextManager[Connection]]
+
+
+@pytest.fixture(scope="session")
+def pg_store_schema(pg_database: str) -> str:
+    """One schema for the store tests on PostgreSQL, emptied before each (tests/pg.py)."""
+    return fresh_schema(pg_database)
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
@@ -22,7 +28,7 @@ def store(request: pytest.FixtureRequest, tmp_path: Path) -> OpenStore:
     if request.param == "sqlite":
         config = StoreConfig(path=str(tmp_path / "store.db"))
     else:
-        config = StoreConfig(url=fresh_schema(request.getfixturevalue("pg_database")))
+        config = StoreConfig(url=emptied(request.getfixturevalue("pg_store_schema")))
     return lambda: open_store(config)
 
 
