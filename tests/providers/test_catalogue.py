@@ -5,9 +5,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from llmswitch.config import TASK_TYPES, load_config, parse_config
+from llmswitch.config import TASK_TYPES, StoreConfig, load_config, parse_config
 from llmswitch.providers.catalogue import Entry, builtin, capabilities
 from llmswitch.store.catalogue import read_overlay, save_overlay
+from llmswitch.store.connect import open_store
 from llmswitch.store.db import open_db
 
 
@@ -119,5 +120,21 @@ async def test_load_config_applies_the_overlay_stored_beside_it(tmp_path: Path) 
     )
     assert load_config(config).models[0].cost_input_per_mtok == 2.5
     async with open_db(str(db_path)) as db:
+        await save_overlay(db, {"gpt-4o": Entry(input_per_mtok=2.75)}, "test")
+    assert load_config(config).models[0].cost_input_per_mtok == 2.75
+
+
+async def test_load_config_applies_the_overlay_stored_in_postgresql(
+    tmp_path: Path, pg_url: str
+) -> None:
+    config = tmp_path / "llmswitch.toml"
+    config.write_text(
+        f'[store]\nurl = "{pg_url}"\n'
+        '[[backends]]\nname = "oa"\npreset = "openai"\n'
+        '[[models]]\nid = "gpt-4o"\nbackend = "oa"\n',
+        encoding="utf-8",
+    )
+    assert load_config(config).models[0].cost_input_per_mtok == 2.5  # no tables yet
+    async with open_store(StoreConfig(url=pg_url)) as db:
         await save_overlay(db, {"gpt-4o": Entry(input_per_mtok=2.75)}, "test")
     assert load_config(config).models[0].cost_input_per_mtok == 2.75
