@@ -159,16 +159,27 @@ async def test_slow_model_calls_do_not_serialise_the_mailbox(sim: RunningSim) ->
             results[i] = await h.classify(f"question number {i}: what is a monad?")
             times[i] = trio.current_time() - started
 
+        most_at_once = 0
+
+        async def watch() -> None:
+            nonlocal most_at_once
+            while True:
+                most_at_once = max(most_at_once, h.sim.stats.in_flight)
+                await trio.sleep(0.005)
+
         async with trio.open_nursery() as n:
-            for i in range(5):
-                n.start_soon(one, i)
-                await trio.sleep(0.01)  # keep the order of arrival
-        # Three calls ran side by side (0.3 s, not 0.9 s); the two over the bound got the
-        # heuristic at once instead of queueing.
-        assert sorted(times.values())[-1] < 0.8
+            n.start_soon(watch)
+            async with trio.open_nursery() as calls:
+                for i in range(5):
+                    calls.start_soon(one, i)
+                    await trio.sleep(0.01)  # keep the order of arrival
+            n.cancel_scope.cancel()
+        # Three calls ran side by side at the model (orders, not timings: the box may be
+        # loaded); the two over the bound got the heuristic at once instead of queueing.
+        assert most_at_once == 3
         by_model = [i for i, r in results.items() if r.reason.startswith("model")]
         assert sorted(by_model) == [0, 1, 2]
-        assert times[3] < 0.2 and times[4] < 0.2
+        assert max(times[3], times[4]) < min(times[i] for i in by_model)
         assert h.summary["fallbacks"] == {"busy": 2}
         assert h.summary["in_flight"] == 0
 
