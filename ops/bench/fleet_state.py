@@ -4,8 +4,9 @@ gateway with ``[cluster] redis_url`` (issue 13; goal: at most 15% per request).
 Both run the same config, one that makes every request touch what a fleet shares: a
 priced model under a daily budget (a hold taken before the call and settled after) on
 a backend with rpm and tpm limits (buckets taken before, tokens charged after). Alone,
-that state is in the actors' memory; in the fleet, each step is a Lua script in Redis
-(four round trips a request). The limits are far above the load, so nothing is refused.
+that state is in the actors' memory; in the fleet, it is in Redis: the hold is one Lua
+round trip a request, the buckets are leased ahead (1% of a large bucket a trip), and
+settlements and tokens used go in batches. The limits are far above the load, so nothing is refused.
 c=1 latency interleaves the targets; c=32 alternates their order each round.
 
 Run: .venv/bin/python ops/bench/fleet_state.py [--quick] [--redis URL] [--no-record].
@@ -178,7 +179,8 @@ async def run(plan: Plan, wrk: str | None, redis: str, keep: bool) -> int:
         f"- workload: model {MODEL!r} on llmswitch.sim, priced, under a daily budget, on a "
         f"backend with rpm and tpm limits (never reached): each request holds and settles "
         f"a budget and takes and charges rate-limit buckets; Redis: the local "
-        f"redis-server (4 Lua round trips a request); c=32 by {generator}, "
+        f"redis-server (a hold: 1 Lua round trip a request; buckets leased, settlements "
+        f"and usage batched); c=32 by {generator}, "
         f"{plan.c32_rounds} round(s) of {plan.c32_seconds:g} s per target\n\n"
         f"{render(bench.results)}\n"
     )

@@ -10,7 +10,14 @@ from typing import Any
 import trio
 
 from llmswitch.actors.limits import Acquire, LimitsActor, LimitsView, Report
-from llmswitch.cluster.limits import FleetLimits, cooldowns_here
+from llmswitch.cluster.limits import (
+    BucketSpec,
+    FleetLimits,
+    Lease,
+    cooldowns_here,
+    covered,
+    lease_size,
+)
 from llmswitch.cluster.link import Link
 from llmswitch.config import Config, parse_config
 from llmswitch.runtime.mailbox import Mailbox
@@ -118,3 +125,38 @@ async def test_tokens_used_on_one_instance_are_charged_to_the_shared_bucket(
                 await trio.sleep(0.05)
             else:
                 raise AssertionError("b never saw the tokens a used")
+
+
+def test_small_buckets_are_never_leased_and_large_ones_lease_one_percent() -> None:
+    assert lease_size(12) == 0 and lease_size(99) == 0
+    assert lease_size(100_000) == 1000
+    leases = {"rpm:b": Lease(tokens=2, until=10.0)}
+    one = [BucketSpec("rpm:b", 1e5, 1e5 / 60, 1)]
+    assert covered(leases, one, now=5.0)
+    assert not covered(leases, one, now=10.0)  # lapsed
+    assert not covered(leases, [BucketSpec("rpm:b", 1e5, 1e5 / 60, 3)], now=5.0)
+
+
+async def test_a_leasing_fleet_never_admits_more_than_the_limit(nursery: trio.Nursery) -> None:
+    async with own_prefix() as prefix:
+        # rpm 1000: each Redis take leases 10 more; 3 instances, 1200 calls at once.
+        fleet = [Instance(SYSTEM_REDIS, prefix, config(rpm=1000)) for _ in range(3)]
+        for instance in fleet:
+            await instance.start(nursery)
+        waits: list[float] = []
+
+        async def one(instance: Instance) -> None:
+            waits.append(await instance.acquire("b"))
+
+        started = trio.current_time()
+        with trio.fail_after(30):
+            async with trio.open_nursery() as burst:
+                for i in range(1200):
+                    burst.start_soon(one, fleet[i % 3])
+        elapsed = trio.current_time() - started
+        granted = waits.count(0.0)
+        # 1000 in the bucket and 1000/60 a second more while the burst lasts: leased
+        # tokens came out of the shared bucket, so no more; leases left unused when the
+        # burst ends cost at most 3 x 10.
+        assert 1000 - 3 * 10 <= granted <= 1000 + elapsed * 1000 / 60 + 1
+        assert sum(i.actor.summary()["leased_takes"] for i in fleet) > granted // 2

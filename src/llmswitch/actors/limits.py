@@ -286,6 +286,7 @@ class LimitsActor(Actor[LimitsMsg]):
         return {
             "throttled": self._throttled,
             "degraded_steps": self._degraded if self._fleet is not None else None,
+            "leased_takes": self._fleet.leased_takes if self._fleet is not None else None,
             "cooldown_s": {n: round(u - now, 1) for n, u in self._cooldown.items() if u > now},
             "rpm_tokens": {n: round(b.tokens, 1) for n, b in self._rpm.items()},
             "tpm_tokens": {n: round(b.tokens, 1) for n, b in self._tpm.items()},
