@@ -144,7 +144,12 @@ class Gateway:
             RestartPolicy(),
             on_give_up=lambda _reason: self.stop_requested.set(),
         )
-        self.metrics = Metrics(self.views, self.supervisor, lambda: self.in_flight)
+        self.metrics = Metrics(
+            self.views,
+            self.supervisor,
+            lambda: self.in_flight,
+            lambda: self.ledger_memory.store_down is None,
+        )
 
     def adopt(self, config: Config) -> None:
         """Serve ``config`` from the next request on (at start, and on a live reload)."""

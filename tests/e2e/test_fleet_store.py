@@ -166,8 +166,10 @@ async def _load_kill_restart(pg: Any, url: str) -> list[str]:
             await until(lambda: _reachable(http, False))
             store = await _store(http)
             debug = (await http.get("/debug")).text
+            metrics = (await http.get("/metrics")).text
         assert "127.0.0.1" in str(store["down"]) and "sekret-pw" not in str(store)
         assert '"store_down"' in debug and "sekret-pw" not in debug
+        assert "llmswitch_store_up 0.0" in metrics
         await burst(5)  # still served, rows wait in the journal
         await trio.to_thread.run_sync(pg.start)
         await burst(10)

@@ -20,16 +20,29 @@ LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 
 
 
 class _StateCollector(Collector):
-    def __init__(self, views: Views, supervisor: Supervisor, in_flight: Callable[[], int]) -> None:
+    def __init__(
+        self,
+        views: Views,
+        supervisor: Supervisor,
+        in_flight: Callable[[], int],
+        store_up: Callable[[], bool],
+    ) -> None:
         self._views = views
         self._supervisor = supervisor
         self._in_flight = in_flight
+        self._store_up = store_up
 
     def collect(self) -> Iterator[Metric]:
         views = self._views
         in_flight = GaugeMetricFamily("llmswitch_in_flight", "Requests being served now")
         in_flight.add_metric([], self._in_flight())
         yield in_flight
+        store = GaugeMetricFamily(
+            "llmswitch_store_up",
+            "1 if the ledger's last flush reached the store (0: rows wait in the journal)",
+        )
+        store.add_metric([], 1.0 if self._store_up() else 0.0)
+        yield store
         restarts = GaugeMetricFamily(
             "llmswitch_actor_restarts", "Restarts of each actor since start", labels=["actor"]
         )
@@ -70,7 +83,13 @@ class _StateCollector(Collector):
 
 
 class Metrics:
-    def __init__(self, views: Views, supervisor: Supervisor, in_flight: Callable[[], int]) -> None:
+    def __init__(
+        self,
+        views: Views,
+        supervisor: Supervisor,
+        in_flight: Callable[[], int],
+        store_up: Callable[[], bool],
+    ) -> None:
         self.registry = CollectorRegistry()
         r = self.registry
         self.requests = Counter(
@@ -97,7 +116,7 @@ class Metrics:
             "llmswitch_tokens", "Tokens by model and direction", ["model", "direction"], registry=r
         )
         self.cost = Counter("llmswitch_cost_usd", "Spend by model", ["model"], registry=r)
-        r.register(_StateCollector(views, supervisor, in_flight))
+        r.register(_StateCollector(views, supervisor, in_flight, store_up))
 
     def observe(self, row: RequestRow) -> None:
         model = row.chosen_model or "none"
