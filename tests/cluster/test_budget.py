@@ -87,18 +87,21 @@ async def test_offline_spend_is_added_once_when_redis_returns(tmp_path: Path) ->
             with trio.fail_after(30):
                 now = time.time()
                 fb.settle(None, "before", 0.4, now, ("all",))
+                assert await fb.reserve(9, (DAY,), 0.05, now, 600) is None  # a call in flight
                 assert await fb.sync([DAY], now) == {DAY.key: pytest.approx(0.4)}
                 await server.kill()
-                # Degraded: half of the 0.6 left may be spent, and no more.
+                # Degraded: half of the 0.55 left (1 - 0.4 spent - 0.05 held) may be spent.
                 assert await fb.reserve(1, (DAY,), 0.2, now, 60) is None
                 assert not fb.link.up
                 assert await fb.reserve(2, (DAY,), 0.2, now, 60) is not None
                 fb.settle(1, "offline", 0.15, now, ("all",))
+                fb.settle(9, "in-flight", 0.05, now, ("all",))  # its hold is in Redis
                 assert await fb.sync([DAY], now) is None
-                assert fb.snapshot()["to_reconcile"] == 1
+                assert fb.snapshot()["to_reconcile"] == 2
                 await server.start()
                 while not fb.link.up:
                     await fb.link.state.wait_newer(fb.link.state.version)
-                assert await fb.sync([DAY], now) == {DAY.key: pytest.approx(0.55)}
-                assert await fb.sync([DAY], now) == {DAY.key: pytest.approx(0.55)}
-                assert fb.reconciled == 1 and not fb.offline.pending
+                assert await fb.sync([DAY], now) == {DAY.key: pytest.approx(0.6)}
+                assert await fb.sync([DAY], now) == {DAY.key: pytest.approx(0.6)}
+                assert fb.reconciled == 2 and not fb.offline.pending
+                assert fb.seen[DAY.key].held == 0.0  # released on return, not left to expire

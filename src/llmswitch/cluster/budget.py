@@ -22,7 +22,6 @@ calls it; the rules it applies are the pure functions of :mod:`llmswitch.cluster
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
 from typing import Any
 
 import trio
@@ -30,8 +29,10 @@ import trio
 from llmswitch.cluster.link import Link, LinkDown
 from llmswitch.cluster.money import (
     BudgetKey,
+    FleetHold,
     Offline,
     OfflineSpend,
+    Settlement,
     Standing,
     budget_keys,
     counter_ttl_s,
@@ -113,24 +114,6 @@ return counted
 """
 
 
-@dataclass(frozen=True)
-class FleetHold:
-    """A hold this instance took: in Redis (its id there) or offline (``redis_id`` None)."""
-
-    budgets: tuple[Budget, ...]
-    usd: float
-    ts: float
-    redis_id: str | None
-
-
-@dataclass(frozen=True)
-class Settlement:
-    """A hold to release in Redis (if any) and a cost to count there once."""
-
-    hold: FleetHold | None
-    spend: OfflineSpend
-
-
 class FleetBudget:
     def __init__(self, link: Link, fraction: float, instance: str) -> None:
         self.link = link
@@ -142,8 +125,6 @@ class FleetBudget:
         self.seen: dict[BudgetKey, Standing] = {}
         self.offline = Offline()
         self.holds: dict[int, FleetHold] = {}
-        #: Holds whose caller left (Reply's undo, which cannot wait): released at next sync.
-        self.abandoned: list[int] = []
         #: Settlements waiting for the next batch to Redis.
         self.outbox: list[Settlement] = []
         self._queued = trio.Event()
@@ -202,16 +183,19 @@ class FleetBudget:
         if taken is not None and taken.redis_id is None:
             self.offline.add(self.offline.held, (b.key for b in taken.budgets), -taken.usd)
         in_redis = taken if taken is not None and taken.redis_id is not None else None
-        spend = OfflineSpend(request_id, usd, ts, scopes)
+        settlement = Settlement(in_redis, OfflineSpend(request_id, usd, ts, scopes))
         if self.link.up:
-            self.outbox.append(Settlement(in_redis, spend))
+            self.outbox.append(settlement)
             self._queued.set()
         else:
-            self._owe(spend)  # a hold left in Redis expires by itself
+            self._owe(settlement)
 
-    def _owe(self, spend: OfflineSpend) -> None:
+    def _owe(self, settlement: Settlement) -> None:
+        """Keep ``settlement`` for Redis's return: its cost counts offline meanwhile."""
+        spend = settlement.spend
+        if spend.usd > 0 or settlement.hold is not None:
+            self.offline.pending.append(settlement)
         if spend.usd > 0:
-            self.offline.pending.append(spend)
             self.offline.add(self.offline.spent, _scope_keys(spend.scopes), spend.usd)
 
     async def send_settlements(self) -> None:
@@ -230,7 +214,7 @@ class FleetBudget:
                 await self._settle_in_redis(batch)
             except LinkDown:
                 for settlement in self.outbox:
-                    self._owe(settlement.spend)
+                    self._owe(settlement)
                 self.outbox.clear()
                 return
             del self.outbox[: len(batch)]
@@ -252,26 +236,24 @@ class FleetBudget:
         await self.link.evalsha(self._settle, keys, args)
 
     def abandon(self, hold: int) -> None:
-        """The caller left before taking ``hold``: give it back at the next sync."""
-        self.abandoned.append(hold)
+        """The caller left before taking ``hold``: give it back (no wait: Reply's undo)."""
+        self.settle(hold, "", 0.0, 0.0, ())
 
     async def sync(self, budgets: Iterable[Budget], ts: float) -> dict[BudgetKey, float] | None:
-        """With Redis up: release abandoned holds, add what was spent offline (each cost
+        """With Redis up: send what is queued, add what was spent offline (each cost
         once), then read every budget. The fleet's spend plus what is still owed to it,
         by budget; None while Redis is away."""
         if not self.link.up:
             return None
         try:
-            while self.abandoned:
-                self.settle(self.abandoned.pop(0), "", 0.0, ts, ())
             await self.flush_outbox()
             while self.offline.pending:
                 owed = self.offline.pending[:SETTLE_BATCH]
-                await self._settle_in_redis([Settlement(None, spend) for spend in owed])
+                await self._settle_in_redis(owed)
                 del self.offline.pending[: len(owed)]
-                for spend in owed:
+                for spend in (o.spend for o in owed if o.spend.usd > 0):
                     self.offline.add(self.offline.spent, _scope_keys(spend.scopes), -spend.usd)
-                self.reconciled += len(owed)
+                    self.reconciled += 1
             looked = tuple(budgets)
             reply = await self._run_reserve(looked, -1.0, ts, "", 0)
         except LinkDown:

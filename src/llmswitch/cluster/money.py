@@ -72,14 +72,33 @@ class OfflineSpend:
     scopes: tuple[str, ...]
 
 
+@dataclass(frozen=True)
+class FleetHold:
+    """A hold this instance took: in Redis (its id there) or offline (``redis_id`` None)."""
+
+    budgets: tuple[Budget, ...]
+    usd: float
+    ts: float
+    redis_id: str | None
+
+
+@dataclass(frozen=True)
+class Settlement:
+    """A hold to release in Redis (if any) and a cost to count there once."""
+
+    hold: FleetHold | None
+    spend: OfflineSpend
+
+
 @dataclass
 class Offline:
     """What an instance spent and holds while Redis is away (mutated by its shell only)."""
 
     spent: dict[BudgetKey, float] = field(default_factory=dict)
     held: dict[BudgetKey, float] = field(default_factory=dict)
-    #: Costs settled while away, oldest first; each is added to Redis exactly once.
-    pending: list[OfflineSpend] = field(default_factory=list)
+    #: Settled while away, oldest first: each cost is added to Redis exactly once, and
+    #: each hold Redis still has is released then (it would expire anyway).
+    pending: list[Settlement] = field(default_factory=list)
 
     def used(self, key: BudgetKey) -> float:
         return self.spent.get(key, 0.0) + self.held.get(key, 0.0)
