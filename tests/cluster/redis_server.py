@@ -3,6 +3,7 @@ redis-server to kill and restart (never the system's)."""
 
 from __future__ import annotations
 
+import signal
 import subprocess
 import uuid
 from collections.abc import AsyncIterator
@@ -71,6 +72,15 @@ class RedisServer:
         async with stream:
             await stream.send_all(b"PING\r\n")
             return (await stream.receive_some(16)).startswith(b"+PONG")
+
+    def pause(self) -> None:
+        """SIGSTOP: a Redis that hangs, its connections open and silent."""
+        if self._proc is not None:
+            self._proc.send_signal(signal.SIGSTOP)
+
+    def resume(self) -> None:
+        if self._proc is not None:
+            self._proc.send_signal(signal.SIGCONT)
 
     async def kill(self) -> None:
         """SIGKILL: no goodbye to the clients, as in a crash."""

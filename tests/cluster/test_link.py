@@ -94,3 +94,28 @@ async def test_the_link_goes_degraded_when_redis_dies_and_up_when_it_returns() -
                 assert await link.call(lambda c: c.ping()) == "PONG"
                 assert link.snapshot()["state"] == "up"
                 nursery.cancel_scope.cancel()
+
+
+async def test_a_hung_redis_is_degraded_after_the_op_timeout_and_answers_right_after() -> None:
+    with trio.fail_after(30):
+        async with redis_server() as server:
+            await server.start()
+            link = Link(server.url, "t", op_timeout_s=0.5, ping_interval_s=0.1, backoff=QUICK)
+            async with trio.open_nursery() as nursery:
+                await nursery.start(link.run)
+                await link.call(lambda c: c.set(link.key("a"), "1"))
+                await link.call(lambda c: c.set(link.key("b"), "2"))
+                server.pause()
+                try:
+                    await link.call(lambda c: c.get(link.key("a")))
+                    raise AssertionError("a hung Redis answered")
+                except LinkDown as exc:
+                    assert str(exc) == "no answer within 0.5s"
+                assert link.state.value.reason == "no answer within 0.5s"
+                server.resume()
+                while not link.up:
+                    await link.state.wait_newer(link.state.version)
+                # The reply the timed-out call never read does not answer a later call.
+                assert await link.call(lambda c: c.get(link.key("b"))) == "2"
+                assert await link.call(lambda c: c.get(link.key("a"))) == "1"
+                nursery.cancel_scope.cancel()

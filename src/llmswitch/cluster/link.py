@@ -45,7 +45,7 @@ OP_TIMEOUT_S = 2.0
 PING_INTERVAL_S = 1.0
 
 #: What a Redis that is away, hung or refusing raises, once mapped at this edge.
-_FAILURES = (coredis.exceptions.RedisError, OSError, trio.TooSlowError)
+_FAILURES = (coredis.exceptions.RedisError, OSError)
 
 
 class LinkDown(Exception):
@@ -148,6 +148,10 @@ class Link:
         try:
             with trio.fail_after(self.op_timeout_s):
                 result = await command(client)
+        except trio.TooSlowError as exc:
+            reason = f"no answer within {self.op_timeout_s:g}s"
+            self._lost(reason)
+            raise LinkDown(reason) from exc
         except _FAILURES as exc:
             reason = self._scrub(f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__)
             self._lost(reason)
