@@ -4,6 +4,8 @@ values SQLite takes and PostgreSQL would not, and a password kept out of every m
 from __future__ import annotations
 
 import logging
+import os
+import signal
 from pathlib import Path
 
 import psycopg
@@ -22,9 +24,10 @@ from llmswitch.store import (
 from llmswitch.store.catalogue import read_overlay
 from llmswitch.store.engine import postgres_ddl
 from llmswitch.store.errors import StatementError, is_transient_sqlstate
-from llmswitch.store.pg import connect_pg, open_pg
+from llmswitch.store.pg import PgConnection, connect_pg, open_pg
 from llmswitch.store.request_log import recent_rows
 from llmswitch.urls import redact_url, scrub_password
+from tests.pg import private_server
 
 
 def test_sqlite_ddl_reads_as_postgresql_types() -> None:
@@ -181,3 +184,34 @@ async def test_a_failed_migration_names_its_file_and_leaves_nothing(
                 " ORDER BY table_name, ordinal_position"
             )
     assert tables == [("a", "x", "bigint"), ("a", "t", "double precision")]  # no c
+
+
+async def test_a_server_that_stops_answering_is_left_behind_when_cancelled() -> None:
+    """Backends SIGSTOPped mid-call (the server alive, the connection silent): each
+    cancelled call returns at once, and the next one works on a new connection."""
+    stopped: list[int] = []
+
+    async def stop_backend(db: PgConnection) -> None:
+        row = await db.fetchone("SELECT pg_backend_pid()")
+        assert row is not None and row[0] not in stopped
+        os.kill(row[0], signal.SIGSTOP)
+        stopped.append(row[0])
+
+    with trio.fail_after(60), private_server() as pg:
+        async with open_pg(pg.url, busy_timeout_s=5) as db:
+            try:
+                await stop_backend(db)
+                with trio.move_on_after(0.5) as write:
+                    async with db.transaction() as tx:
+                        await tx.execute("SELECT 1")
+                await stop_backend(db)
+                with trio.move_on_after(0.5) as read:
+                    await db.fetchone("SELECT 1")
+                assert write.cancelled_caught and read.cancelled_caught
+                await insert_rows(
+                    db, [RequestRow(ts=1.0, request_id="r", status=200, stream=False)]
+                )
+                assert await count_rows(db) == 1
+            finally:
+                for pid in stopped:
+                    os.kill(pid, signal.SIGCONT)

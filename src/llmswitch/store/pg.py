@@ -55,6 +55,10 @@ CONNECT_TIMEOUT_S = 3
 #: instead of TCP's ~15 min; the worker thread cannot be cancelled, and the ledger's lock
 #: (and a shutdown) would wait for it.
 DEAD_PEER_MS = 15_000
+#: How long a shielded COMMIT or ROLLBACK may wait for a server that does not answer
+#: before the connection is left behind (the commit's outcome is then unknown, as when
+#: the connection is lost: callers that retry write idempotently).
+SHIELDED_S = 30.0
 #: Key of the advisory lock every write transaction holds (any constant; per database).
 WRITER_LOCK = 0x6C6C6D73  # "llms"
 
@@ -129,6 +133,8 @@ class PgConnection(SharedConnection):
         self.busy_timeout_s = busy_timeout_s
         self._raw: psycopg.Connection | None = None
         self._limiter = anyio.CapacityLimiter(1)
+        #: Moves on when a cancelled call leaves its connection behind (:meth:`_run`).
+        self._generation = 0
 
     @contextmanager
     def _mapped(self) -> Iterator[None]:
@@ -148,18 +154,32 @@ class PgConnection(SharedConnection):
             raise StatementError(message) from None
 
     async def _run(self, fn: Callable[[], T]) -> T:
-        """``fn`` in this connection's worker thread, its errors mapped."""
+        """``fn`` in this connection's worker thread, its errors mapped.
+
+        A cancelled call returns at once and leaves its thread behind, maybe waiting on a
+        server that does not answer (the thread cannot be interrupted): the connection it
+        uses is forgotten, with the limiter it holds, and the next call opens a new one.
+        """
+        limiter, generation = self._limiter, self._generation
 
         def mapped() -> T:
             with self._mapped():
                 return fn()
 
-        return await anyio.to_thread.run_sync(mapped, limiter=self._limiter)
+        try:
+            return await anyio.to_thread.run_sync(mapped, limiter=limiter, abandon_on_cancel=True)
+        except anyio.get_cancelled_exc_class():
+            if generation == self._generation:
+                self._generation += 1
+                self._raw = None
+                self._limiter = anyio.CapacityLimiter(1)
+            raise
 
     def _connection(self) -> psycopg.Connection:
         """The open connection, or a new one (in the worker thread)."""
         if self._raw is not None and not self._raw.closed:
             return self._raw
+        generation = self._generation
         self._raw = None
         raw = psycopg.connect(
             self._url,
@@ -177,7 +197,8 @@ class PgConnection(SharedConnection):
             "SELECT set_config('lock_timeout', %s, false)",
             (f"{max(1, round(self.busy_timeout_s * 1000))}ms",),
         )
-        self._raw = raw
+        if generation == self._generation:  # else its call was cancelled meanwhile
+            self._raw = raw
         return raw
 
     async def fetchall(self, sql: str, params: Params = ()) -> list[Row]:
@@ -204,16 +225,25 @@ class PgConnection(SharedConnection):
         async with self._lock:
             self._check_open()
             raw = await self._run(self._begin)
+            generation = self._generation
             tx = PgTransaction(self, raw)
             try:
                 yield tx
                 tx._end()
-                with anyio.CancelScope(shield=True):
+                with anyio.CancelScope(shield=True) as shield:
+                    shield.deadline = anyio.current_time() + SHIELDED_S
                     await self._run(lambda: raw.execute("COMMIT"))
+                if shield.cancelled_caught:
+                    raise StoreUnavailable(
+                        f"{self.path}: no answer to COMMIT within {SHIELDED_S:g} s;"
+                        " the connection is left behind and the outcome unknown"
+                    )
             except BaseException:
                 tx._end()
-                with anyio.CancelScope(shield=True):
-                    await anyio.to_thread.run_sync(_rollback, raw, limiter=self._limiter)
+                if generation == self._generation:  # not left behind by a cancelled call
+                    with anyio.CancelScope(shield=True) as shield:
+                        shield.deadline = anyio.current_time() + SHIELDED_S
+                        await self._run(lambda: _rollback(raw))
                 raise
 
     async def _close_driver(self) -> None:
