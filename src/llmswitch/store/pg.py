@@ -159,12 +159,18 @@ class PgConnection(SharedConnection):
         A cancelled call returns at once and leaves its thread behind, maybe waiting on a
         server that does not answer (the thread cannot be interrupted): the connection it
         uses is forgotten, with the limiter it holds, and the next call opens a new one.
+        The thread closes it when its call ends, so a transaction it held (and the writer
+        lock) ends then rather than whenever the connection is collected.
         """
-        limiter, generation = self._limiter, self._generation
+        limiter, generation, raw = self._limiter, self._generation, self._raw
 
         def mapped() -> T:
-            with self._mapped():
-                return fn()
+            try:
+                with self._mapped():
+                    return fn()
+            finally:
+                if generation != self._generation and raw is not None:
+                    raw.close()
 
         try:
             return await anyio.to_thread.run_sync(mapped, limiter=limiter, abandon_on_cancel=True)
