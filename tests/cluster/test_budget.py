@@ -11,12 +11,15 @@ from pathlib import Path
 import pytest
 import trio
 
+from llmswitch.actors.alerts import Alerts
 from llmswitch.cluster.budget import FleetBudget
 from llmswitch.cluster.link import Link
 from llmswitch.cluster.money import Offline, Standing, budget_keys, offline_refusal
+from llmswitch.config import BudgetConfig
 from llmswitch.routing.budget import Budget
 from llmswitch.runtime.backoff import Backoff
 from tests.cluster.redis_server import SYSTEM_REDIS, own_prefix, redis_server
+from tests.e2e.harness import closed_port
 
 DAY = Budget("all", "day", 1.0)
 QUICK = Backoff(base_s=0.05, cap_s=0.2)
@@ -105,3 +108,20 @@ async def test_offline_spend_is_added_once_when_redis_returns(tmp_path: Path) ->
                 assert await fb.sync([DAY], now) == {DAY.key: pytest.approx(0.6)}
                 assert fb.reconciled == 2 and not fb.offline.pending
                 assert fb.seen[DAY.key].held == 0.0  # released on return, not left to expire
+
+
+async def test_one_instance_of_the_fleet_posts_a_budget_alert(nursery: trio.Nursery) -> None:
+    async with own_prefix() as prefix, fleet(SYSTEM_REDIS, prefix, 2) as (a, b):
+        webhook = f"http://127.0.0.1:{closed_port()}/hook"  # refused: a post fails at once
+        config = BudgetConfig(daily_usd=1.0, alert_at=(0.5,), webhook_url=webhook)
+        first, second = Alerts(config, a.claim_alert), Alerts(config, b.claim_alert)
+        nursery.start_soon(first.run)
+        nursery.start_soon(second.run)
+        with trio.fail_after(20):
+            first.note("all", "day", 0.0, 0.6, 1.0)
+            while not first.failed:  # noqa: ASYNC110 (counters)
+                await trio.sleep(0.02)
+            second.note("all", "day", 0.0, 0.7, 1.0)
+            while not second.posted_elsewhere:  # noqa: ASYNC110 (counters)
+                await trio.sleep(0.02)
+        assert second.failed == 0  # it never tried to post

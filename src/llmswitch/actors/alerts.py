@@ -3,12 +3,17 @@
 The ledger calls :meth:`Alerts.note` as spend is counted (synchronously, inside its
 step); posts go out from a background task of the ledger, so a slow or dead webhook
 never holds up a reservation. A full queue drops (and counts) the post, never the log.
+
+In a fleet every instance may see a threshold crossed; ``claim`` (the fleet's Redis)
+lets one of them post it. Without an answer from Redis an instance posts anyway: an
+alert twice is better than none.
 """
 
 from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import httpx
@@ -22,9 +27,19 @@ WEBHOOK_TIMEOUT_S = 5.0
 QUEUE_SIZE = 64
 
 
+def alert_id(event: dict[str, Any]) -> str:
+    """One alert's name across the fleet: scope, period, its start and the threshold."""
+    return f"{event['scope']}/{event['period']}/{event['period_start']}/{event['threshold']}"
+
+
 class Alerts:
-    def __init__(self, config: BudgetConfig) -> None:
+    def __init__(
+        self, config: BudgetConfig, claim: Callable[[str], Awaitable[bool]] | None = None
+    ) -> None:
         self.retarget(config)
+        self._claim = claim
+        #: Alerts another instance of the fleet posted first.
+        self.posted_elsewhere = 0
         self._fired: set[tuple[str, str, float, float]] = set()
         self._send, self._receive = trio.open_memory_channel[dict[str, Any]](QUEUE_SIZE)
         self.sent = 0
@@ -76,6 +91,9 @@ class Alerts:
             return
         async with httpx.AsyncClient(timeout=WEBHOOK_TIMEOUT_S) as client:
             async for event in self._receive:
+                if self._claim is not None and not await self._claim(alert_id(event)):
+                    self.posted_elsewhere += 1
+                    continue
                 try:
                     response = await client.post(self._url, json=event)
                     response.raise_for_status()

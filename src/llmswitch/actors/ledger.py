@@ -205,7 +205,7 @@ class LedgerActor(Actor[LedgerMsg]):
         self._view = view
         self._journal = journal
         self._clock = clock
-        self._alerts = alerts or Alerts(self._budget)
+        self._alerts = alerts or Alerts(self._budget, fleet.claim_alert if fleet else None)
         self._db: Connection | None = None
         self._lock = trio.Lock()
         self._starts: dict[Period, float] = {}
@@ -523,6 +523,7 @@ class LedgerActor(Actor[LedgerMsg]):
             "refused_holds": self._refused,
             "fleet": self._fleet.snapshot() if self._fleet is not None else None,
             "alerts_sent": self._alerts.sent,
+            "alerts_posted_elsewhere": self._alerts.posted_elsewhere,
         }
 
 

@@ -25,6 +25,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 import trio
+from coredis.tokens import PureToken
 
 from llmswitch.cluster.link import Link, LinkDown
 from llmswitch.cluster.money import (
@@ -48,6 +49,8 @@ COUNTED_TTL_S = 7 * 86400
 #: How long settlements gather before they go to Redis in one script; and at most how many.
 SETTLE_BATCH_S = 0.01
 SETTLE_BATCH = 256
+#: How long the fleet remembers that an alert was posted: longer than a month.
+ALERT_TTL_S = 40 * 86400
 
 # KEYS: per budget, its spend counter, holds by expiry and holds' amounts.
 # ARGV: usd (negative: only read), hold id, hold TTL in ms, then per budget limit and TTL.
@@ -234,6 +237,19 @@ class FleetBudget:
             args += [hold.redis_id if hold and hold.redis_id else "", len(pairs) // 2]
             args += [repr(spend.usd), len(counters), *(ttl for _, ttl in counters)]
         await self.link.evalsha(self._settle, keys, args)
+
+    async def claim_alert(self, name: str) -> bool:
+        """Whether this instance is the fleet's first to post alert ``name`` (True while
+        Redis is away: a duplicate beats a silence)."""
+        key = self.link.key("alert", name)
+        try:
+            return bool(
+                await self.link.call(
+                    lambda c: c.set(key, self.instance, condition=PureToken.NX, ex=ALERT_TTL_S)
+                )
+            )
+        except LinkDown:
+            return True
 
     def abandon(self, hold: int) -> None:
         """The caller left before taking ``hold``: give it back (no wait: Reply's undo)."""
