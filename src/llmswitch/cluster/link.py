@@ -31,6 +31,7 @@ import coredis
 import coredis.exceptions
 import trio
 from coredis.commands.script import Script
+from coredis.retry import NoRetryPolicy
 
 from llmswitch.config import ClusterConfig
 from llmswitch.runtime.backoff import Backoff
@@ -112,6 +113,9 @@ class Link:
         client = coredis.Redis.from_url(
             self._url,
             decode_responses=True,
+            # The link itself retries (the pinger, with backoff) and callers fall back at
+            # once; coredis's own retries would only delay that and log every attempt.
+            retry_policy=NoRetryPolicy(),
             stream_timeout=self.op_timeout_s,
             connect_timeout=self.op_timeout_s,
         )
