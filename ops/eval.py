@@ -289,13 +289,19 @@ BENCH_CONFIG = parse_config(
 )
 
 
+# The gateway builds its catalog and routing settings once per configuration (gateway.py,
+# the router actor), not per request: so does the bench.
+BENCH_CATALOG = Catalog.build(BENCH_CONFIG)
+BENCH_SETTINGS = merged(BENCH_CONFIG)
+
+
 def decision(messages: list[dict[str, str]]) -> Decision:
     """The whole in-process decision: rules, classification, selection, fallback."""
-    catalog = Catalog.build(BENCH_CONFIG)
-    settings = merged(BENCH_CONFIG)
     body = {"model": "auto", "messages": messages}
     req = RouteRequest("auto", features_of(body, {}, len(messages[0]["content"]) // 4))
-    return decide_now(catalog, settings, req, Availability(), lambda: classify_request(messages))
+    return decide_now(
+        BENCH_CATALOG, BENCH_SETTINGS, req, Availability(), lambda: classify_request(messages)
+    )
 
 
 def harness_decision(headers: Mapping[str, str], body: dict[str, Any]) -> Decision:
@@ -304,17 +310,21 @@ def harness_decision(headers: Mapping[str, str], body: dict[str, Any]) -> Decisi
     tokens = estimate_tokens(prompt_chars(body))
     envelope = read_envelope(body, headers)
     messages = envelope.body["messages"]
-    catalog = Catalog.build(BENCH_CONFIG)
-    settings = merged(BENCH_CONFIG)
     req = RouteRequest("auto", features_of(body, headers, tokens, envelope))
     has_tools = bool(body.get("tools"))
     return decide_now(
-        catalog,
-        settings,
+        BENCH_CATALOG,
+        BENCH_SETTINGS,
         req,
         Availability(),
         lambda: classify_request(messages, has_tools=has_tools),
     )
+
+
+def reference() -> int:
+    """A fixed pure-Python workload (about 0.1 ms): how fast this machine is right now.
+    Rows divided by it compare across runs on a shared box better than raw times do."""
+    return sum(i * i for i in range(2000))
 
 
 def timed(fn: Callable[[], object]) -> tuple[tuple[float, float], tuple[float, float]]:
@@ -356,33 +366,42 @@ def rss_added() -> str:
 def bench(entries: Sequence[Mapping[str, Any]]) -> None:
     print(rss_added())
     shipped_weights()  # loaded once per process, as in the gateway
-    headers, body = chat_request(ENVELOPES["openclaw"])
+    (r50, r99), _ = timed(reference)
+    print(f"reference workload (fixed pure Python)  wall p50 {r50:6.1f} p99 {r99:6.1f} µs")
+    capture = chat_request(ENVELOPES["openclaw"])
+    headers, body = capture
     system = sum(len(_text(m["content"])) for m in body["messages"] if m["role"] == "system")
-    name = f"OpenClaw turn ({system // 1000} kB system, {len(body['tools'])} tools)"
-    (p50, p99), (c50, c99) = timed(partial(harness_decision, headers, body))
-    d = harness_decision(headers, body)
-    print(
-        f"{name:<32} envelope+decision  wall p50 {p50:6.1f} p99 {p99:6.1f} µs  "
-        f"cpu p50 {c50:6.1f} p99 {c99:6.1f} µs  → {d.candidates[0].model.id}"
-    )
-    for name, messages in bench_prompts(entries).items():
-        result = classify_request(messages)
-        steps: tuple[tuple[str, Callable[[], object]], ...] = (
-            ("heuristic", partial(classify, messages)),
-            ("classify", partial(classify_request, messages)),
-            ("decision", partial(decision, messages)),
-        )
+    shapes = {
+        f"OpenClaw turn as captured ({system // 1000} kB system, {len(body['tools'])} tools)": [],
+        **bench_prompts(entries),
+    }
+    print(f"{'request':<44} {'what':<17} wall p50    p99  (/ref p50, p99)   cpu p50    p99")
+    for name, messages in shapes.items():
+        steps: list[tuple[str, Callable[[], object]]] = []
+        if messages:
+            steps += [
+                ("heuristic", partial(classify, messages)),
+                ("classify", partial(classify_request, messages)),
+                ("decision", partial(decision, messages)),
+            ]
+            enveloped = wrap(capture, messages)
+            steps.append(("OpenClaw envelope", partial(harness_decision, headers, enveloped)))
+        else:
+            steps.append(("envelope+decision", partial(harness_decision, headers, body)))
         for what, fn in steps:
             (p50, p99), (c50, c99) = timed(fn)
             print(
-                f"{name:<32} {what:<9} ~{result.token_estimate:>5} tok  wall p50 {p50:6.1f} "
-                f"p99 {p99:6.1f} µs  cpu p50 {c50:6.1f} p99 {c99:6.1f} µs"
-                f"  → {result.complexity}/{result.task_type}"
+                f"{name:<44} {what:<17} {p50:7.1f} {p99:7.1f}  ({p50 / r50:4.1f}, {p99 / r99:4.1f})"
+                f"  {c50:7.1f} {c99:7.1f}"
             )
+        d = harness_decision(headers, wrap(capture, messages) if messages else body)
+        print(f"{'':<44} → {d.candidates[0].model.id}: {d.reason}")
+    (r50, r99), _ = timed(reference)
+    print(f"reference workload again                 wall p50 {r50:6.1f} p99 {r99:6.1f} µs")
 
 
 def classifier_for(variant: Variant) -> Any:
-    weights = shipped_weights()
+    weights = shipped_weights(every=True)
     if variant == "heuristic":
         return heuristic
     if weights is None:

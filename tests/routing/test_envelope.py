@@ -168,3 +168,24 @@ def test_parts_lists_keep_their_media_and_lose_only_harness_text() -> None:
     env = read_envelope(body, {"user-agent": "claude-cli/2.1"})
     assert env.body["messages"][0]["content"] == [image, {"type": "text", "text": "what is this?"}]
     assert env.ask == "what is this?"
+
+
+def test_openclaw_lines_are_cut_only_where_a_line_starts() -> None:
+    """The stamp and runtime patterns open with their literal text (fast over a long paste)
+    and check the line start after it: the same cut as ``^``, nothing more."""
+    paste = "\n".join(f"[INFO] worker {i}: Runtime: agent=x sessionId=abc" for i in range(400))
+    text = (
+        "[Wed 2026-12-02 01:15 UTC] why does this log repeat?\n"
+        f"{paste}\n\n"
+        "Runtime: agent=main | session=agent:main:explicit:1 | sessionId=0f3c9a1e-5b7d-4c2a"
+    )
+    body = {"messages": [{"role": "user", "content": text}]}
+    env = read_envelope(body, {"user-agent": "openclaw/2026.9.6"})
+    assert env.ask == f"why does this log repeat?\n{paste}"
+    assert env.conversation == "openclaw:0f3c9a1e-5b7d-4c2a"
+    mid = read_envelope(
+        {"messages": [{"role": "user", "content": "see xsessionId=zzzzzzzzzz and [x]"}]},
+        {"user-agent": "openclaw/2026.9.6"},
+    )
+    assert mid.ask == "see xsessionId=zzzzzzzzzz and [x]"
+    assert mid.conversation is not None and ":h:" in mid.conversation

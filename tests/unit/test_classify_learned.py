@@ -90,10 +90,29 @@ def test_split_of_is_fixed() -> None:
 
 
 def test_ngram_hashing_is_stable_across_runs_and_platforms() -> None:
-    buckets = hashed_ngrams("Hi", (1, 2), 7)
-    assert buckets.tolist() == hashed_ngrams("hi", (1, 2), 7).tolist()
-    assert len(buckets) == 3 and all(0 <= b < BUCKETS for b in buckets)
-    assert buckets.tolist() == [48801, 48627, 61890]
+    buckets, weights, lengths = hashed_ngrams([("Hi", 7, (1, 2))])
+    assert buckets.tolist() == hashed_ngrams([("hi", 7, (1, 2))])[0].tolist()
+    read = buckets[weights > 0].tolist()
+    assert len(read) == 3 and all(0 <= b < BUCKETS for b in buckets)
+    assert read == [48801, 48627, 61890]  # "h", "i", "hi"
+    assert weights[weights > 0].tolist() == pytest.approx([3**-0.5] * 3)
+    assert lengths == (2,)
+
+
+def test_bags_hashed_together_are_hashed_as_apart() -> None:
+    """One pass over all bags gives each the n-grams and weights it would get alone; no
+    n-gram spans two bags."""
+    bags = [("tell me more", 1, (1, 5)), ("", 2, (1,)), ("再说一遍", 3, (2, 3)), ("x", 4, (1, 2))]
+    together, weights, lengths = hashed_ngrams(bags)
+    apart = [hashed_ngrams([bag]) for bag in bags if bag[0]]
+    assert sorted(together[weights > 0].tolist()) == sorted(
+        b for buckets, w, _ in apart for b in buckets[w > 0].tolist()
+    )
+    assert sorted(weights[weights > 0].tolist()) == pytest.approx(
+        sorted(x for _, w, _ in apart for x in w[w > 0].tolist())
+    )
+    assert lengths == (12, 4, 1)
+    assert sum(weights > 0) == (12 + 8) + 3 + 2 + 1
 
 
 def test_a_long_paste_is_read_at_its_question_not_its_body() -> None:
@@ -103,6 +122,11 @@ def test_a_long_paste_is_read_at_its_question_not_its_body() -> None:
     assert edges(f"Summarize this:\n\n{article}") == "Summarize this:"
     single = "x" * 2000
     assert edges(single) == f"{'x' * 200}\n{'x' * 200}"
+    blank = " \n\n " * 300  # no paragraph at all: the raw ends stand in
+    assert edges(blank) == f"{blank[:200]}\n{blank[-200:]}"
+    # Only the ends are split into paragraphs, and one that runs past them is no edge.
+    assert edges(f"{article}\n\n{article}\n\nok?") == "ok?"
+    assert edges(f"{' ' * 1300}\n\nshort{article}") == f"{' ' * 200}\n{article[-200:]}"
 
 
 def test_the_conversation_is_the_ask_plus_the_turns_before_it() -> None:
@@ -120,12 +144,15 @@ def test_shipped_weights_load_once_and_round_trip() -> None:
     weights = shipped_weights()
     assert weights is not None
     assert shipped_weights() is weights
+    assert set(weights.models) == {weights.chosen}  # the gateway holds only what it runs
+    every = shipped_weights(every=True)
+    assert every is not None and set(every.models) == {"learned", "ensemble"}
     buf = io.BytesIO()
-    write_weights(buf, weights)
+    write_weights(buf, every)
     buf.seek(0)
     again = read_weights(buf)
-    assert again.chosen == weights.chosen
-    for name, model in weights.models.items():
+    assert again.chosen == every.chosen
+    for name, model in every.models.items():
         assert np.array_equal(again.models[name].ngrams, model.ngrams)
         assert again.models[name].temperature == model.temperature
 

@@ -35,9 +35,11 @@ LONG_ASK: Final = 600
 # where the question is, and the paste's n-grams must not drown them.
 EDGE_BLOCK: Final = 600
 EDGE_CHARS: Final = 200
+EDGE_WINDOW: Final = 2 * EDGE_BLOCK
 _PARAGRAPH: Final = re.compile(r"\n\s*\n")
 CONTEXT_TURNS: Final = 3
 CONTEXT_CHARS: Final = 400
+MAX_ORDER: Final = 5
 ASK_ORDERS: Final = (1, 2, 3, 4, 5)
 CONTEXT_ORDERS: Final = (2, 3, 4)
 _ASK_SALT: Final = 0x9E3779B97F4A7C15
@@ -50,8 +52,9 @@ _SHIFT: Final = np.uint64(64 - BUCKET_BITS)
 DENSE_TEXT: Final = ("log_length", "long_paste", "multi_turn", "turns", "questions", "wide")
 DENSE_HEURISTIC: Final = (*(f"h_{c}" for c in COMPLEXITIES), "h_total", *WEIGHTS)
 
-Buckets = npt.NDArray[np.int64]
+Buckets = npt.NDArray[np.uint64]
 Vector = npt.NDArray[np.float32]
+Weights = npt.NDArray[np.float64]
 
 
 @dataclass(frozen=True)
@@ -91,18 +94,34 @@ def size(text: str) -> int:
     return len(text.encode("utf-8"))
 
 
+def _outer(window: str, cut: bool, first: bool) -> str | None:
+    """The first (or last) paragraph of ``window``, stripped, if it is short; ``cut`` says
+    the window was cut from a longer text on that paragraph's far side, so it may go on."""
+    blocks = [b.strip() for b in _PARAGRAPH.split(window)]
+    nonblank = [i for i, b in enumerate(blocks) if b]
+    if not nonblank:
+        return None
+    at = nonblank[0] if first else nonblank[-1]
+    whole = not cut or at != (len(blocks) - 1 if first else 0)
+    return blocks[at] if whole and size(blocks[at]) <= EDGE_BLOCK else None
+
+
 def edges(ask: str) -> str:
     """Where the question sits in a long message: its first and last paragraphs.
 
     A pasted article, log or file has the ask in a paragraph of its own before or after it.
     Outer paragraphs longer than EDGE_BLOCK are taken for the paste and skipped, so "what
     language is this?" stays simple whatever was pasted above it; with no short outer
-    paragraph, the message's first and last EDGE_CHARS characters stand in.
+    paragraph, the message's first and last EDGE_CHARS characters stand in. Only the
+    message's first and last EDGE_WINDOW characters are split into paragraphs: a 16 kB
+    paste is not read whole to find its two ends.
     """
     if size(ask) <= LONG_ASK:
         return ask
-    blocks = [b.strip() for b in _PARAGRAPH.split(ask) if b.strip()]
-    outer = dict.fromkeys(b for b in (blocks[0], blocks[-1]) if size(b) <= EDGE_BLOCK)
+    cut = len(ask) > EDGE_WINDOW
+    head = _outer(ask[:EDGE_WINDOW], cut, first=True)
+    tail = _outer(ask[-EDGE_WINDOW:], cut, first=False)
+    outer = dict.fromkeys(b for b in (head, tail) if b is not None)
     if outer:
         return "\n".join(outer)
     return f"{ask[:EDGE_CHARS]}\n{ask[-EDGE_CHARS:]}"
@@ -113,37 +132,67 @@ def body(ask: str) -> str:
     return ask if size(ask) <= LONG_ASK else ""
 
 
-def hashed_ngrams(text: str, orders: Sequence[int], salt: int) -> Buckets:
-    """Bucket numbers of every character n-gram of ``text`` (lowercased) for each order.
+def _points(text: str) -> npt.NDArray[np.uint64]:
+    return np.frombuffer(text.encode("utf-32-le"), dtype=np.uint32).astype(np.uint64)
 
-    Repeats are kept: a bucket hit twice counts twice (term frequency).
+
+Bag = tuple[str, int, Sequence[int]]  # text, salt, n-gram orders (1 to MAX_ORDER)
+
+
+def hashed_ngrams(bags: Sequence[Bag]) -> tuple[Buckets, Weights, tuple[int, ...]]:
+    """Bucket numbers of every character n-gram of each bag's text (lowercased) for each of
+    its orders, each one's weight, and the bags' lengths in characters (empty bags left out).
+
+    A bag's n-grams weigh 1/sqrt(how many it has), so a bag counts the same however long it
+    is; repeats are kept (a bucket hit twice counts twice). All bags are hashed in one pass
+    over their joined code points, a few whole-array numpy steps per order whatever the
+    number of bags: per-call overhead, not per-character work, is what a short ask costs.
+    The result is laid out order by order over the joined text. An n-gram that would run
+    past its bag's end, or whose order the bag does not read, gets weight 0 (its bucket is
+    computed anyway, which is cheaper than cutting it out).
     """
-    if not text:
-        return np.zeros(0, dtype=np.int64)
-    points = np.frombuffer(text.lower().encode("utf-32-le"), dtype=np.uint32).astype(np.uint64)
-    out: list[Buckets] = []
-    rolling = points
-    for n in range(1, max(orders) + 1):
-        if n > 1:
-            rolling = rolling[:-1] * _PRIME + points[n - 1 :]
-        if n in orders and len(rolling):
-            mixed = (rolling ^ np.uint64(salt + n)) * _MIX
-            out.append((mixed >> _SHIFT).astype(np.int64))
-    return np.concatenate(out) if out else np.zeros(0, dtype=np.int64)
+    texts = [(text.lower(), salt, orders) for text, salt, orders in bags if text]
+    if not texts:
+        return np.zeros(0, dtype=np.uint64), np.zeros(0, dtype=np.float64), ()
+    lengths = tuple(len(text) for text, _, _ in texts)
+    total = sum(lengths)
+    points = _points("".join(text for text, _, _ in texts) + "\0" * (MAX_ORDER - 1))
+    bag = np.repeat(np.arange(len(texts)), lengths)
+    room = np.repeat(np.cumsum(lengths), lengths) - np.arange(total)  # characters left in bag
+    salt = np.asarray([s for _, s, _ in texts], dtype=np.uint64)[bag]
+    # Per bag and order, the weight of one n-gram: 0 for an order the bag does not read.
+    scale = np.zeros((len(texts), MAX_ORDER), dtype=np.float64)
+    for i, ((_, _, orders), n) in enumerate(zip(texts, lengths, strict=True)):
+        count = sum(max(0, n - k + 1) for k in orders)
+        if count:
+            for k in orders:
+                scale[i, k - 1] = 1 / np.sqrt(np.float64(count))
+    out = np.empty((MAX_ORDER, total), dtype=np.uint64)
+    weights = np.empty((MAX_ORDER, total), dtype=np.float64)
+    rolling = points[:total].copy()
+    for n in range(MAX_ORDER):
+        if n:
+            rolling *= _PRIME
+            rolling += points[n : total + n]
+        np.bitwise_xor(rolling, salt + np.uint64(n + 1), out=out[n])
+        np.multiply(scale[:, n].take(bag), room > n, out=weights[n])
+    out *= _MIX
+    out >>= _SHIFT
+    return out.ravel(), weights.ravel(), lengths
 
 
 @dataclass(frozen=True)
 class Features:
-    """One request as the model sees it: three bags of buckets and a few dense numbers."""
+    """One request as the model sees it: weighted n-gram buckets and a few dense numbers.
 
-    ask: Buckets
-    edge: Buckets
-    context: Buckets
+    ``lengths`` are the hashed bags' lengths, which lay ``ngrams`` out (see hashed_ngrams):
+    training reads them to sum each example's n-grams bag by bag, in a fixed order.
+    """
+
+    ngrams: Buckets
+    weights: Weights
+    lengths: tuple[int, ...]
     dense: Vector
-
-    @property
-    def bags(self) -> tuple[Buckets, Buckets, Buckets]:
-        return self.ask, self.edge, self.context
 
 
 def text_dense(conv: Conversation) -> list[float]:
@@ -172,9 +221,11 @@ def features(conv: Conversation, heuristic: Classification | None) -> Features:
     dense = text_dense(conv)
     if heuristic is not None:
         dense += heuristic_dense(heuristic)
-    return Features(
-        ask=hashed_ngrams(body(conv.ask), ASK_ORDERS, _ASK_SALT),
-        edge=hashed_ngrams(edges(conv.ask), ASK_ORDERS, _EDGE_SALT),
-        context=hashed_ngrams(conv.context, CONTEXT_ORDERS, _CONTEXT_SALT),
-        dense=np.asarray(dense, dtype=np.float32),
+    ngrams, weights, lengths = hashed_ngrams(
+        (
+            (body(conv.ask), _ASK_SALT, ASK_ORDERS),
+            (edges(conv.ask), _EDGE_SALT, ASK_ORDERS),
+            (conv.context, _CONTEXT_SALT, CONTEXT_ORDERS),
+        )
     )
+    return Features(ngrams, weights, lengths, np.asarray(dense, dtype=np.float32))

@@ -8,7 +8,7 @@ Two weight sets ship in ``routing/model/classifier.npz`` (written by ``make trai
 
 The file also names which of the three (heuristic, learned, ensemble) scored best on the dev
 split; ``classify_request`` uses that one. Weights load once per process and are shared by
-every request (about 3 MB: the n-gram tables stay float16). The heuristic always runs,
+every request (the chosen variant only: 2.9 MB in float32). The heuristic always runs,
 because the sensitive scan, the token estimate and the explanation come from it, and it is
 what answers when the weights are missing or unreadable.
 
@@ -49,9 +49,6 @@ MODEL_FILE: Final = "classifier.npz"
 _STRUCTURAL: Final = frozenset({"vision", "tool-use"})
 
 Matrix = npt.NDArray[np.float32]
-# The n-gram table stays in half precision in memory too, as it ships: it is nearly all of
-# the weights, and the scores do not need more.
-HalfMatrix = npt.NDArray[np.float16]
 
 
 @dataclass(frozen=True)
@@ -59,31 +56,27 @@ class Model:
     """Weights of one variant: n-gram table, dense weights and bias for both heads.
 
     Columns 0-3 score the complexities, the rest the task types, in COMPLEXITIES and
-    TASK_TYPES order.
+    TASK_TYPES order. The n-gram table ships in half precision and is widened to float32
+    once, at load: converting gathered float16 rows on every request costs more than the
+    rest of the prediction.
     """
 
-    ngrams: HalfMatrix
+    ngrams: Matrix
     dense: Matrix
     bias: Matrix
     temperature: float
     hard_floor: float
 
     def logits(self, f: Features) -> Matrix:
-        """Bias, dense part, and each bag's rows summed and scaled by 1/sqrt(its length).
+        """Bias, dense part, and the weighted sum of the n-grams' rows.
 
-        All bags are gathered at once and summed by one weighted matrix-vector product:
-        numpy's row-wise ``sum(axis=0)`` over a few thousand narrow rows costs several times
-        more (the decision budget is under a millisecond at 4,000 tokens).
+        ``take`` gathers at C speed (fancy indexing a 2-D array costs several times more),
+        and one vector-matrix product weighs and sums the rows.
         """
         z = self.bias + f.dense @ self.dense
-        bags = [bag for bag in f.bags if len(bag)]
-        if not bags:
-            return np.asarray(z, dtype=np.float32)
-        scale = np.concatenate(
-            [np.full(len(bag), 1 / math.sqrt(len(bag)), dtype=np.float32) for bag in bags]
-        )
-        rows = self.ngrams[np.concatenate(bags)].astype(np.float32)
-        return np.asarray(z + scale @ rows, dtype=np.float32)
+        if len(f.ngrams):
+            z = z + f.weights @ self.ngrams.take(f.ngrams, axis=0)
+        return np.asarray(z, dtype=np.float32)
 
 
 @dataclass(frozen=True)
@@ -94,55 +87,64 @@ class Prediction:
     task_type: TaskType
 
 
-def softmax(z: npt.NDArray[np.floating[Any]]) -> npt.NDArray[np.float64]:
-    e = np.exp(np.asarray(z, dtype=np.float64) - np.max(z))
-    return np.asarray(e / e.sum(), dtype=np.float64)
+def softmax(z: Sequence[float], temperature: float = 1.0) -> list[float]:
+    """In plain Python: on four numbers, each numpy call costs more than the arithmetic."""
+    top = max(z)
+    e = [math.exp((v - top) / temperature) for v in z]
+    total = sum(e)
+    return [v / total for v in e]
 
 
 def predict(model: Model, f: Features) -> Prediction:
     """Complexity with its calibrated probability, and the likeliest task type."""
-    z = model.logits(f)
+    z = model.logits(f).tolist()
     k = len(COMPLEXITIES)
-    probs = softmax(z[:k] / model.temperature)
-    top = int(np.argmax(probs))
-    confidence = float(probs[top])
+    probs = softmax(z[:k], model.temperature)
+    top = max(range(k), key=probs.__getitem__)
+    confidence = probs[top]
     if top == 0 and probs[2] + probs[3] >= model.hard_floor:
         # A likely-hard request gets at least the medium tier; how sure is then the chance
         # that it needs more than the simple tier.
-        top, confidence = 1, float(1 - probs[0])
-    task = TASK_TYPES[int(np.argmax(z[k:]))]
+        top, confidence = 1, 1 - probs[0]
+    tasks = z[k:]
     return Prediction(
         complexity=COMPLEXITIES[top],
         confidence=confidence,
-        probabilities={c: round(float(p), 3) for c, p in zip(COMPLEXITIES, probs, strict=True)},
-        task_type=task,
+        probabilities={c: round(p, 3) for c, p in zip(COMPLEXITIES, probs, strict=True)},
+        task_type=TASK_TYPES[max(range(len(tasks)), key=tasks.__getitem__)],
     )
 
 
 @dataclass(frozen=True)
 class Weights:
-    """What classifier.npz holds: both variants and the one chosen on dev."""
+    """What classifier.npz holds: the variant chosen on dev, and the models read (both, or
+    only the chosen one)."""
 
     chosen: Variant
     models: Mapping[str, Model]
 
 
-def read_weights(path: Any) -> Weights:
-    """Parse a weights file (a path or a file object) written by ``write_weights``."""
+MODELS: Final = ("learned", "ensemble")
+
+
+def read_weights(path: Any, *, every: bool = True) -> Weights:
+    """Parse a weights file (a path or a file object) written by ``write_weights``; with
+    ``every=False`` only the chosen variant's model, which is all the gateway runs."""
     with np.load(path) as z:
+        chosen = next((v for v in VARIANTS if v == str(z["chosen"])), None)
+        if chosen is None:
+            raise ValueError(f"unknown classifier variant {str(z['chosen'])!r}")
         models = {
             name: Model(
-                ngrams=z[f"{name}_ngrams"].astype(np.float16),
+                ngrams=z[f"{name}_ngrams"].astype(np.float32),
                 dense=z[f"{name}_dense"].astype(np.float32),
                 bias=z[f"{name}_bias"].astype(np.float32),
                 temperature=float(z[f"{name}_temperature"]),
                 hard_floor=float(z[f"{name}_hard_floor"]),
             )
-            for name in ("learned", "ensemble")
+            for name in MODELS
+            if every or name == chosen
         }
-        chosen = next((v for v in VARIANTS if v == str(z["chosen"])), None)
-    if chosen is None:
-        raise ValueError(f"unknown classifier variant {str(z['chosen'])!r}")
     return Weights(chosen=chosen, models=models)
 
 
@@ -159,11 +161,14 @@ def write_weights(path: Any, weights: Weights) -> None:
 
 
 @cache
-def shipped_weights() -> Weights | None:
-    """The packaged weights, read once per process; None (heuristic only) if unusable."""
+def shipped_weights(*, every: bool = False) -> Weights | None:
+    """The packaged weights, read once per process; None (heuristic only) if unusable.
+
+    The gateway reads only the chosen model; ``every=True`` is for comparing them.
+    """
     try:
         with (resources.files("llmswitch.routing") / "model" / MODEL_FILE).open("rb") as f:
-            return read_weights(f)
+            return read_weights(f, every=every)
     except Exception as exc:  # a broken install must still route
         log.warning("learned classifier unavailable, using the heuristic: %s", exc)
         return None
@@ -198,13 +203,14 @@ def classify_with(
 ) -> Classification:
     """Classify with one variant; the heuristic when that variant has no weights."""
     heuristic = classify(messages, has_tools=has_tools)
-    if variant == "heuristic" or weights is None:
+    model = weights.models.get(variant) if weights is not None else None
+    if model is None:
         return heuristic
     conv = conversation(messages)
     if not conv.ask:
         return heuristic
     f = features(conv, heuristic if variant == "ensemble" else None)
-    return combine(heuristic, predict(weights.models[variant], f), variant)
+    return combine(heuristic, predict(model, f), variant)
 
 
 def classify_request(

@@ -41,7 +41,11 @@ class Harness:
     session_headers: tuple[str, ...] = ()
     #: A regex whose group 1 is the conversation id, searched in the raw user text.
     session_pattern: str | None = None
-    #: Regexes removed from every user message (blocks, prefixes, runtime lines).
+    #: Regexes removed from every user message (blocks, prefixes, runtime lines), in order.
+    #: Each opens with literal text: Python's re then skips to that text at memchr speed,
+    #: where a pattern that opens with ``^``, ``\b`` or an alternation tries every position
+    #: (over a 16 kB paste, about 1 ms each). A line start is therefore checked after the
+    #: literal, by a lookbehind: ``Runtime: (?<![^\n]Runtime: )``.
     strip: tuple[str, ...] = ()
     #: Substrings of the system prompt that make the request a side request (a title).
     side_markers: tuple[str, ...] = ()
@@ -61,12 +65,12 @@ HARNESSES: Final[tuple[Harness, ...]] = (
         name="openclaw",
         user_agents=("openclaw",),
         system_markers=("running inside OpenClaw", "OpenClaw"),
-        session_pattern=r"\bsessionId=([0-9A-Za-z-]{8,64})",
+        session_pattern=r"sessionId(?<!\wsessionId)=([0-9A-Za-z-]{8,64})",
         strip=(
             r"<<<BEGIN_OPENCLAW_INTERNAL_CONTEXT>>>.*?(?:<<<END_OPENCLAW_INTERNAL_CONTEXT>>>|\Z)",
             # "[Wed 2026-12-02 01:15 UTC] " and "[WhatsApp +1555 Sun 2026-01-18 09:00] ".
-            r"^\[[^\]\n]{0,80}?" + _OPENCLAW_STAMP + r"[^\]\n]{0,40}\]\s*",
-            r"^Runtime: agent=[^\n]*$",
+            r"\[(?<![^\n]\[)[^\]\n]{0,80}?" + _OPENCLAW_STAMP + r"[^\]\n]{0,40}\]\s*",
+            r"Runtime: agent=(?<![^\n]Runtime: agent=)[^\n]*$",
         ),
         heartbeat_prefixes=(
             "Follow the heartbeat monitor scratch context when provided.",
@@ -115,12 +119,13 @@ PLAIN: Final = Harness(name="plain", session_headers=("x-session-id",))
 @dataclass(frozen=True)
 class _Compiled:
     harness: Harness
-    strip: re.Pattern[str] | None
+    strip: tuple[re.Pattern[str], ...]
     session: re.Pattern[str] | None
 
 
 def _compile(h: Harness) -> _Compiled:
-    strip = re.compile("|".join(f"(?:{p})" for p in h.strip), re.S | re.M) if h.strip else None
+    # Apart, not as one alternation: an alternation has no literal to skip to.
+    strip = tuple(re.compile(p, re.S | re.M) for p in h.strip)
     session = re.compile(h.session_pattern) if h.session_pattern else None
     return _Compiled(h, strip, session)
 
@@ -155,7 +160,9 @@ class HarnessTable:
 KNOWN: Final = HarnessTable.of(HARNESSES)
 _SYSTEM_ROLES: Final = frozenset({"system", "developer"})
 _TEXT_PARTS: Final = frozenset({"text", "input_text"})
-_BLANK_LINES: Final = re.compile(r"\n{3,}")
+# Three literal newlines first: `\n{3,}` has no literal to skip to and tries every position
+# (0.4 ms over a 16 kB paste).
+_BLANK_LINES: Final = re.compile(r"\n\n\n+")
 
 
 @dataclass(frozen=True)
@@ -203,14 +210,14 @@ def _system_head(messages: Sequence[Any]) -> str:
     return "\n".join(heads)
 
 
-def _clean(text: str, strip: re.Pattern[str] | None) -> str:
-    if strip is None or not text:
-        return text
-    cut = strip.sub("", text)
-    return _BLANK_LINES.sub("\n\n", cut).strip() if cut is not text else text
+def _clean(text: str, strip: Sequence[re.Pattern[str]]) -> str:
+    cut = text
+    for pattern in strip:
+        cut = pattern.sub("", cut) if cut else cut
+    return _BLANK_LINES.sub("\n\n", cut).strip() if cut != text else text
 
 
-def _clean_content(content: Any, strip: re.Pattern[str] | None) -> Any:
+def _clean_content(content: Any, strip: Sequence[re.Pattern[str]]) -> Any:
     """The content with harness text removed; None when nothing of the user's is left."""
     if isinstance(content, str):
         cleaned = _clean(content, strip)
