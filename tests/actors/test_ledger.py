@@ -163,6 +163,19 @@ async def test_spend_reaches_the_budget_view_and_survives_a_restart(tmp_path: Pa
         await again.supervisor.stop()
 
 
+def test_while_the_store_is_away_rows_gather_in_few_segments(tmp_path: Path) -> None:
+    journal = Journal(tmp_path / "j")
+    journal.append(row(1))
+    [waiting] = journal.rotate()  # the store is away: this one is not moved
+    for n in range(2, 50):
+        journal.append(row(n))
+        assert journal.rotate() == [waiting]  # a flush every 0.25 s opens no new file
+    assert len(list((tmp_path / "j").glob("*.jsonl"))) == 2
+    waiting.unlink()  # the store is back and took it
+    [rest] = journal.rotate()
+    assert [r.request_id for r in read_segment(rest)] == [row(n).request_id for n in range(2, 50)]
+
+
 def test_a_torn_last_line_is_skipped(tmp_path: Path) -> None:
     journal = Journal(tmp_path / "j")
     journal.append(row(1))
@@ -242,10 +255,11 @@ async def test_a_flush_short_of_descriptors_keeps_its_rows_for_the_next(
         ledger.journal.rotate()  # a closed segment waiting to be moved
         ledger.journal.append(row(2))
         shortage.on = True
-        # No new segment can be opened, nor the closed one read: nothing moves, no crash.
+        # The closed one cannot be read: nothing moves, no crash (and no new segment is
+        # opened while one waits: row 2 stays in the open one).
         assert await ledger.mailbox.call(Flush(), timeout=10) == 0
         ledger.journal.append(row(3))  # the request path keeps journalling meanwhile
-        assert shortage.refused == 2
+        assert shortage.refused == 1
         shortage.on = False
         assert await ledger.mailbox.call(Flush(), timeout=10) == 3
         child = ledger.supervisor.child("ledger")

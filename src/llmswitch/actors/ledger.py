@@ -38,6 +38,7 @@ import logging
 from collections.abc import Mapping
 from contextlib import AsyncExitStack
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import trio
@@ -383,32 +384,43 @@ class LedgerActor(Actor[LedgerMsg]):
 
     async def _flush(self, startup: bool = False) -> int:
         async with self._lock:
-            assert self._db is not None
-            moved = 0
+            held_back = self._journal.waiting()
             segments = self._journal.rotate()
             if not segments and self._mem.store_down is not None:
                 await self._probe()
-            for segment in segments:
-                try:
-                    new = await insert_new_rows(self._db, read_segment(segment))
-                except StoreError as exc:
-                    # Busy, short of descriptors, the server gone: the rows are safe in the
-                    # journal, and the next flush tries again (see the module docstring).
-                    self._flush_errors += 1
-                    self._store_failed(exc, segment.name)
-                    break
-                self._store_back()
-                segment.unlink()
-                for row in new:
-                    scopes = self._count_row(row, startup)
-                    if scopes and self._fleet is not None:
-                        self._fleet.settle(None, row.request_id, row.cost_usd, row.ts, scopes)
-                moved += len(new)
+            moved, ok = await self._move(segments, startup)
+            if ok and held_back:
+                # The open segment waited behind those (store.journal.SEGMENT_BYTES).
+                more, _ = await self._move(self._journal.rotate(), startup)
+                moved += more
             if moved:
                 self._written += moved
                 self._flushes += 1
                 self._publish()
             return moved
+
+    async def _move(self, segments: list[Path], startup: bool) -> tuple[int, bool]:
+        """Move ``segments`` into the store, oldest first: the rows new to it, and whether
+        all of them went (a failure leaves the rest for the next flush)."""
+        assert self._db is not None
+        moved = 0
+        for segment in segments:
+            try:
+                new = await insert_new_rows(self._db, read_segment(segment))
+            except StoreError as exc:
+                # Busy, short of descriptors, the server gone: the rows are safe in the
+                # journal, and the next flush tries again (see the module docstring).
+                self._flush_errors += 1
+                self._store_failed(exc, segment.name)
+                return moved, False
+            self._store_back()
+            segment.unlink()
+            for row in new:
+                scopes = self._count_row(row, startup)
+                if scopes and self._fleet is not None:
+                    self._fleet.settle(None, row.request_id, row.cost_usd, row.ts, scopes)
+            moved += len(new)
+        return moved, True
 
     async def _probe(self) -> None:
         """Whether a store that was down is back, with nothing to write to tell."""

@@ -8,6 +8,11 @@ segment only once its rows are committed; a segment left behind by a crash is si
 moved on the next start. Rows carry a unique ``request_id`` and are inserted with
 ``ON CONFLICT DO NOTHING``, so moving a segment twice is harmless.
 
+While the store is away (a PostgreSQL outage, a locked SQLite), a segment waits to be
+moved; new rows then go on into the open segment until it holds :data:`SEGMENT_BYTES`,
+instead of a new segment at every flush (four a second), so an hour's outage leaves a
+few files, not thousands.
+
 Out of file descriptors (or disk), nothing is lost: :meth:`Journal.rotate` keeps
 appending to the open segment, and :func:`read_segment` raises
 :class:`~llmswitch.store.errors.StoreUnavailable` so the ledger tries again later.
@@ -28,6 +33,9 @@ from llmswitch.store.request_log import RequestRow
 log = logging.getLogger(__name__)
 
 SUFFIX = ".jsonl"
+#: A segment closes at a flush once it holds anything, or, while an earlier one waits to
+#: be moved, once it holds this much (a store outage's rows in few files).
+SEGMENT_BYTES = 4 * 1024 * 1024
 
 
 def journal_dir(db_path: str, worker: int = 0) -> Path:
@@ -89,8 +97,11 @@ class Journal:
         self._bytes += os.write(self._fd, line.encode())
 
     def rotate(self) -> list[Path]:
-        """Close the current segment if it holds anything; every closed segment, oldest first."""
-        if self._bytes:
+        """Close the current segment if it holds anything (see :data:`SEGMENT_BYTES`);
+        every closed segment, oldest first."""
+        # Segments the ledger has moved are gone (it deletes them); checking takes no fd.
+        self._closed = [p for p in self._closed if p.exists()]
+        if self._bytes and (not self._closed or self._bytes >= SEGMENT_BYTES):
             try:
                 fd = self._open_next()
             except OSError as exc:
@@ -107,13 +118,15 @@ class Journal:
                 os.close(self._fd)
                 self._closed.append(self._segment(self._seq - 1))
                 self._fd, self._bytes = fd, 0
-        # Segments the ledger has moved are gone (it deletes them); checking takes no fd.
-        self._closed = [p for p in self._closed if p.exists()]
         return list(self._closed)
+
+    def waiting(self) -> bool:
+        """Whether a closed segment waits to be moved (the open one is held back)."""
+        return any(p.exists() for p in self._closed)
 
     def holds_rows(self) -> bool:
         """Whether rows wait here: an unmoved segment, or an open one written to."""
-        return bool(self._bytes) or any(p.exists() for p in self._closed)
+        return bool(self._bytes) or self.waiting()
 
     def close(self) -> None:
         if self._fd >= 0:
