@@ -36,11 +36,13 @@ from tests.e2e.harness import (
     closed_port,
     fleet_config,
     fleet_prefix,
+    model,
     serving_process,
     start_sims,
     wait_until_serving,
     write_config,
 )
+from tests.e2e.test_budget import HELLO, MAX_TOKENS, PRICES, WORST
 
 OPS = Path(__file__).resolve().parents[2] / "ops" / "pair"
 #: Requests in flight at once (per way in), and how many must end after the kill.
@@ -48,6 +50,8 @@ CONCURRENCY = 4
 AFTER_KILL = 24
 #: The rate limit of the client key "ide", a minute: the pair's, not each instance's.
 RPM = 6
+#: Calls to the priced model on the instance that is then killed.
+METERED_CALLS = 5
 #: A request begun this long after the kill must not fail: by then the kernel has closed
 #: the dead instance's sockets, and a proxy has seen its idle connections end.
 SETTLE_S = 1.0
@@ -140,7 +144,7 @@ async def load_and_kill(
     return outcomes
 
 
-async def test_one_of_a_pair_killed_under_load_costs_no_request_limit_or_row(
+async def test_one_of_a_pair_killed_under_load_costs_no_request_limit_budget_or_row(
     nursery: trio.Nursery, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, pg_url: str
 ) -> None:
     monkeypatch.setenv("LOAD_KEY", "sk-load-pair-test")  # the instances inherit them
@@ -149,13 +153,22 @@ async def test_one_of_a_pair_killed_under_load_costs_no_request_limit_or_row(
         {"name": "load", "key_env": "LOAD_KEY"},
         {"name": "ide", "key_env": "IDE_KEY", "rpm": RPM},
     ]
+    money = {
+        "models": [model("small", "local", 20), model("big", "cloud", 90, **PRICES)],
+        "routing": {"metered_cloud": ["*"]},
+        "budget": {"daily_usd": 100 * WORST},
+    }
     sims = await start_sims(nursery, ModelKnobs(ttft_s=0.05))
-    async with running_pair(sims, tmp_path, pg_url, clients=keys) as pair:
+    async with running_pair(sims, tmp_path, pg_url, clients=keys, **money) as pair:
         first, second = (client(url, "sk-load-pair-test") for url in pair.urls)
         ide_a, ide_b = (client(url, "sk-ide-pair-test") for url in pair.urls)
         began = trio.current_time()
         for _ in range(4):
             await ask(ide_a)  # 4 of the key's 6 a minute, on a
+        for _ in range(METERED_CALLS):  # a spends on the priced model
+            await first.chat.completions.create(model="big", messages=HELLO, max_tokens=MAX_TOKENS)
+        spent_on_a = (await debug(pair.urls[0]))["budget"]["spent_day_usd"]
+        assert spent_on_a > 0
         victim = (await debug(pair.urls[0]))["fleet"]["id"]
 
         async def either() -> str:
@@ -182,6 +195,10 @@ async def test_one_of_a_pair_killed_under_load_costs_no_request_limit_or_row(
         refilled = math.ceil((trio.current_time() - began) * RPM / 60)
         assert 1 <= statuses.count(200) <= RPM - 4 + refilled
         assert statuses.count(429) == RPM - statuses.count(200)
+        # b counts what a spent (b spent nothing on the priced model itself).
+        with trio.fail_after(10):
+            while (await debug(pair.urls[1]))["budget"]["spent_day_usd"] < spent_on_a:  # noqa: ASYNC110
+                await trio.sleep(0.2)
 
         # b's /debug shows a gone, once its presence has expired (5 s).
         with trio.fail_after(30):
@@ -199,7 +216,7 @@ async def test_one_of_a_pair_killed_under_load_costs_no_request_limit_or_row(
 
     # Every answer the clients got has its row: in the pair's one request log, or still
     # in a's journal (a SIGKILLed instance ships it when it starts again).
-    answered = 4 + len(outcomes) + len(statuses)
+    answered = 4 + METERED_CALLS + len(outcomes) + len(statuses)
     async with open_store(StoreConfig(url=pg_url)) as pg:
         logged = {row.request_id for row in await recent_rows(pg, 100_000)}
     kept = await trio.to_thread.run_sync(journalled, tmp_path / "a.db.journal")
