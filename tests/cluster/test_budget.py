@@ -68,6 +68,18 @@ async def test_instances_together_never_hold_more_than_the_budget() -> None:
         assert len(granted) == 6
 
 
+async def test_calls_one_after_another_are_not_refused_for_holds_released_late() -> None:
+    # Room for three holds of $0.3; each call costs $0.01 and is settled before the next
+    # asks, its release still queued for the next batch to Redis.
+    async with own_prefix() as prefix, fleet(SYSTEM_REDIS, prefix, 1) as (fb,):
+        with trio.fail_after(20):
+            for n in range(20):
+                assert await fb.reserve(n, (DAY,), 0.3, time.time(), 60) is None, n
+                fb.settle(n, f"r{n}", 0.01, time.time(), ("all",))
+            await fb.flush_outbox()
+            assert fb.outbox == []
+
+
 async def test_a_hold_expires_and_settle_counts_a_request_once() -> None:
     async with own_prefix() as prefix, fleet(SYSTEM_REDIS, prefix, 1) as (fb,):
         with trio.fail_after(20):

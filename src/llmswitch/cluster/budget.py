@@ -12,8 +12,9 @@ calls it; the rules it applies are the pure functions of :mod:`llmswitch.cluster
 * ``settle``: queued, and sent in batches (``SETTLE_BATCH_S``; one script a batch, not a
   round trip a request): each releases its hold and adds its real cost to every
   period's counter of every scope, at most once per request id (a marker key), so a
-  retry or a reconciliation never counts a request twice. A hold released a few ms
-  late only errs on the safe side.
+  retry or a reconciliation never counts a request twice. A refusal while this
+  instance's own settlements are still queued sends them first and asks again, so a
+  client calling one after another is never refused for holds its finished calls left.
 * Redis away: holds and costs are counted here, within the offline allowance; once
   Redis answers again, :meth:`FleetBudget.sync` adds each cost (through ``settle``, so
   exactly once) and reads every budget's standing afresh.
@@ -131,6 +132,8 @@ class FleetBudget:
         #: Settlements waiting for the next batch to Redis.
         self.outbox: list[Settlement] = []
         self._queued = trio.Event()
+        #: One sender at a time: a batch in flight is not sent twice.
+        self._sending = trio.Lock()
         self.refused_offline = 0
         self.reconciled = 0
 
@@ -140,7 +143,11 @@ class FleetBudget:
         """Hold ``usd`` against every budget as ``hold``; why not, if it does not fit."""
         if self.link.up:
             try:
-                return await self._reserve_in_redis(hold, budgets, usd, ts, ttl_s)
+                reason = await self._reserve_in_redis(hold, budgets, usd, ts, ttl_s)
+                if reason is not None and self.outbox:
+                    await self.flush_outbox()  # our own holds, released late
+                    reason = await self._reserve_in_redis(hold, budgets, usd, ts, ttl_s)
+                return reason
             except LinkDown:
                 pass
         reason = offline_refusal(budgets, usd, self.fraction, self.seen, self.offline)
@@ -211,16 +218,17 @@ class FleetBudget:
 
     async def flush_outbox(self) -> None:
         """Send every queued settlement now; while Redis is away they are owed instead."""
-        while self.outbox:
-            batch = self.outbox[:SETTLE_BATCH]
-            try:
-                await self._settle_in_redis(batch)
-            except LinkDown:
-                for settlement in self.outbox:
-                    self._owe(settlement)
-                self.outbox.clear()
-                return
-            del self.outbox[: len(batch)]
+        async with self._sending:
+            while self.outbox:
+                batch = self.outbox[:SETTLE_BATCH]
+                try:
+                    await self._settle_in_redis(batch)
+                except LinkDown:
+                    for settlement in self.outbox:
+                        self._owe(settlement)
+                    self.outbox.clear()
+                    return
+                del self.outbox[: len(batch)]
 
     async def _settle_in_redis(self, batch: Sequence[Settlement]) -> None:
         keys: list[str] = []
